@@ -1,0 +1,177 @@
+"""How fast the hub drains a backlog: decode → store (InfluxDB) → rules until the last message is durable.
+
+Method (independent of how fast a publisher can go):
+  1. prime the hub's persistent session on a private Mosquitto (with the hub's queue limits);
+  2. queue N real-format QoS 1 messages for many homes in Mosquitto while the hub is away;
+  3. start the hub (in a child process, so its peak RSS is its own) and time until the last message
+     is durable (InfluxDB 204 or spooled, register committed, PUBACK sent).
+Reports msg/s, lag p50/p99 (receipt → durable) and peak RSS; the median of --runs runs.
+
+    .venv/bin/python bench/ingest.py --messages 100000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.hubproc import cli, sos_site, write_config  # noqa: E402
+from tests.services.influxdb import InfluxServer  # noqa: E402
+from tests.services.mosquitto import free_port, start_mosquitto  # noqa: E402
+
+
+def messages(n: int, homes: int, seed: int = 7) -> list[tuple[str, bytes]]:
+    """A realistic mix: motion 55 %, water meter counters 35 %, SOS buttons 1 %, echoes and noise the rest."""
+    rng = random.Random(seed)
+    counters = [0] * homes
+    out: list[tuple[str, bytes]] = []
+    for _ in range(n):
+        h = rng.randrange(homes)
+        r = rng.random()
+        if r < 0.55:
+            body = {"occupancy": rng.random() < 0.5, "illuminance": rng.randrange(500), "battery": 97,
+                    "linkquality": rng.randrange(255)}
+            out.append((f"zigbee2mqtt/h{h:04d}_motion", json.dumps(body).encode()))
+        elif r < 0.90:
+            counters[h] += rng.randrange(1, 12)
+            body2 = {"Time": "2026-11-28T07:01:00", "COUNTER": {"C1": counters[h]}}
+            out.append((f"tele/h{h:04d}_water/SENSOR", json.dumps(body2).encode()))
+        elif r < 0.91:
+            out.append((f"zigbee2mqtt/h{h:04d}_sos", b'{"action":"emergency","battery":null,"linkquality":90}'))
+        else:
+            out.append((f"zigbee2mqtt/h{h:04d}_sos", b'{"action":""}'))
+    return out
+
+
+async def queue_backlog(host: str, port: int, batch: list[tuple[str, bytes]]) -> None:
+    """Publish with QoS 1 and wait until the broker has acknowledged every message."""
+    import gmqtt
+
+    pub = gmqtt.Client(f"bench-pub-{uuid.uuid4().hex[:6]}")
+    await pub.connect(host, port)
+    for i, (topic, payload) in enumerate(batch):
+        pub.publish(topic, payload, qos=1)
+        if i % 2000 == 0:
+            await asyncio.sleep(0)
+    while pub._persistent_storage.get_all():
+        await asyncio.sleep(0.05)
+    await pub.disconnect()
+
+
+async def prime(config: Path) -> None:
+    """Create the hub's persistent session (with its subscriptions) and leave."""
+    from hub.config import load_config
+    from hub.devices.registry import DeviceRegistry
+    from hub.sources.mqtt import MqttSource
+
+    cfg = load_config(config)
+    async with MqttSource(cfg.mqtt.url, DeviceRegistry.default().subscriptions(), client_id=cfg.mqtt.client_id):
+        await asyncio.sleep(0.2)
+
+
+def child(config: Path, expected: int) -> None:
+    """Run the hub in this process until `expected` messages are durable; print figures as JSON."""
+    from hub.app import RunningHub, run_hub
+    from hub.config import load_config
+    from hub.sources.delivery import Delivery
+
+    cfg = load_config(config)
+    lags: list[float] = []
+    done = 0
+    finished = asyncio.Event()
+
+    def observe(batch: list[Delivery]) -> None:
+        nonlocal done
+        now = time.time()
+        lags.extend(now - d.message.received_at.timestamp() for d in batch)
+        done += len(batch)
+        if done >= expected:
+            finished.set()
+
+    async def main() -> dict[str, float]:
+        started: asyncio.Future[RunningHub] = asyncio.get_running_loop().create_future()
+        t0 = time.perf_counter()
+        task = asyncio.create_task(run_hub(cfg, started=started, on_batch_durable=observe))
+        await asyncio.wait({task, asyncio.ensure_future(finished.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        elapsed = time.perf_counter() - t0
+        if task.done():
+            task.result()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        lags.sort()
+        return {
+            "messages": done,
+            "seconds": elapsed,
+            "msg_per_s": done / elapsed,
+            "lag_p50_ms": 1000 * lags[len(lags) // 2],
+            "lag_p99_ms": 1000 * lags[int(len(lags) * 0.99)],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+
+    print(json.dumps(asyncio.run(main())))
+
+
+def one_run(n: int, homes: int, store: str, workdir: Path) -> dict[str, float]:
+    broker = start_mosquitto(workdir / "mosquitto")
+    influx = InfluxServer(workdir / "influx") if store == "influxdb" else None
+    try:
+        if influx is not None:
+            influx.start()
+        port = free_port()
+        store_cfg = {"kind": "influxdb", "url": influx.url, "database": "bench"} if influx else {"kind": "sqlite"}
+        config = write_config(workdir / "hub.toml", data_dir=workdir / "data", broker_url=broker.url,
+                              http_port=port, client_id="bench-hub", store=store_cfg)
+        site = workdir / "site.yaml"
+        site.write_text(sos_site(homes), encoding="utf-8")
+        cli(config, "load", str(site))
+        asyncio.run(prime(config))
+        asyncio.run(queue_backlog(broker.host, broker.port, messages(n, homes)))
+        out = subprocess.run([sys.executable, __file__, "--child", str(config), "--messages", str(n)],
+                             check=True, capture_output=True, text=True, timeout=1800)
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        broker.process.terminate()
+        broker.process.wait(10)
+        if influx is not None:
+            influx.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--homes", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--store", choices=["influxdb", "sqlite"], default="influxdb")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child), args.messages)
+        return
+    results = []
+    for i in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+            r = one_run(args.messages, args.homes, args.store, Path(tmp))
+        results.append(r)
+        print(f"run {i + 1}: {r['msg_per_s']:,.0f} msg/s, lag p50 {r['lag_p50_ms']:.0f} ms, "
+              f"p99 {r['lag_p99_ms']:.0f} ms, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    print(f"median of {args.runs} ({args.messages:,} messages, {args.homes} homes, store={args.store}): "
+          f"{med['msg_per_s']:,.0f} msg/s, lag p50 {med['lag_p50_ms']:.0f} ms, p99 {med['lag_p99_ms']:.0f} ms, "
+          f"peak RSS {med['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The one interface every channel implements.
+
+A channel sends one message and says how it went; retry, backoff, dedup and fallback live in the
+escalation machinery, never inside a channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from hub.alerts.errors import AlertError
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message to one recipient about one alert."""
+
+    alert_id: int
+    recipient: str  # phone number, robot name, "log" …
+    text: str  # short Chinese text that fits SMS segments
+    idempotency_key: str
+
+
+class NotifyError(AlertError):
+    """A channel failed; `retryable` tells the escalation machinery whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Notifier(Protocol):
+    """Sends notifications over one channel."""
+
+    name: str
+
+    async def notify(self, notification: Notification) -> None:
+        """Send it; raise `NotifyError` (retryable or not) when it did not go out."""
+        ...

@@ -1,0 +1,191 @@
+"""The `eldercare-hub` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hub.config import Config, ConfigError, load_config
+from hub.errors import HubError
+
+LOGGER = logging.getLogger("hub")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # amqtt and gmqtt are chatty at INFO; their warnings still show.
+    for noisy in ("amqtt", "transitions", "gmqtt"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(Path(args.config) if args.config else None)
+
+
+def _sessions(config: Config):  # type: ignore[no-untyped-def]
+    from hub.app import open_register
+
+    return open_register(config)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the hub."""
+    from hub.app import run_hub
+
+    config = _config(args)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_hub(config))
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """Load a site description (homes, elders, contacts, devices) idempotently."""
+    from hub.devices.registry import DeviceRegistry
+    from hub.register.site import load_site
+
+    config = _config(args)
+    known = DeviceRegistry.default().knows
+    sessions = _sessions(config)
+    with sessions.begin() as session:
+        report = load_site(session, Path(args.file), known_model=known)
+    print(report.summary())
+    return 0
+
+
+def cmd_alerts_list(args: argparse.Namespace) -> int:
+    """List alerts, newest first."""
+    from hub.alerts.store import list_alerts
+
+    with _sessions(_config(args))() as session:
+        rows = list_alerts(session, active_only=args.active, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("没有告警")
+    for a in rows:
+        print(f"#{a['id']:<5} {a['opened_at'][:19]}  {a['home']:<10} {a['kind']:<6} {a['severity']:<8} "
+              f"{a['state']:<12} ×{a['count']}  {a['explanation']}")
+    return 0
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    """List quarantined messages with their reasons."""
+    from hub.ingest.quarantine import count_quarantine, list_quarantine
+
+    with _sessions(_config(args))() as session:
+        rows = list_quarantine(session, args.limit)
+        total = count_quarantine(session)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    print(f"隔离消息共 {total} 条（显示最新 {len(rows)} 条）")
+    for q in rows:
+        print(f"#{q['id']:<6} {str(q['received_at'])[:19]} {q['source']:<6} {q['topic']}\n"
+              f"        原因: {q['reason']}\n        内容: {str(q['payload'])[:200]}")
+    return 0
+
+
+def cmd_device_token(args: argparse.Namespace) -> int:
+    """Issue an HTTP ingest token for a device (printed once, stored only as a hash)."""
+    from hub.register.tokens import issue_token
+
+    with _sessions(_config(args)).begin() as session:
+        token = issue_token(session, args.device)
+    print(token)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Publish simulated daily-routine traffic to a broker."""
+    from hub.sim import run_simulation
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            run_simulation(args.broker, args.homes, seed=args.seed, speed=args.speed, duration=args.duration)
+        )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Embedded broker + hub + simulator + page at http://127.0.0.1:8080."""
+    from hub.demo import run_demo
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_demo(homes=args.homes, data_dir=Path(args.data_dir), port=args.port,
+                             duration=args.duration))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(prog="eldercare-hub", description="居家独居老人智能监护平台")
+    parser.add_argument("--config", help="TOML config file (default: $HUB_CONFIG, else embedded defaults)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.set_defaults(func=fn)
+        return p
+
+    add("run", cmd_run, "run the hub")
+    p = add("load", cmd_load, "load a site description YAML (idempotent)")
+    p.add_argument("file")
+    p = add("device-token", cmd_device_token, "issue an HTTP ingest token for a device")
+    p.add_argument("device", help="device code")
+
+    p = add("alerts", cmd_alerts_list, "alerts")
+    alerts_sub = p.add_subparsers(dest="alerts_cmd", required=True)
+    pl = alerts_sub.add_parser("list", help="list alerts")
+    pl.add_argument("--json", action="store_true")
+    pl.add_argument("--active", action="store_true", help="only active alerts")
+    pl.add_argument("--limit", type=int, default=100)
+
+    p = add("quarantine", cmd_quarantine_list, "quarantined messages")
+    q_sub = p.add_subparsers(dest="quarantine_cmd", required=True)
+    ql = q_sub.add_parser("list", help="list quarantined messages")
+    ql.add_argument("--json", action="store_true")
+    ql.add_argument("--limit", type=int, default=50)
+
+    p = add("simulate", cmd_simulate, "publish simulated homes' traffic")
+    p.add_argument("--homes", type=int, default=10)
+    p.add_argument("--broker", default=os.environ.get("HUB_BROKER", "mqtt://127.0.0.1:1883"))
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per wall second")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
+
+    p = add("demo", cmd_demo, "embedded broker + hub + simulator + web page")
+    p.add_argument("--homes", type=int, default=8)
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--data-dir", default="data/demo")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"配置错误 configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except HubError as exc:
+        print(f"错误 error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

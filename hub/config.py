@@ -1,0 +1,180 @@
+"""Typed configuration: one TOML file (``--config`` or ``HUB_CONFIG``), secrets from the environment.
+
+With no file at all the hub runs on embedded defaults: an in-process MQTT broker, SQLite for the register
+and the time series in ``data_dir``. Every error names the offending key, e.g. ``store.url: …``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hub.errors import HubError
+
+# Environment variables that carry secrets; they never appear in the TOML file or in git.
+ENV_MQTT_PASSWORD = "HUB_MQTT_PASSWORD"
+ENV_INFLUX_PASSWORD = "HUB_INFLUX_PASSWORD"
+ENV_REGISTER_URL = "HUB_REGISTER_URL"
+
+
+class ConfigError(HubError):
+    """The configuration is invalid; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class MqttConfig(_Section):
+    """The MQTT source. `url` empty → start the embedded broker."""
+
+    url: str = ""
+    client_id: str = "eldercare-hub"
+    username: str = ""
+    # Not in the file: read from HUB_MQTT_PASSWORD.
+    password: str = Field(default="", exclude=True, repr=False)
+    session_expiry_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+    # Ecosystem subscriptions; empty → every ecosystem the device registry knows.
+    subscriptions: list[str] = Field(default_factory=list)
+    embedded_port: Annotated[int, Field(ge=0, le=65535)] = 1883
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str) -> str:
+        if v and urlsplit(v).scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ValueError(f"must look like mqtt://host:1883 or mqtts://host:8883, got {v!r}")
+        return v
+
+
+class StoreConfig(_Section):
+    """The time-series store."""
+
+    kind: Literal["sqlite", "influxdb"] = "sqlite"
+    url: str = ""  # InfluxDB base URL, e.g. http://127.0.0.1:8086
+    database: str = "eldercare"
+    username: str = ""
+    password: str = Field(default="", exclude=True, repr=False)  # from HUB_INFLUX_PASSWORD
+    retention_policy: str = ""
+    batch_max: Annotated[int, Field(ge=1, le=100_000)] = 5000
+
+
+class RegisterConfig(_Section):
+    """The register database (SQLAlchemy URL); empty → SQLite file in data_dir."""
+
+    url: str = ""
+
+
+class HttpConfig(_Section):
+    """The HTTP server (API, ingest, health, metrics, demo page)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+
+
+class PipelineConfig(_Section):
+    """Batching of the ingest pipeline: a batch is made durable, then its messages are acknowledged."""
+
+    batch_max: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    flush_interval_s: Annotated[float, Field(gt=0, le=10)] = 0.02
+    max_pending: Annotated[int, Field(ge=100)] = 100_000
+
+
+class SerialMeterConfig(_Section):
+    """One serial bus with CJ/T 188 meters to poll."""
+
+    url: str  # pyserial URL: /dev/ttyUSB0, rfc2217://…, loop://
+    addresses: list[str]
+    interval_s: Annotated[float, Field(gt=0)] = 300.0
+    baudrate: int = 2400
+
+
+class Config(_Section):
+    """The whole configuration."""
+
+    data_dir: Path = Path("data")
+    timezone: str = "Asia/Shanghai"
+    mqtt: MqttConfig = MqttConfig()
+    store: StoreConfig = StoreConfig()
+    # "register" would shadow ABCMeta.register on the model class, hence the alias.
+    register_db: RegisterConfig = Field(default=RegisterConfig(), alias="register")
+    http: HttpConfig = HttpConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    serial: list[SerialMeterConfig] = Field(default_factory=list)
+
+    @property
+    def register_url(self) -> str:
+        """The register's SQLAlchemy URL (default: SQLite in data_dir)."""
+        return self.register_db.url or f"sqlite:///{(self.data_dir / 'register.sqlite').resolve()}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+
+def _format_error(exc: ValidationError, origin: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        lines.append(f"{origin}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], origin: str = "<config>", env: dict[str, str] | None = None) -> Config:
+    """Validate a config mapping and merge secrets from `env`; raise ConfigError naming the key."""
+    env = dict(os.environ if env is None else env)
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for section, key in (("mqtt", "password"), ("store", "password")):
+        if key in data.get(section, {}):
+            raise ConfigError(
+                f"{origin}: {section}.{key}: secrets are not read from the file; "
+                f"set {ENV_MQTT_PASSWORD if section == 'mqtt' else ENV_INFLUX_PASSWORD} instead"
+            )
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, origin)) from exc
+    updates: dict[str, Any] = {}
+    if env.get(ENV_MQTT_PASSWORD):
+        updates["mqtt"] = cfg.mqtt.model_copy(update={"password": env[ENV_MQTT_PASSWORD]})
+    if env.get(ENV_INFLUX_PASSWORD):
+        updates["store"] = cfg.store.model_copy(update={"password": env[ENV_INFLUX_PASSWORD]})
+    if env.get(ENV_REGISTER_URL):
+        updates["register_db"] = RegisterConfig(url=env[ENV_REGISTER_URL])
+    if updates:
+        cfg = cfg.model_copy(update=updates)
+    if cfg.store.kind == "influxdb" and not cfg.store.url:
+        raise ConfigError(f'{origin}: store.url: required when store.kind = "influxdb"')
+    return cfg
+
+
+def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Load `path`, or $HUB_CONFIG, or the embedded defaults when neither is given."""
+    env_map = dict(os.environ if env is None else env)
+    if path is None and env_map.get("HUB_CONFIG"):
+        path = Path(env_map["HUB_CONFIG"])
+    if path is None:
+        return parse_config({}, "<defaults>", env_map)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(raw, str(path), env_map)

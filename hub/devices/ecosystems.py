@@ -1,0 +1,135 @@
+"""The device ecosystems the hub speaks, each with a pure ``route(topic)`` and its MQTT filters.
+
+A route function answers one question: does this topic name a device, and which channel of it?
+``None`` means "not a device message" (Zigbee2MQTT bridge topics, Home Assistant discovery, command topics)
+and the pipeline ignores it. Every function splits the topic once and only compares strings — routing runs
+for every message, so no regular expressions.
+
+`ROOTS` maps a topic's first segment to the one ecosystem that owns it; topics whose first segment is a
+device-chosen prefix (Shelly ids, ESPHome node names) are tried against `ROOTLESS`, in that order
+(Shelly's ``<id>/events/rpc`` is more specific than ESPHome's patterns). See docs/topics.md.
+"""
+
+from __future__ import annotations
+
+from hub.devices.model import Ecosystem, Route
+
+ZIGBEE2MQTT = "zigbee2mqtt"
+TASMOTA = "tasmota"
+ESPHOME = "esphome"
+WMBUSMETERS = "wmbusmeters"
+SHELLY = "shelly"
+NATIVE = "native"
+CJT188 = "cjt188"
+
+# Zigbee2MQTT command topics others publish under the same root; they are never device state.
+_Z2M_COMMANDS = frozenset({"set", "get"})
+_TASMOTA_CHANNELS = frozenset({"SENSOR", "STATE", "LWT"})
+_ESPHOME_COMPONENTS = frozenset({"sensor", "binary_sensor"})
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def route_zigbee2mqtt(topic: str) -> Route | None:
+    """``zigbee2mqtt/<friendly name>`` → "state"; ``…/<name>/availability`` → "availability".
+
+    Friendly names may contain '/', so everything between the root and an optional final ``availability``
+    is the name. ``zigbee2mqtt/bridge/…`` and ``…/set``/``…/get`` command topics are not devices.
+    """
+    parts = topic.split("/")
+    if len(parts) < 2 or parts[0] != "zigbee2mqtt" or parts[1] == "bridge":
+        return None
+    if parts[-1] in _Z2M_COMMANDS or (len(parts) > 3 and parts[-2] in _Z2M_COMMANDS):
+        return None
+    if parts[-1] == "availability":
+        name = "/".join(parts[1:-1])
+        return Route(ZIGBEE2MQTT, name, "availability") if name else None
+    name = "/".join(parts[1:])
+    return Route(ZIGBEE2MQTT, name, "state") if name else None
+
+
+def route_tasmota(topic: str) -> Route | None:
+    """``tele/<topic>/SENSOR|STATE|LWT``; other telemetry (INFO1, RESULT, …) is not a reading."""
+    parts = topic.split("/")
+    if len(parts) < 3 or parts[0] != "tele" or parts[-1] not in _TASMOTA_CHANNELS:
+        return None
+    return Route(TASMOTA, "/".join(parts[1:-1]), parts[-1])
+
+
+def route_esphome(topic: str) -> Route | None:
+    """``<prefix>/sensor|binary_sensor/<object_id>/state`` and ``<prefix>/status``.
+
+    ``homeassistant/…`` discovery and other components (switch, text_sensor, debug) are not readings.
+    """
+    parts = topic.split("/")
+    if parts[0] == "homeassistant":
+        return None
+    n = len(parts)
+    if n == 2 and parts[1] == "status" and parts[0]:
+        return Route(ESPHOME, parts[0], "status")
+    if n >= 4 and parts[-1] == "state" and parts[-3] in _ESPHOME_COMPONENTS:
+        prefix = "/".join(parts[:-3])
+        if prefix and parts[-2]:
+            return Route(ESPHOME, prefix, f"{parts[-3]}/{parts[-2]}")
+    return None
+
+
+def route_wmbusmeters(topic: str) -> Route | None:
+    """``wmbusmeters/<meter id>`` (the usual shell-hook topic), one telegram per message."""
+    root, _, meter_id = topic.partition("/")
+    if root != "wmbusmeters" or not meter_id:
+        return None
+    return Route(WMBUSMETERS, meter_id, "telegram")
+
+
+def route_shelly(topic: str) -> Route | None:
+    """``<device id>/events/rpc`` of a Shelly Gen2 device."""
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[1] != "events" or parts[2] != "rpc" or not parts[0]:
+        return None
+    return Route(SHELLY, parts[0], "events/rpc")
+
+
+def route_native(topic: str) -> Route | None:
+    """``eldercare/<device id>/<signal>`` or ``eldercare/<device id>/status``.
+
+    The whole ``eldercare/<device>/…`` namespace belongs to devices: a channel that is not a known signal is
+    still routed, so the decoder rejects it with a clear reason instead of it vanishing silently.
+    """
+    parts = topic.split("/", 2)
+    if len(parts) < 3 or parts[0] != "eldercare" or not parts[1] or not parts[2]:
+        return None
+    return Route(NATIVE, parts[1], parts[2])
+
+
+def route_cjt188(topic: str) -> Route | None:
+    """``cjt188/<meter address, 14 hex digits>``: the synthetic topic of the serial poller."""
+    root, _, address = topic.partition("/")
+    if root != "cjt188" or len(address) != 14 or not _HEX.issuperset(address):
+        return None
+    return Route(CJT188, address.upper(), "frame")
+
+
+ECOSYSTEMS: tuple[Ecosystem, ...] = (
+    Ecosystem(ZIGBEE2MQTT, ("zigbee2mqtt/#",), route_zigbee2mqtt),
+    Ecosystem(TASMOTA, ("tele/#",), route_tasmota),
+    Ecosystem(WMBUSMETERS, ("wmbusmeters/#",), route_wmbusmeters),
+    Ecosystem(NATIVE, ("eldercare/#",), route_native),
+    Ecosystem(CJT188, (), route_cjt188),  # fed by the serial poller, never subscribed
+    Ecosystem(SHELLY, ("+/events/rpc",), route_shelly),
+    Ecosystem(ESPHOME, ("+/sensor/+/state", "+/binary_sensor/+/state", "+/status"), route_esphome),
+)
+
+_BY_NAME = {ecosystem.name: ecosystem for ecosystem in ECOSYSTEMS}
+
+# First topic segment → the ecosystem that owns it. ``None``: a known root that never carries devices.
+ROOTS: dict[str, Ecosystem | None] = {
+    "zigbee2mqtt": _BY_NAME[ZIGBEE2MQTT],
+    "tele": _BY_NAME[TASMOTA],
+    "wmbusmeters": _BY_NAME[WMBUSMETERS],
+    "eldercare": _BY_NAME[NATIVE],
+    "cjt188": _BY_NAME[CJT188],
+    "homeassistant": None,
+}
+
+# Ecosystems whose first segment is chosen by the device, tried in this order.
+ROOTLESS: tuple[Ecosystem, ...] = (_BY_NAME[SHELLY], _BY_NAME[ESPHOME])

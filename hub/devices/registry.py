@@ -1,0 +1,79 @@
+"""`DeviceRegistry`: every ecosystem and device definition, routing topics and decoding messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hub.devices.definitions import ALL_DEFINITIONS
+from hub.devices.ecosystems import ECOSYSTEMS, ROOTLESS, ROOTS
+from hub.devices.errors import DeviceError, UnknownDeviceError
+from hub.devices.model import Binding, DeviceDefinition, Ecosystem, Route
+from hub.models import RawMessage, Reading
+
+
+class DeviceRegistry:
+    """Routes topics to devices and decodes raw messages with the bound device's definition.
+
+    Routing is on the hot path: the first topic segment picks the owning ecosystem with one dict lookup;
+    only topics under a device-chosen prefix (Shelly, ESPHome) try the `ROOTLESS` patterns in order.
+    """
+
+    def __init__(
+        self,
+        ecosystems: Iterable[Ecosystem],
+        definitions: Iterable[DeviceDefinition],
+        roots: dict[str, Ecosystem | None] | None = None,
+        rootless: Iterable[Ecosystem] = (),
+    ) -> None:
+        self._ecosystems = {ecosystem.name: ecosystem for ecosystem in ecosystems}
+        self._definitions: dict[tuple[str, str], DeviceDefinition] = {}
+        for definition in definitions:
+            key = (definition.ecosystem, definition.model)
+            if key in self._definitions:
+                raise ValueError(f"duplicate device definition {key}")
+            if definition.ecosystem not in self._ecosystems:
+                raise ValueError(f"definition {key} names unknown ecosystem {definition.ecosystem!r}")
+            self._definitions[key] = definition
+        self._roots = dict(roots or {})
+        self._rootless = tuple(rootless)
+
+    @classmethod
+    def default(cls) -> DeviceRegistry:
+        """The registry of every ecosystem and definition shipped with the hub."""
+        return cls(ECOSYSTEMS, ALL_DEFINITIONS, ROOTS, ROOTLESS)
+
+    def subscriptions(self) -> list[str]:
+        """The MQTT topic filters covering every ecosystem (the serial-only CJ/T 188 has none)."""
+        return [f for ecosystem in self._ecosystems.values() for f in ecosystem.subscriptions]
+
+    def route(self, topic: str) -> Route | None:
+        """Which device and channel `topic` names, or None for a topic that is not a device message."""
+        root = topic.partition("/")[0]
+        if root in self._roots:
+            owner = self._roots[root]
+            return None if owner is None else owner.route(topic)
+        for ecosystem in self._rootless:
+            found = ecosystem.route(topic)
+            if found is not None:
+                return found
+        return None
+
+    def definition(self, ecosystem: str, model: str) -> DeviceDefinition:
+        """The definition of `model` in `ecosystem`; `UnknownDeviceError` if there is none."""
+        try:
+            return self._definitions[(ecosystem, model)]
+        except KeyError:
+            raise UnknownDeviceError(f"no device model {model!r} in ecosystem {ecosystem!r}") from None
+
+    def decode(self, raw: RawMessage, route: Route, binding: Binding) -> list[Reading]:
+        """Decode `raw` (routed to `route`) for the device `binding` describes; `DeviceError` if it cannot."""
+        if binding.ecosystem != route.ecosystem:
+            raise DeviceError(
+                f"device {binding.device} is bound in {binding.ecosystem!r}, message came from {route.ecosystem!r}"
+            )
+        definition = self.definition(route.ecosystem, binding.model)
+        return definition.decode(raw.payload, route, binding, raw.received_at)
+
+    def models(self) -> list[DeviceDefinition]:
+        """Every definition, ordered by ecosystem then model."""
+        return [self._definitions[key] for key in sorted(self._definitions)]

@@ -1,0 +1,20 @@
+"""The root of every exception the hub raises on purpose.
+
+Tree::
+
+    HubError
+    ├── ConfigError            (hub.config)      bad or missing configuration key
+    ├── DeviceError            (hub.devices)     a message could not be decoded
+    │   └── UnknownDeviceError                   no binding / no definition for the message
+    ├── StoreError             (hub.store)       the time-series store failed
+    ├── RegisterError          (hub.register)    reference data could not be read or written
+    │   └── SiteFileError                        a site description file is invalid
+    ├── SourceError            (hub.sources)     a connection to a broker, port or peer failed
+    └── AlertError             (hub.alerts)      alert lifecycle violated
+
+Each package defines its own subclass; foreign exceptions are converted at the boundary with ``from exc``.
+"""
+
+
+class HubError(Exception):
+    """Root of all deliberate hub errors."""

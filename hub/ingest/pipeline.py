@@ -1,0 +1,232 @@
+"""The ingest pipeline.
+
+Deliveries are decoded at once (pure, cheap) into the current batch. A single flusher makes each batch
+durable — readings in the time-series store, quarantine/alerts/counter state in the register, concurrently —
+and only then acknowledges the deliveries, so the sources acknowledge upstream after the data is safe.
+Batches are flushed in order, one at a time; a failed flush fails its deliveries (nothing acknowledged)
+and stops the pipeline: the broker redelivers after a restart (at-least-once, fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+
+from hub import metrics
+from hub.alerts.channels.base import Notification, Notifier
+from hub.alerts.model import AlertCandidate
+from hub.alerts.store import AlertChange
+from hub.clock import Clock
+from hub.devices.counters import CounterTracker
+from hub.devices.errors import DeviceError, UnknownDeviceError
+from hub.devices.model import Binding
+from hub.devices.registry import DeviceRegistry
+from hub.ingest.register_writer import CounterKey, RegisterWriter
+from hub.models import RawMessage, Reading, Signal
+from hub.rules.immediate import ImmediateRules
+from hub.sources.delivery import Delivery
+from hub.store.base import TimeSeriesStore
+
+LOGGER = logging.getLogger(__name__)
+
+# Signals whose raw value is a running total; the tracker makes them monotonic across meter resets.
+CUMULATIVE = frozenset({Signal.WATER_TOTAL, Signal.ENERGY_TOTAL})
+
+
+@dataclass(slots=True)
+class _Batch:
+    deliveries: list[Delivery] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
+    quarantine: list[tuple[RawMessage, str]] = field(default_factory=list)
+    candidates: list[AlertCandidate] = field(default_factory=list)
+    counters: set[CounterKey] = field(default_factory=set)
+
+
+class Pipeline:
+    """Turns deliveries into durable readings, quarantine entries and alerts."""
+
+    def __init__(
+        self,
+        *,
+        registry: DeviceRegistry,
+        bindings: Callable[[], Mapping[tuple[str, str], Binding]],
+        store: TimeSeriesStore,
+        register: RegisterWriter,
+        notifier: Notifier,
+        clock: Clock,
+        timezone: str = "Asia/Shanghai",
+        batch_max: int = 5000,
+        flush_interval: float = 0.02,
+        max_pending: int = 100_000,
+        on_batch_durable: Callable[[list[Delivery]], None] | None = None,
+    ) -> None:
+        self._registry = registry
+        self._bindings = bindings
+        self._store = store
+        self._register = register
+        self._notifier = notifier
+        self._clock = clock
+        self._rules = ImmediateRules(timezone)
+        self._counters = CounterTracker()
+        self._batch_max = batch_max
+        self._flush_interval = flush_interval
+        self._max_pending = max_pending
+        # Observation hook for benchmarks (lag measurement); None in production.
+        self._on_batch_durable = on_batch_durable
+        self._batch = _Batch()
+        self._pending = 0
+        self._has_data = asyncio.Event()
+        self._full = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._failed: BaseException | None = None
+        self._notify_tasks: set[asyncio.Task[None]] = set()
+        self.durable_messages = 0  # messages made durable since start (benchmarks read it)
+
+    async def restore(self) -> None:
+        """Load persisted counter state so meter totals continue where they were."""
+        state = await asyncio.to_thread(self._register.load_counters)
+        self._counters.restore(state)
+
+    # -- intake ---------------------------------------------------------------------------------------
+
+    async def put(self, delivery: Delivery) -> None:
+        """Accept one delivery, waiting while too many are not yet durable (backpressure)."""
+        if self._failed is not None:
+            delivery.on_failed(self._failed)
+            return
+        while self._pending >= self._max_pending:
+            self._room.clear()
+            await self._room.wait()
+        self.accept(delivery)
+
+    async def consume(self, source: AsyncIterator[Delivery]) -> None:
+        """Feed every delivery of an async-iterator source into the pipeline."""
+        async for delivery in source:
+            await self.put(delivery)
+
+    def accept(self, delivery: Delivery) -> None:
+        """Decode one delivery into the current batch (no I/O here)."""
+        batch = self._batch
+        raw = delivery.message
+        metrics.MESSAGES.labels(raw.source).inc()
+        try:
+            readings = self._decode(raw)
+        except DeviceError as exc:
+            self._quarantine(delivery, str(exc))
+        except Exception as exc:  # a decoder bug must quarantine the message, not stop the pipeline
+            LOGGER.exception("decoder crashed on %s", raw.topic)
+            self._quarantine(delivery, f"解码器内部错误 {type(exc).__name__}: {exc}")
+        else:
+            if readings is None:
+                metrics.IGNORED.inc()
+            else:
+                metrics.DECODED.inc()
+                for reading in readings:
+                    if reading.signal in CUMULATIVE:
+                        reading = self._counters.normalise(reading)
+                        batch.counters.add((reading.device, reading.signal.value))
+                    batch.readings.append(reading)
+                    candidate = self._rules.evaluate(reading)
+                    if candidate is not None:
+                        batch.candidates.append(candidate)
+        batch.deliveries.append(delivery)
+        self._pending += 1
+        self._has_data.set()
+        if len(batch.deliveries) >= self._batch_max:
+            self._full.set()
+
+    def _quarantine(self, delivery: Delivery, reason: str) -> None:
+        self._batch.quarantine.append((delivery.message, reason))
+        metrics.QUARANTINED.labels(delivery.message.source).inc()
+        delivery.on_quarantined(reason)
+
+    def _decode(self, raw: RawMessage) -> list[Reading] | None:
+        route = self._registry.route(raw.topic)
+        if route is None:
+            return None
+        binding = self._bindings().get((route.ecosystem, route.external_id))
+        if binding is None:
+            raise UnknownDeviceError(
+                f"未登记的设备 unknown device: {route.ecosystem} '{route.external_id}' is not in the register"
+            )
+        return self._registry.decode(raw, route, binding)
+
+    # -- durability -----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Flush batches until cancelled; raises if a batch cannot be made durable."""
+        try:
+            while True:
+                await self._has_data.wait()
+                if not self._full.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._full.wait(), self._flush_interval)
+                await self.flush()
+        finally:
+            if self._notify_tasks:
+                await asyncio.gather(*self._notify_tasks, return_exceptions=True)
+
+    async def flush(self) -> None:
+        """Make the current batch durable, then acknowledge its deliveries."""
+        batch, self._batch = self._batch, _Batch()
+        self._has_data.clear()
+        self._full.clear()
+        if not batch.deliveries:
+            return
+        started = time.perf_counter()
+        try:
+            counters = {key: self._counters.state_of(*key) for key in batch.counters}
+            changes: list[AlertChange]
+            _, changes = await asyncio.gather(
+                self._store.write(batch.readings),
+                asyncio.to_thread(
+                    self._register.commit, batch.quarantine, batch.candidates, counters, self._clock.now()
+                ),
+            )
+        except BaseException as exc:
+            self._failed = exc
+            for d in batch.deliveries:
+                d.on_failed(exc)
+            self._release(len(batch.deliveries))
+            raise
+        metrics.STORE_WRITE.observe(time.perf_counter() - started)
+        metrics.READINGS.inc(len(batch.readings))
+        metrics.STORE_PENDING.set(self._store.pending())
+        for d in batch.deliveries:
+            d.on_durable()
+        if self._on_batch_durable is not None:
+            self._on_batch_durable(batch.deliveries)
+        self.durable_messages += len(batch.deliveries)
+        self._release(len(batch.deliveries))
+        for change in changes:
+            if change.opened:
+                metrics.ALERTS_OPENED.labels(change.kind).inc()
+                self._spawn_notify(change)
+
+    def _release(self, n: int) -> None:
+        self._pending -= n
+        metrics.QUEUE_DEPTH.set(self._pending)
+        if self._pending < self._max_pending:
+            self._room.set()
+
+    def _spawn_notify(self, change: AlertChange) -> None:
+        text = f"【居家监护】{change.home} {change.explanation}"
+        note = Notification(change.alert_id, "log", text, f"alert-{change.alert_id}-opened")
+        task = asyncio.create_task(self._notifier.notify(note))
+        self._notify_tasks.add(task)
+        task.add_done_callback(self._notify_tasks.discard)
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The error that stopped the pipeline, if any."""
+        return self._failed
+
+    @property
+    def pending(self) -> int:
+        """Deliveries accepted but not yet durable."""
+        return self._pending

@@ -1,0 +1,99 @@
+"""The register side of a durable batch: quarantined messages, alert candidates and counter state,
+written in one transaction (runs in a worker thread; SQLAlchemy sessions are synchronous here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.alerts.model import AlertCandidate
+from hub.alerts.store import AlertChange, apply_candidate
+from hub.models import RawMessage
+from hub.register.errors import RegisterError
+from hub.register.models import CounterState, Home, QuarantinedMessage
+
+CounterKey = tuple[str, str]  # (device code, signal)
+CounterValue = tuple[float, float]  # (last raw value, offset)
+
+
+class RegisterWriter:
+    """Writes what one batch derived into the register, atomically."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._home_ids: dict[str, int] = {}
+
+    def load_counters(self) -> dict[CounterKey, CounterValue]:
+        """Counter state persisted by earlier runs, to restore the tracker after a restart."""
+        with self._sessions() as session:
+            rows = session.scalars(select(CounterState)).all()
+            return {(r.device_code, r.signal): (r.last_raw, r.offset) for r in rows}
+
+    def commit(
+        self,
+        quarantine: Sequence[tuple[RawMessage, str]],
+        candidates: Sequence[AlertCandidate],
+        counters: Mapping[CounterKey, CounterValue],
+        now: datetime,
+    ) -> list[AlertChange]:
+        """Persist everything in one transaction; return the alert changes for notification."""
+        try:
+            with self._sessions.begin() as session:
+                if quarantine:
+                    session.execute(
+                        insert(QuarantinedMessage),
+                        [
+                            {
+                                "received_at": m.received_at,
+                                "source": m.source,
+                                "topic": m.topic[:512],
+                                "payload": m.payload,
+                                "reason": reason,
+                            }
+                            for m, reason in quarantine
+                        ],
+                    )
+                changes: list[AlertChange] = []
+                if candidates:
+                    home_ids = self._homes(session, {c.home for c in candidates})
+                    for cand in candidates:
+                        change = apply_candidate(session, home_ids, cand)
+                        if change is not None:
+                            changes.append(change)
+                if counters:
+                    _upsert_counters(session, counters, now)
+                return changes
+        except SQLAlchemyError as exc:
+            raise RegisterError(f"could not persist a batch in the register: {exc}") from exc
+
+    def _homes(self, session: Session, codes: set[str]) -> Mapping[str, int]:
+        missing = codes - self._home_ids.keys()
+        if missing:
+            rows = session.execute(select(Home.code, Home.id).where(Home.code.in_(missing))).all()
+            self._home_ids.update({code: hid for code, hid in rows})
+        return self._home_ids
+
+
+def _upsert_counters(session: Session, counters: Mapping[CounterKey, CounterValue], now: datetime) -> None:
+    rows: list[dict[str, Any]] = [
+        {"device_code": dev, "signal": sig, "last_raw": raw, "offset": off, "updated_at": now}
+        for (dev, sig), (raw, off) in counters.items()
+    ]
+    dialect = session.get_bind().dialect.name
+    # Both SQLite and PostgreSQL speak INSERT … ON CONFLICT; one statement per batch, not a SELECT per row.
+    ins = postgresql.insert(CounterState) if dialect == "postgresql" else sqlite.insert(CounterState)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["device_code", "signal"],
+        set_={
+            "last_raw": ins.excluded.last_raw,
+            "offset": ins.excluded.offset,
+            "updated_at": ins.excluded.updated_at,
+        },
+    )
+    session.execute(stmt, rows)

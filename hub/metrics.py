@@ -1,0 +1,33 @@
+"""Prometheus metrics of the hub, served at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+MESSAGES = Counter("hub_messages", "Messages received, by source", ["source"], registry=REGISTRY)
+DECODED = Counter("hub_messages_decoded", "Messages decoded into readings", registry=REGISTRY)
+IGNORED = Counter(
+    "hub_messages_ignored", "Non-device messages (bridge, discovery) ignored", registry=REGISTRY
+)
+QUARANTINED = Counter(
+    "hub_messages_quarantined", "Messages quarantined, by source", ["source"], registry=REGISTRY
+)
+READINGS = Counter("hub_readings", "Readings written to the time series", registry=REGISTRY)
+ALERTS_OPENED = Counter("hub_alerts_opened", "Alerts opened, by kind", ["kind"], registry=REGISTRY)
+STORE_WRITE = Histogram(
+    "hub_store_write_seconds",
+    "Latency of one durable batch (store + register)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge("hub_queue_depth", "Messages accepted but not yet durable", registry=REGISTRY)
+STORE_PENDING = Gauge(
+    "hub_store_pending", "Readings spooled but not yet in the time-series database", registry=REGISTRY
+)
+
+
+def render() -> bytes:
+    """The Prometheus text exposition of every hub metric."""
+    return generate_latest(REGISTRY)

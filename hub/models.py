@@ -1,0 +1,109 @@
+"""Value types shared by every stage of the pipeline.
+
+`RawMessage` is what a source hands over (topic + bytes); `Reading` is what a decoder produces.
+Both are frozen so a stage can never change what an earlier stage saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class Signal(StrEnum):
+    """Every normalised signal a reading can carry, with its canonical unit in `SIGNAL_UNITS`."""
+
+    SOS = "sos"  # 1.0 = pressed, 0.0 = cancelled by the elder
+    FALL = "fall"  # 1.0 = fall detected, 0.5 = maybe, 0.0 = none
+    WATER_TOTAL = "water_total"  # cumulative litres, monotonic after counter normalisation
+    WATER_FLOW = "water_flow"  # litres per hour
+    WATER_STATUS = "water_status"  # 0 ok / 1 alarm reported by the meter (leak, burst, …)
+    MOTION = "motion"  # 1 motion / 0 none
+    PRESENCE = "presence"  # 1 someone there / 0 empty
+    CONTACT = "contact"  # 1 = door OPEN, 0 = closed (normalised; Aqara's `contact` is inverted)
+    BUTTON = "button"  # any non-emergency button press, value = press count
+    OCCUPANCY = "occupancy"  # bed/chair occupancy 1/0
+    ILLUMINANCE = "illuminance"  # lx
+    HEART_RATE = "heart_rate"  # bpm
+    SPO2 = "spo2"  # %
+    BP_SYSTOLIC = "bp_systolic"  # mmHg
+    BP_DIASTOLIC = "bp_diastolic"  # mmHg
+    BODY_TEMP = "body_temp"  # °C
+    GAS = "gas"  # 1 gas detected / 0 clear
+    SMOKE = "smoke"  # 1 smoke / 0 clear
+    LEAK = "leak"  # 1 water leak / 0 dry
+    BATTERY = "battery"  # %
+    BATTERY_LOW = "battery_low"  # 1 low / 0 ok
+    AVAILABILITY = "availability"  # 1 online / 0 offline
+    ENERGY_TOTAL = "energy_total"  # kWh
+    POWER = "power"  # W
+    TEMPERATURE = "temperature"  # °C (room or device)
+    LINK_QUALITY = "link_quality"  # 0..255
+
+
+SIGNAL_UNITS: dict[Signal, str] = {
+    Signal.SOS: "",
+    Signal.FALL: "",
+    Signal.WATER_TOTAL: "L",
+    Signal.WATER_FLOW: "L/h",
+    Signal.WATER_STATUS: "",
+    Signal.MOTION: "",
+    Signal.PRESENCE: "",
+    Signal.CONTACT: "",
+    Signal.BUTTON: "",
+    Signal.OCCUPANCY: "",
+    Signal.ILLUMINANCE: "lx",
+    Signal.HEART_RATE: "bpm",
+    Signal.SPO2: "%",
+    Signal.BP_SYSTOLIC: "mmHg",
+    Signal.BP_DIASTOLIC: "mmHg",
+    Signal.BODY_TEMP: "°C",
+    Signal.GAS: "",
+    Signal.SMOKE: "",
+    Signal.LEAK: "",
+    Signal.BATTERY: "%",
+    Signal.BATTERY_LOW: "",
+    Signal.AVAILABILITY: "",
+    Signal.ENERGY_TOTAL: "kWh",
+    Signal.POWER: "W",
+    Signal.TEMPERATURE: "°C",
+    Signal.LINK_QUALITY: "",
+}
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime (use a `Clock` in code that must be testable)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One message as a source received it: which source, the topic (or a synthetic one), raw bytes."""
+
+    source: str  # "mqtt", "http", "serial", "replay"
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.received_at.tzinfo is None:
+            raise ValueError(f"RawMessage.received_at must be timezone-aware, got {self.received_at!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One normalised measurement: home, device, signal, value, unit, aware UTC timestamp."""
+
+    home: str
+    device: str
+    signal: Signal
+    value: float
+    ts: datetime
+    unit: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if self.ts.tzinfo is None:
+            raise ValueError(f"Reading.ts must be timezone-aware, got {self.ts!r}")
+        if not self.unit:
+            object.__setattr__(self, "unit", SIGNAL_UNITS[self.signal])

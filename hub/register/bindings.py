@@ -1,0 +1,36 @@
+"""The register's view for the decoders: which home, device code, model and settings each device id has."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from hub.devices.model import Binding
+from hub.register.errors import RegisterError
+from hub.register.models import Device, Home
+
+
+def binding_of(device: Device, home_code: str) -> Binding:
+    """The `Binding` of one device row; its settings are a read-only copy, so a decoder cannot change them."""
+    return Binding(
+        home=home_code,
+        device=device.code,
+        ecosystem=device.ecosystem,
+        external_id=device.external_id,
+        model=device.model,
+        settings=MappingProxyType(dict(device.settings or {})),
+    )
+
+
+def load_bindings(session: Session) -> dict[tuple[str, str], Binding]:
+    """Every device of the register, keyed by (ecosystem, external id) as the topic routes name them."""
+    try:
+        rows = session.execute(select(Device, Home.code).join(Home, Device.home_id == Home.id)).all()
+    except SQLAlchemyError as exc:
+        raise RegisterError(f"cannot read the device bindings from the register: {exc}") from exc
+    return {
+        (device.ecosystem, device.external_id): binding_of(device, home_code) for device, home_code in rows
+    }

@@ -1,0 +1,11 @@
+"""Errors of the register (reference data)."""
+
+from hub.errors import HubError
+
+
+class RegisterError(HubError):
+    """Reference data could not be read or written."""
+
+
+class SiteFileError(RegisterError):
+    """A site description file is invalid; the message names the file, the entry and the field."""

@@ -1,0 +1,1 @@
+"""Rules decide when something is wrong; they turn readings into alert candidates."""

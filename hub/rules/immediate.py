@@ -1,0 +1,69 @@
+"""Immediate rules: a reading that by itself means danger (SOS, fall, gas, smoke, water leak).
+
+The table is data: adding an immediate kind is one entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from hub.alerts.model import AlertCandidate, Severity
+from hub.models import Reading, Signal
+
+
+@dataclass(frozen=True, slots=True)
+class ImmediateRule:
+    """A signal whose value at or above `threshold` opens an alert of `kind` at once."""
+
+    signal: Signal
+    kind: str
+    severity: Severity
+    threshold: float
+    what: str  # Chinese, used in the explanation
+    cancel_value: float | None = None  # a value that means "the elder cancelled"
+
+
+IMMEDIATE_RULES: tuple[ImmediateRule, ...] = (
+    ImmediateRule(Signal.SOS, "sos", Severity.CRITICAL, 1.0, "按下紧急呼叫按钮", cancel_value=0.0),
+    ImmediateRule(Signal.FALL, "fall", Severity.CRITICAL, 1.0, "跌倒检测报警"),
+    ImmediateRule(Signal.GAS, "gas", Severity.CRITICAL, 1.0, "燃气泄漏报警"),
+    ImmediateRule(Signal.SMOKE, "smoke", Severity.CRITICAL, 1.0, "烟雾报警"),
+    ImmediateRule(Signal.LEAK, "leak", Severity.URGENT, 1.0, "漏水报警"),
+)
+
+_BY_SIGNAL = {rule.signal: rule for rule in IMMEDIATE_RULES}
+
+
+class ImmediateRules:
+    """Evaluates `IMMEDIATE_RULES` on single readings."""
+
+    def __init__(self, timezone: str = "Asia/Shanghai") -> None:
+        self._tz = ZoneInfo(timezone)
+
+    def evaluate(self, reading: Reading) -> AlertCandidate | None:
+        """The alert candidate this reading raises, or None."""
+        rule = _BY_SIGNAL.get(reading.signal)
+        if rule is None:
+            return None
+        local = reading.ts.astimezone(self._tz).strftime("%m-%d %H:%M:%S")
+        if rule.cancel_value is not None and reading.value == rule.cancel_value:
+            return AlertCandidate(
+                home=reading.home,
+                kind=rule.kind,
+                severity=rule.severity,
+                at=reading.ts,
+                device=reading.device,
+                explanation=f"{local} 老人已取消（{reading.device}）",
+                cancel=True,
+            )
+        if reading.value < rule.threshold:
+            return None
+        return AlertCandidate(
+            home=reading.home,
+            kind=rule.kind,
+            severity=rule.severity,
+            at=reading.ts,
+            device=reading.device,
+            explanation=f"{local} {rule.what}（设备 {reading.device}）",
+        )

@@ -1,0 +1,7 @@
+"""Errors of the home simulator."""
+
+from hub.errors import HubError
+
+
+class SimError(HubError):
+    """The simulator cannot run: a bad argument (broker URL, home count) or a broker it cannot use."""

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Make sure the services the tests use are installed and, where the tests use the system's, running.
+#   scripts/services.sh            everything
+#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb
+# The tests start their own private Mosquitto and InfluxDB processes (own ports and config); PostgreSQL is
+# the system server, started here when it is not running. Idempotent.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+apt_updated=0
+
+apt_install() {
+    if [ $apt_updated -eq 0 ]; then $SUDO apt-get update -q; apt_updated=1; fi
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+mosquitto_ready() {
+    if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+        echo "installing mosquitto"; apt_install mosquitto mosquitto-clients
+    fi
+}
+
+postgres_ready() {
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+        echo "installing postgresql"; apt_install postgresql
+    fi
+    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        echo "starting postgresql"
+        $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start
+        for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+    pg_isready -h 127.0.0.1 -p 5432
+}
+
+influxdb_ready() {
+    bash "$here/influxdb.sh"
+}
+
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb)
+for t in "${targets[@]}"; do
+    case "$t" in
+        mosquitto) mosquitto_ready ;;
+        postgres) postgres_ready ;;
+        influxdb) influxdb_ready ;;
+        *) echo "unknown service $t" >&2; exit 2 ;;
+    esac
+done

@@ -1,0 +1,121 @@
+"""Running the real hub as a child process (for the kill test, the demo test and the benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def write_config(path: Path, *, data_dir: Path, broker_url: str, http_port: int, client_id: str,
+                 store: dict[str, Any] | None = None) -> Path:
+    """A TOML config for a hub on a real broker."""
+    store = store or {"kind": "sqlite"}
+    store_lines = "\n".join(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in store.items())
+    path.write_text(
+        f'data_dir = "{data_dir}"\n'
+        f'[mqtt]\nurl = "{broker_url}"\nclient_id = "{client_id}"\n'
+        f'[http]\nhost = "127.0.0.1"\nport = {http_port}\n'
+        f"[store]\n{store_lines}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def sos_site(homes: int) -> str:
+    """A site of `homes` homes with one Zigbee SOS button each, as YAML."""
+    site = {
+        "homes": [
+            {
+                "code": f"H{i:04d}",
+                "address": f"渝北区测试路{i}号",
+                "street": "双龙湖街道",
+                "community": "紫薇社区",
+                "devices": [
+                    {"code": f"H{i:04d}-sos", "ecosystem": "zigbee2mqtt", "external_id": f"h{i:04d}_sos",
+                     "model": "TS0215A_sos"},
+                    {"code": f"H{i:04d}-motion", "ecosystem": "zigbee2mqtt", "external_id": f"h{i:04d}_motion",
+                     "model": "RTCGQ11LM"},
+                    {"code": f"H{i:04d}-water", "ecosystem": "tasmota", "external_id": f"h{i:04d}_water",
+                     "model": "pulse_counter", "settings": {"litres_per_pulse": 1.0}},
+                ],
+            }
+            for i in range(homes)
+        ]
+    }
+    return yaml.safe_dump(site, allow_unicode=True, sort_keys=False)
+
+
+def cli(config: Path, *args: str, timeout: float = 120) -> str:
+    """Run `eldercare-hub --config CONFIG ARGS…` to completion and return its stdout."""
+    out = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "--config", str(config), *args],
+        check=True, capture_output=True, text=True, timeout=timeout,
+    )
+    return out.stdout
+
+
+class HubProcess:
+    """`eldercare-hub run` in a child process."""
+
+    def __init__(self, config: Path, http_port: int, log: Path) -> None:
+        self.config = config
+        self.http_port = http_port
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the hub; returns at once."""
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hub.cli", "--config", str(self.config), "run"],
+                stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    def health(self) -> dict[str, Any] | None:
+        """The /healthz body, or None if the hub does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1) as r:
+                return dict(json.load(r))
+        except (OSError, ValueError):
+            return None
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until the hub answers /healthz with an MQTT connection up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.proc.returncode}; log: {self.log.read_text()[-3000:]}")
+            h = self.health()
+            if h and h.get("mqtt_connected"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"hub not ready after {timeout}s; log: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush or disconnect cleanly."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not go."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def get(self, path: str) -> Any:
+        """GET a JSON path of the hub's HTTP API."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
+            return json.load(r)

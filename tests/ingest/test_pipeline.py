@@ -1,0 +1,151 @@
+"""The pipeline end to end on real SQLite: decode → store + alerts/quarantine → acknowledged after durable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from hub.alerts.channels.log import LogNotifier
+from hub.app import BindingCache
+from hub.clock import FrozenClock
+from hub.devices.registry import DeviceRegistry
+from hub.ingest.pipeline import Pipeline
+from hub.ingest.register_writer import RegisterWriter
+from hub.models import RawMessage, Signal
+from hub.register.models import Alert, AlertEvent, QuarantinedMessage
+from hub.sources.delivery import Delivery
+from hub.store import SqliteStore
+from tests.site_fixture import make_site
+
+T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+
+
+class Harness:
+    """A pipeline over a real SQLite register and store, fed deliveries by hand."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.sessions = make_site(tmp)
+        self.clock = FrozenClock(T0)
+        self.store = SqliteStore(tmp / "ts.sqlite")
+        self.notifier = LogNotifier()
+        bindings = BindingCache(self.sessions)
+        bindings.reload()
+        self.pipeline = Pipeline(
+            registry=DeviceRegistry.default(),
+            bindings=bindings.get,
+            store=self.store,
+            register=RegisterWriter(self.sessions),
+            notifier=self.notifier,
+            clock=self.clock,
+        )
+        self.acked: list[str] = []
+        self.reasons: list[str] = []
+
+    def send(self, topic: str, payload: object, at: datetime | None = None) -> Delivery:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        raw = RawMessage("mqtt", topic, data, at or self.clock.now())
+        d = Delivery(raw, on_durable=lambda: self.acked.append(topic), on_quarantined=self.reasons.append)
+        self.pipeline.accept(d)
+        return d
+
+    def alerts(self) -> list[Alert]:
+        with self.sessions() as s:
+            return list(s.scalars(select(Alert).order_by(Alert.id)).all())
+
+
+async def test_sos_opens_one_alert_and_counts_repeats(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    async with h.store:
+        h.send("zigbee2mqtt/h001_sos", {"action": "emergency", "battery": None, "linkquality": 90})
+        h.send("zigbee2mqtt/h001_sos", {"action": ""})  # the echo is not a second press
+        await h.pipeline.flush()
+        h.send("zigbee2mqtt/h001_sos", {"action": "emergency", "linkquality": 88}, T0 + timedelta(minutes=1))
+        await h.pipeline.flush()
+        await asyncio.sleep(0)  # let the log notification run
+    alerts = h.alerts()
+    assert [(a.kind, a.state, a.count, a.severity) for a in alerts] == [("sos", "open", 2, "critical")]
+    with h.sessions() as s:
+        events = s.scalars(select(AlertEvent.event).order_by(AlertEvent.id)).all()
+    assert events == ["opened", "repeated"]
+    assert len(h.acked) == 3
+    assert len(h.notifier.sent) == 1 and "紧急呼叫" in h.notifier.sent[0].text
+
+
+async def test_ack_only_after_durable(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    seen_at_ack: list[int] = []
+
+    async with h.store:
+        raw = RawMessage("mqtt", "zigbee2mqtt/h002_sos", b'{"action":"emergency"}', T0)
+
+        def on_durable() -> None:
+            # At the moment of acknowledgement the alert must already be committed.
+            with h.sessions() as s:
+                seen_at_ack.append(int(s.scalar(select(func.count(Alert.id))) or 0))
+
+        h.pipeline.accept(Delivery(raw, on_durable=on_durable))
+        assert seen_at_ack == []  # not acknowledged on receipt
+        await h.pipeline.flush()
+    assert seen_at_ack == [1]
+
+
+async def test_bad_and_unknown_messages_are_quarantined_with_reason(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    async with h.store:
+        h.send("zigbee2mqtt/h001_sos", b"{not json")
+        h.send("zigbee2mqtt/stranger_device", {"action": "emergency"})
+        h.send("zigbee2mqtt/bridge/state", {"state": "online"})  # not a device: ignored, not quarantined
+        h.send("zigbee2mqtt/h001_motion", {"occupancy": True, "linkquality": 40})
+        await h.pipeline.flush()
+    with h.sessions() as s:
+        rows = s.scalars(select(QuarantinedMessage).order_by(QuarantinedMessage.id)).all()
+        quarantined = [(q.topic, q.payload, q.reason) for q in rows]
+    assert [q[0] for q in quarantined] == ["zigbee2mqtt/h001_sos", "zigbee2mqtt/stranger_device"]
+    assert quarantined[0][1] == b"{not json"
+    assert "stranger_device" in quarantined[1][2]
+    assert len(h.reasons) == 2
+    assert len(h.acked) == 4  # quarantined messages are kept, so they are acknowledged too
+    async with h.store:
+        motion = await h.store.query("H001", Signal.MOTION, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    assert [r.value for r in motion] == [1.0]
+
+
+async def test_meter_reset_never_reads_as_negative_or_huge_use(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    counts = [1000, 1010, 1025, 3, 10]  # the counter restarts from 0 after a power cut
+    async with h.store:
+        for i, c in enumerate(counts):
+            at = T0 + timedelta(minutes=5 * i)
+            h.send("tele/h001_water/SENSOR", {"Time": "2026-11-28T14:00:00", "COUNTER": {"C1": c}}, at)
+            await h.pipeline.flush()
+        totals = await h.store.query("H001", Signal.WATER_TOTAL, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    values = [r.value for r in totals]
+    steps = [b - a for a, b in zip(values, values[1:], strict=False)]
+    assert all(0 <= s <= 20 for s in steps), values
+    assert sum(steps) == 10 + 15 + 3 + 7  # the litres that really flowed, counting from 0 after the reset
+
+
+async def test_counter_state_survives_a_restart(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    async with h.store:
+        h.send("tele/h001_water/SENSOR", {"COUNTER": {"C1": 500}})
+        await h.pipeline.flush()
+        h.send("tele/h001_water/SENSOR", {"COUNTER": {"C1": 2}}, T0 + timedelta(minutes=5))  # reset
+        await h.pipeline.flush()
+    # A new pipeline (a restarted hub) over the same register and store.
+    h2 = Harness.__new__(Harness)
+    h2.__dict__.update(h.__dict__)
+    h2.pipeline = Pipeline(
+        registry=DeviceRegistry.default(), bindings=h.pipeline._bindings, store=h.store,
+        register=RegisterWriter(h.sessions), notifier=h.notifier, clock=h.clock,
+    )
+    await h2.pipeline.restore()
+    async with h.store:
+        h2.send("tele/h001_water/SENSOR", {"COUNTER": {"C1": 6}}, T0 + timedelta(minutes=10))
+        await h2.pipeline.flush()
+        totals = await h.store.query("H001", Signal.WATER_TOTAL, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    assert [r.value for r in totals][-1] - [r.value for r in totals][0] == 2 + 4

@@ -1,0 +1,1 @@
+"""Fixtures that start and hand out real services for tests."""

@@ -1,0 +1,83 @@
+"""The MQTT source against real Mosquitto: acknowledgement is held until the pipeline says durable."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import gmqtt
+import pytest
+
+from hub.sources.delivery import Delivery
+from hub.sources.errors import SourceError
+from hub.sources.mqtt import MqttSource, parse_broker_url
+from tests.services.mosquitto import Broker
+
+
+async def _publish(broker: Broker, messages: list[tuple[str, bytes]]) -> None:
+    pub = gmqtt.Client(f"pub-{uuid.uuid4().hex[:6]}")
+    await pub.connect(broker.host, broker.port)
+    for topic, payload in messages:
+        pub.publish(topic, payload, qos=1)
+    for _ in range(100):  # until the broker has acknowledged every publish
+        if not pub._persistent_storage.get_all():
+            break
+        await asyncio.sleep(0.05)
+    await pub.disconnect()
+
+
+async def _take(source: MqttSource, n: int) -> list[Delivery]:
+    it = source.__aiter__()
+    return [await asyncio.wait_for(it.__anext__(), 10) for _ in range(n)]
+
+
+async def test_unacknowledged_messages_come_back_after_reconnect(mosquitto: Broker) -> None:
+    client_id = f"hub-{uuid.uuid4().hex[:6]}"
+    topics = ["zigbee2mqtt/a", "zigbee2mqtt/b", "zigbee2mqtt/c"]
+    async with MqttSource(mosquitto.url, ["zigbee2mqtt/#"], client_id=client_id):
+        pass  # the persistent session now exists, with its subscription
+    await _publish(mosquitto, [(t, b"{}") for t in topics])
+
+    async with MqttSource(mosquitto.url, ["zigbee2mqtt/#"], client_id=client_id) as source:
+        first = await _take(source, 3)
+        assert sorted(d.message.topic for d in first) == topics
+        acked = next(d for d in first if d.message.topic == "zigbee2mqtt/a")
+        acked.on_durable()  # only this one became durable before the "crash"
+        await asyncio.sleep(0.2)
+
+    async with MqttSource(mosquitto.url, ["zigbee2mqtt/#"], client_id=client_id) as source:
+        again = await _take(source, 2)
+        assert sorted(d.message.topic for d in again) == ["zigbee2mqtt/b", "zigbee2mqtt/c"]
+        for d in again:
+            d.on_durable()
+        await asyncio.sleep(0.2)
+
+    async with MqttSource(mosquitto.url, ["zigbee2mqtt/#"], client_id=client_id) as source:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(_take(source, 1), 1.0)
+
+
+async def test_messages_published_while_the_hub_is_away_are_kept(mosquitto: Broker) -> None:
+    client_id = f"hub-{uuid.uuid4().hex[:6]}"
+    async with MqttSource(mosquitto.url, ["tele/#"], client_id=client_id):
+        pass
+    # More than Mosquitto's default queue of 1000: the hub's broker config must keep them all.
+    await _publish(mosquitto, [(f"tele/m{i}/SENSOR", b'{"COUNTER":{"C1":1}}') for i in range(1500)])
+    async with MqttSource(mosquitto.url, ["tele/#"], client_id=client_id) as source:
+        got = await _take(source, 1500)
+        for d in got:
+            d.on_durable()
+    assert len({d.message.topic for d in got}) == 1500
+
+
+async def test_unreachable_broker_is_a_clear_error() -> None:
+    source = MqttSource("mqtt://127.0.0.1:1", ["#"], connect_timeout_s=1.0)
+    with pytest.raises(SourceError, match="cannot connect to MQTT broker 127.0.0.1:1"):
+        async with source:
+            pass
+
+
+def test_broker_url_is_validated() -> None:
+    assert parse_broker_url("mqtts://broker.example:8883") == ("broker.example", 8883, True)
+    with pytest.raises(SourceError, match="mqtt://host:1883"):
+        parse_broker_url("http://x")
