@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from hub.devices.model import Binding
 from hub.devices.registry import DeviceRegistry
 from hub.ingest.pipeline import Pipeline
 from hub.ingest.register_writer import RegisterWriter
+from hub.models import RawMessage
 from hub.register.bindings import load_bindings
 from hub.register.db import make_engine, migrate, session_factory
 from hub.sources.delivery import Delivery
@@ -59,7 +60,8 @@ class BindingCache:
 
 
 def open_register(config: Config) -> sessionmaker[Session]:
-    """Connect to the register database, bring its schema up to date, return a session factory."""
+    """Make the data directory, connect to the register, bring its schema up to date, return sessions."""
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.register_url)
     migrate(engine)
     return session_factory(engine)
@@ -78,7 +80,9 @@ def build_store(config: Config) -> TimeSeriesStore:
             batch_max=config.store.batch_max,
         )
     # FULL: the ack-after-durable rule should survive a power cut too; it measured as fast as NORMAL here.
-    return SqliteStore(config.data_dir / "timeseries.sqlite", batch_max=config.store.batch_max, synchronous="FULL")
+    return SqliteStore(
+        config.data_dir / "timeseries.sqlite", batch_max=config.store.batch_max, synchronous="FULL"
+    )
 
 
 @dataclass
@@ -101,7 +105,6 @@ async def run_hub(
 ) -> None:
     """Run the hub until cancelled (or until the pipeline fails, which raises)."""
     clock = clock or SystemClock()
-    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
     sessions = await asyncio.to_thread(open_register, config)
     registry = DeviceRegistry.default()
     bindings = BindingCache(sessions)
@@ -139,6 +142,7 @@ async def run_hub(
             reconnect_max_s=config.mqtt.reconnect_max_s,
             # amqtt speaks MQTT 3.1.1 only; acknowledgements are held the same way.
             mqtt5=not embedded,
+            receive_maximum=config.mqtt.receive_maximum,
             clock=clock,
         )
         services = Services(sessions, store, pipeline, clock, source.connected.is_set)
@@ -153,11 +157,15 @@ async def run_hub(
         await stack.enter_async_context(source)
         for serial_cfg in config.serial:
             poller = Cjt188Poller(
-                serial_cfg.url, serial_cfg.addresses, interval=serial_cfg.interval_s,
-                baudrate=serial_cfg.baudrate, clock=clock,
+                serial_cfg.url,
+                serial_cfg.addresses,
+                interval=serial_cfg.interval_s,
+                baudrate=serial_cfg.baudrate,
+                clock=clock,
             )
             await stack.enter_async_context(poller)
-            stack.push_async_callback(_cancel, asyncio.create_task(pipeline.consume(poller)))
+            # A serial reply needs no acknowledgement: the meter is polled again next interval anyway.
+            stack.push_async_callback(_cancel, asyncio.create_task(pipeline.consume(_unacknowledged(poller))))
         tasks = [
             asyncio.create_task(pipeline.run(), name="pipeline"),
             asyncio.create_task(pipeline.consume(source), name="mqtt"),
@@ -175,6 +183,11 @@ async def run_hub(
             # Whatever was accepted gets one last chance to become durable before the store closes.
             if pipeline.failed is None:
                 await pipeline.flush()
+
+
+async def _unacknowledged(messages: AsyncIterable[RawMessage]) -> AsyncIterator[Delivery]:
+    async for message in messages:
+        yield Delivery(message)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
@@ -12,8 +11,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from hub.config import Config, ConfigError, load_config
 from hub.errors import HubError
+from hub.runtime import run
 
 LOGGER = logging.getLogger("hub")
 
@@ -24,7 +26,7 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # amqtt and gmqtt are chatty at INFO; their warnings still show.
-    for noisy in ("amqtt", "transitions", "gmqtt"):
+    for noisy in ("amqtt", "transitions", "gmqtt", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -32,7 +34,7 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(Path(args.config) if args.config else None)
 
 
-def _sessions(config: Config):  # type: ignore[no-untyped-def]
+def _sessions(config: Config) -> sessionmaker[Session]:
     from hub.app import open_register
 
     return open_register(config)
@@ -44,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_hub(config))
+        run(run_hub(config))
     return 0
 
 
@@ -74,8 +76,10 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     if not rows:
         print("没有告警")
     for a in rows:
-        print(f"#{a['id']:<5} {a['opened_at'][:19]}  {a['home']:<10} {a['kind']:<6} {a['severity']:<8} "
-              f"{a['state']:<12} ×{a['count']}  {a['explanation']}")
+        print(
+            f"#{a['id']:<5} {a['opened_at'][:19]}  {a['home']:<10} {a['kind']:<6} {a['severity']:<8} "
+            f"{a['state']:<12} ×{a['count']}  {a['explanation']}"
+        )
     return 0
 
 
@@ -91,8 +95,10 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
         return 0
     print(f"隔离消息共 {total} 条（显示最新 {len(rows)} 条）")
     for q in rows:
-        print(f"#{q['id']:<6} {str(q['received_at'])[:19]} {q['source']:<6} {q['topic']}\n"
-              f"        原因: {q['reason']}\n        内容: {str(q['payload'])[:200]}")
+        print(
+            f"#{q['id']:<6} {str(q['received_at'])[:19]} {q['source']:<6} {q['topic']}\n"
+            f"        原因: {q['reason']}\n        内容: {str(q['payload'])[:200]}"
+        )
     return 0
 
 
@@ -111,9 +117,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from hub.sim import run_simulation
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            run_simulation(args.broker, args.homes, seed=args.seed, speed=args.speed, duration=args.duration)
-        )
+        run(run_simulation(args.broker, args.homes, seed=args.seed, speed=args.speed, duration=args.duration))
     return 0
 
 
@@ -122,8 +126,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from hub.demo import run_demo
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_demo(homes=args.homes, data_dir=Path(args.data_dir), port=args.port,
-                             duration=args.duration))
+        run(run_demo(homes=args.homes, data_dir=Path(args.data_dir), port=args.port, duration=args.duration))
     return 0
 
 

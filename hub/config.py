@@ -44,6 +44,8 @@ class MqttConfig(_Section):
     # Ecosystem subscriptions; empty → every ecosystem the device registry knows.
     subscriptions: list[str] = Field(default_factory=list)
     embedded_port: Annotated[int, Field(ge=0, le=65535)] = 1883
+    # Unacknowledged messages the broker may send ahead (MQTT 5 receive maximum).
+    receive_maximum: Annotated[int, Field(ge=10, le=65535)] = 10_000
 
     @field_validator("url")
     @classmethod

@@ -18,13 +18,12 @@ LOGGER = logging.getLogger(__name__)
 
 async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | None = None) -> None:
     """Load a simulated site, start the hub on embedded defaults, then simulate its homes."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     config = parse_config({"data_dir": str(data_dir), "http": {"port": port}})
     site_file = data_dir / "site.yaml"
-    site_file.write_text(dump_site_yaml(simulated_site(homes, seed=1)), encoding="utf-8")
-    sessions = await asyncio.to_thread(open_register, config)
 
     def load() -> str:
+        sessions = open_register(config)
+        site_file.write_text(dump_site_yaml(simulated_site(homes, seed=1)), encoding="utf-8")
         with sessions.begin() as session:
             return load_site(session, site_file, known_model=DeviceRegistry.default().knows).summary()
 
@@ -32,16 +31,19 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
     started: asyncio.Future[RunningHub] = asyncio.get_running_loop().create_future()
     hub_task = asyncio.create_task(run_hub(config, started=started))
     running = await asyncio.wait_for(asyncio.shield(started), 60)
-    print(f"\n  居家独居老人智能监护平台 演示已启动：请在浏览器打开 {running.http_url}\n"
-          f"  内置 MQTT 代理: {running.broker_url}，模拟 {homes} 户，首个紧急呼叫将在 30 秒内出现。\n",
-          flush=True)
+    print(
+        f"\n  居家独居老人智能监护平台 演示已启动：请在浏览器打开 {running.http_url}\n"
+        f"  内置 MQTT 代理: {running.broker_url}，模拟 {homes} 户，首个紧急呼叫将在 30 秒内出现。\n",
+        flush=True,
+    )
     sim_task = asyncio.create_task(run_simulation(running.broker_url, homes, seed=1, speed=60.0))
     try:
         if duration is None:
             await asyncio.gather(hub_task, sim_task)
         else:
-            done, _ = await asyncio.wait({hub_task, sim_task}, timeout=duration,
-                                         return_when=asyncio.FIRST_EXCEPTION)
+            done, _ = await asyncio.wait(
+                {hub_task, sim_task}, timeout=duration, return_when=asyncio.FIRST_EXCEPTION
+            )
             for task in done:
                 task.result()
     finally:

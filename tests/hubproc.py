@@ -15,8 +15,15 @@ from typing import Any
 import yaml
 
 
-def write_config(path: Path, *, data_dir: Path, broker_url: str, http_port: int, client_id: str,
-                 store: dict[str, Any] | None = None) -> Path:
+def write_config(
+    path: Path,
+    *,
+    data_dir: Path,
+    broker_url: str,
+    http_port: int,
+    client_id: str,
+    store: dict[str, Any] | None = None,
+) -> Path:
     """A TOML config for a hub on a real broker."""
     store = store or {"kind": "sqlite"}
     store_lines = "\n".join(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in store.items())
@@ -37,15 +44,29 @@ def sos_site(homes: int) -> str:
             {
                 "code": f"H{i:04d}",
                 "address": f"渝北区测试路{i}号",
+                "district": "渝北区",
                 "street": "双龙湖街道",
                 "community": "紫薇社区",
                 "devices": [
-                    {"code": f"H{i:04d}-sos", "ecosystem": "zigbee2mqtt", "external_id": f"h{i:04d}_sos",
-                     "model": "TS0215A_sos"},
-                    {"code": f"H{i:04d}-motion", "ecosystem": "zigbee2mqtt", "external_id": f"h{i:04d}_motion",
-                     "model": "RTCGQ11LM"},
-                    {"code": f"H{i:04d}-water", "ecosystem": "tasmota", "external_id": f"h{i:04d}_water",
-                     "model": "pulse_counter", "settings": {"litres_per_pulse": 1.0}},
+                    {
+                        "code": f"H{i:04d}-sos",
+                        "ecosystem": "zigbee2mqtt",
+                        "external_id": f"h{i:04d}_sos",
+                        "model": "TS0215A_sos",
+                    },
+                    {
+                        "code": f"H{i:04d}-motion",
+                        "ecosystem": "zigbee2mqtt",
+                        "external_id": f"h{i:04d}_motion",
+                        "model": "RTCGQ11LM",
+                    },
+                    {
+                        "code": f"H{i:04d}-water",
+                        "ecosystem": "tasmota",
+                        "external_id": f"h{i:04d}_water",
+                        "model": "pulse_counter",
+                        "settings": {"litres_per_pulse": 1.0},
+                    },
                 ],
             }
             for i in range(homes)
@@ -58,7 +79,10 @@ def cli(config: Path, *args: str, timeout: float = 120) -> str:
     """Run `eldercare-hub --config CONFIG ARGS…` to completion and return its stdout."""
     out = subprocess.run(
         [sys.executable, "-m", "hub.cli", "--config", str(config), *args],
-        check=True, capture_output=True, text=True, timeout=timeout,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return out.stdout
 
@@ -77,7 +101,9 @@ class HubProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hub.cli", "--config", str(self.config), "run"],
-                stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
 
     def health(self) -> dict[str, Any] | None:
@@ -93,7 +119,9 @@ class HubProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited with {self.proc.returncode}; log: {self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"hub exited with {self.proc.returncode}; log: {self.log.read_text()[-3000:]}"
+                )
             h = self.health()
             if h and h.get("mqtt_connected"):
                 return

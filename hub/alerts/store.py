@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from hub.alerts.errors import AlertError
@@ -27,64 +28,138 @@ class AlertChange:
     explanation: str
 
 
-def apply_candidate(
-    session: Session, home_ids: Mapping[str, int], cand: AlertCandidate
-) -> AlertChange | None:
-    """Open or repeat the alert for `cand` inside the caller's transaction.
+def apply_candidates(
+    session: Session, home_ids: Mapping[str, int], groups: Sequence[Sequence[AlertCandidate]]
+) -> list[AlertChange]:
+    """Open alerts or count repeats for groups of same-key candidates, inside the caller's transaction.
 
+    Each group holds candidates of one dedup key in order (see `group_repeats`); a cancel is a group of one.
     A cancel with no active alert is still recorded (as a closed, cancelled alert) so it is never lost.
+    Core statements, one SELECT for the whole batch: the ORM unit of work cost more than the rest of ingest.
     """
+    keys = {g[0].dedup_key for g in groups}
+    active: dict[str, dict[str, Any]] = {
+        row.active_key: {"id": row.id, "count": row.count, "severity": row.severity, "last": row.last_seen_at}
+        for row in session.execute(
+            select(Alert.id, Alert.active_key, Alert.count, Alert.severity, Alert.last_seen_at).where(
+                Alert.active_key.in_(keys)
+            )
+        )
+    }
+    events: list[dict[str, Any]] = []
+    changes: list[AlertChange] = []
+    for group in groups:
+        cand = group[0]
+        key = cand.dedup_key
+        state = active.get(key)
+        if cand.cancel:
+            if state is None:
+                state = _insert(session, home_ids, cand, AlertState.CANCELLED, count=0, closed=True)
+            else:
+                session.execute(
+                    update(Alert)
+                    .where(Alert.id == state["id"])
+                    .values(
+                        state=AlertState.CANCELLED,
+                        active_key=None,
+                        closed_at=cand.at,
+                        last_seen_at=max(state["last"], cand.at),
+                    )
+                )
+                del active[key]
+            events.append(
+                {"alert_id": state["id"], "at": cand.at, "event": "cancelled", "detail": cand.explanation}
+            )
+            changes.append(
+                AlertChange(
+                    state["id"],
+                    cand.home,
+                    cand.kind,
+                    state["severity"],
+                    False,
+                    True,
+                    state["count"],
+                    cand.explanation,
+                )
+            )
+            continue
+        opened = state is None
+        if state is None:
+            state = active[key] = _insert(session, home_ids, cand, AlertState.OPEN, count=1, closed=False)
+            events.append(
+                {"alert_id": state["id"], "at": cand.at, "event": "opened", "detail": cand.explanation}
+            )
+            more = list(group[1:])
+        else:
+            more = list(group)
+        if more:
+            state["count"] += len(more)
+            state["last"] = max(state["last"], *(c.at for c in more))
+            session.execute(
+                update(Alert)
+                .where(Alert.id == state["id"])
+                .values(count=state["count"], last_seen_at=state["last"])
+            )
+            batch = "" if len(more) == 1 else f"（本批 {len(more)} 次）"
+            events.append(
+                {
+                    "alert_id": state["id"],
+                    "at": more[-1].at,
+                    "event": "repeated",
+                    "detail": f"累计第 {state['count']} 次{batch}",
+                }
+            )
+        changes.append(
+            AlertChange(
+                state["id"],
+                cand.home,
+                cand.kind,
+                state["severity"],
+                opened,
+                False,
+                state["count"],
+                cand.explanation,
+            )
+        )
+    if events:
+        session.execute(insert(AlertEvent), events)
+    return changes
+
+
+def _insert(
+    session: Session,
+    home_ids: Mapping[str, int],
+    cand: AlertCandidate,
+    state: AlertState,
+    *,
+    count: int,
+    closed: bool,
+) -> dict[str, Any]:
     try:
         home_id = home_ids[cand.home]
     except KeyError as exc:
         raise AlertError(f"home {cand.home!r} is not in the register") from exc
-    alert = session.scalars(select(Alert).where(Alert.active_key == cand.dedup_key)).one_or_none()
-    if cand.cancel:
-        if alert is None:
-            alert = _new_alert(session, home_id, cand)
-            alert.count = 0
-        alert.state = AlertState.CANCELLED
-        alert.active_key = None
-        alert.closed_at = cand.at
-        alert.last_seen_at = max(alert.last_seen_at, cand.at)
-        session.add(AlertEvent(alert=alert, at=cand.at, event="cancelled", detail=cand.explanation))
-        session.flush()
-        return AlertChange(
-            alert.id, cand.home, cand.kind, alert.severity, False, True, alert.count, cand.explanation
-        )
-    if alert is None:
-        alert = _new_alert(session, home_id, cand)
-        session.add(AlertEvent(alert=alert, at=cand.at, event="opened", detail=cand.explanation))
-        session.flush()
-        return AlertChange(alert.id, cand.home, cand.kind, alert.severity, True, False, 1, cand.explanation)
-    alert.count += 1
-    alert.last_seen_at = max(alert.last_seen_at, cand.at)
-    session.add(AlertEvent(alert=alert, at=cand.at, event="repeated", detail=f"第 {alert.count} 次"))
-    session.flush()
-    return AlertChange(
-        alert.id, cand.home, cand.kind, alert.severity, False, False, alert.count, cand.explanation
-    )
+    alert_id = session.execute(
+        insert(Alert).returning(Alert.id),
+        {
+            "home_id": home_id,
+            "kind": cand.kind,
+            "severity": str(cand.severity),
+            "alert_class": cand.alert_class,
+            "state": state,
+            "active_key": None if closed else cand.dedup_key,
+            "device_code": cand.device,
+            "explanation": cand.explanation,
+            "count": count,
+            "opened_at": cand.at,
+            "last_seen_at": cand.at,
+            "closed_at": cand.at if closed else None,
+        },
+    ).scalar_one()
+    return {"id": alert_id, "count": count, "severity": str(cand.severity), "last": cand.at}
 
 
-def _new_alert(session: Session, home_id: int, cand: AlertCandidate) -> Alert:
-    alert = Alert(
-        home_id=home_id,
-        kind=cand.kind,
-        severity=str(cand.severity),
-        alert_class=cand.alert_class,
-        state=AlertState.OPEN,
-        active_key=cand.dedup_key,
-        device_code=cand.device,
-        explanation=cand.explanation,
-        count=1,
-        opened_at=cand.at,
-        last_seen_at=cand.at,
-    )
-    session.add(alert)
-    return alert
-
-
-def alert_to_dict(alert: Alert, home_code: str) -> dict[str, object]:
+def alert_to_dict(alert: Alert, home_code: str) -> dict[str, Any]:
     """The API/CLI shape of an alert."""
     return {
         "id": alert.id,
@@ -102,7 +177,7 @@ def alert_to_dict(alert: Alert, home_code: str) -> dict[str, object]:
     }
 
 
-def list_alerts(session: Session, *, active_only: bool = False, limit: int = 500) -> list[dict[str, object]]:
+def list_alerts(session: Session, *, active_only: bool = False, limit: int = 500) -> list[dict[str, Any]]:
     """Newest alerts first, as dicts."""
     from hub.register.models import Home
 

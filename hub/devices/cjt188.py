@@ -93,10 +93,10 @@ def parse_frame(data: bytes) -> Cjt188Frame:
     start = 0
     while start < len(data) and data[start] == PREAMBLE:
         start += 1
+    if start < len(data) and data[start] != START:
+        raise DeviceError(f"CJ/T 188 frame does not start with 68: {data[:32].hex(' ').upper()}")
     if len(data) - start < _MIN_FRAME:
         raise DeviceError(f"CJ/T 188 frame too short ({len(data) - start} bytes): {data.hex(' ').upper()}")
-    if data[start] != START:
-        raise DeviceError(f"CJ/T 188 frame does not start with 68: {data.hex(' ').upper()}")
     length = data[start + 10]
     end = start + 11 + length  # index of CS
     if len(data) < end + 2:
@@ -114,7 +114,9 @@ def parse_frame(data: bytes) -> Cjt188Frame:
     payload = bytes(data[start + 11 : end])
     if control & 0x80 and control & _ERROR_BIT:
         status = payload[-1:].hex().upper() or "none"
-        raise DeviceError(f"CJ/T 188 meter {address} answered with an error (C={control:02X}, status {status})")
+        raise DeviceError(
+            f"CJ/T 188 meter {address} answered with an error (C={control:02X}, status {status})"
+        )
     if length < 3:
         return Cjt188Frame(meter_type, address, control, payload)
     di = (payload[0] << 8) | payload[1]

@@ -24,6 +24,7 @@ start, so the first reading after a restart is compared with the last one before
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from hub.models import Reading, Signal
@@ -62,10 +63,19 @@ class CounterTracker:
         self._state[key] = (raw, offset)
         return reading if offset == 0.0 else replace(reading, value=raw + offset)
 
+    def state_of(self, device: str, signal: Signal | str) -> CounterState:
+        """The (last raw value, offset) of one counter, to persist what a batch changed."""
+        return self._state[(device, Signal(signal))]
+
     def snapshot(self) -> dict[CounterKey, CounterState]:
         """A copy of the state to persist: (device, signal) → (last raw value, offset)."""
         return dict(self._state)
 
-    def restore(self, snapshot: dict[CounterKey, CounterState]) -> None:
+    def restore(
+        self, snapshot: Mapping[CounterKey, CounterState] | Mapping[tuple[str, str], CounterState]
+    ) -> None:
         """Replace the state with a persisted `snapshot` (keys may carry the signal as its string value)."""
-        self._state = {(device, Signal(signal)): (float(raw), float(off)) for (device, signal), (raw, off) in snapshot.items()}
+        self._state = {
+            (device, Signal(signal)): (float(raw), float(off))
+            for (device, signal), (raw, off) in snapshot.items()
+        }

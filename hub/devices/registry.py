@@ -65,6 +65,10 @@ class DeviceRegistry:
         except KeyError:
             raise UnknownDeviceError(f"no device model {model!r} in ecosystem {ecosystem!r}") from None
 
+    def knows(self, ecosystem: str, model: str) -> bool:
+        """Whether `model` is a known model of `ecosystem` (the site loader's check)."""
+        return (ecosystem, model) in self._definitions
+
     def decode(self, raw: RawMessage, route: Route, binding: Binding) -> list[Reading]:
         """Decode `raw` (routed to `route`) for the device `binding` describes; `DeviceError` if it cannot."""
         if binding.ecosystem != route.ecosystem:

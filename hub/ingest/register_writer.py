@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts.model import AlertCandidate
-from hub.alerts.store import AlertChange, apply_candidate
+from hub.alerts.store import AlertChange, apply_candidates
 from hub.models import RawMessage
 from hub.register.errors import RegisterError
 from hub.register.models import CounterState, Home, QuarantinedMessage
@@ -62,10 +62,7 @@ class RegisterWriter:
                 changes: list[AlertChange] = []
                 if candidates:
                     home_ids = self._homes(session, {c.home for c in candidates})
-                    for cand in candidates:
-                        change = apply_candidate(session, home_ids, cand)
-                        if change is not None:
-                            changes.append(change)
+                    changes = apply_candidates(session, home_ids, group_repeats(candidates))
                 if counters:
                     _upsert_counters(session, counters, now)
                 return changes
@@ -78,6 +75,27 @@ class RegisterWriter:
             rows = session.execute(select(Home.code, Home.id).where(Home.code.in_(missing))).all()
             self._home_ids.update({code: hid for code, hid in rows})
         return self._home_ids
+
+
+def group_repeats(candidates: Sequence[AlertCandidate]) -> list[list[AlertCandidate]]:
+    """Candidates of one batch grouped by dedup key, in order; a cancel ends its key's group.
+
+    One register round trip per active alert and batch instead of one per message.
+    """
+    groups: list[list[AlertCandidate]] = []
+    open_group: dict[str, list[AlertCandidate]] = {}
+    for cand in candidates:
+        if cand.cancel:
+            groups.append([cand])
+            open_group.pop(cand.dedup_key, None)
+            continue
+        group = open_group.get(cand.dedup_key)
+        if group is None:
+            group = open_group[cand.dedup_key] = [cand]
+            groups.append(group)
+        else:
+            group.append(cand)
+    return groups
 
 
 def _upsert_counters(session: Session, counters: Mapping[CounterKey, CounterValue], now: datetime) -> None:

@@ -7,7 +7,7 @@ an elder's contact list follows the file, because it is the escalation order and
 longer names must not be called.
 
 Every problem names the file, the entry (``homes[2].devices[0]``) and the field; all problems of a file are
-reported at once in one `SiteFileError`. The schema is documented in ``docs/site-file.md``.
+reported at once in one `SiteFileError`. The schema is documented in the README ("The site file").
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def _pydantic_problems(exc: ValidationError, raw: Any) -> list[Problem]:
         if error["type"] == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
             message += f" (YAML read {value!r} as a number: put the value in quotes)"
         elif error["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling against docs/site-file.md)"
+            message = "unknown field (check the spelling against the README, section 'The site file')"
         problems.append(Problem(entry, field_path, message))
     return problems
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import gmqtt
+from gmqtt.mqtt.constants import MQTTv311
 from gmqtt.storage import PersistentStorage
 
 from hub.clock import Clock, SystemClock
@@ -128,7 +129,9 @@ class _Link:
     async def open(self, address: BrokerAddress) -> None:
         try:
             await asyncio.wait_for(
-                self.client.connect(address.host, address.port, ssl=address.tls), CONNECT_TIMEOUT_S
+                # MQTT 3.1.1, as the real devices simulated here speak it; every broker (amqtt too) accepts it.
+                self.client.connect(address.host, address.port, ssl=address.tls, version=MQTTv311),
+                CONNECT_TIMEOUT_S,
             )
         except (OSError, TimeoutError, gmqtt.MQTTConnectError) as exc:
             raise LinkLost(f"cannot connect to the broker at {address.host}:{address.port}: {exc}") from exc

@@ -38,7 +38,10 @@ def pick_port(host: str, preferred: int) -> int:
         port = int(s.getsockname()[1])
     if preferred:
         LOGGER.warning(
-            "端口 %s:%s 已被占用（可能已有 Mosquitto 在运行），内置 MQTT 代理改用端口 %s", host, preferred, port
+            "端口 %s:%s 已被占用（可能已有 Mosquitto 在运行），内置 MQTT 代理改用端口 %s",
+            host,
+            preferred,
+            port,
         )
     return port
 
@@ -70,7 +73,9 @@ class EmbeddedBroker:
         try:
             await self._broker.start()
         except Exception as exc:  # amqtt raises its own and OS errors; one boundary conversion
-            raise SourceError(f"embedded MQTT broker could not start on {self.host}:{self.port}: {exc}") from exc
+            raise SourceError(
+                f"embedded MQTT broker could not start on {self.host}:{self.port}: {exc}"
+            ) from exc
         LOGGER.info("内置 MQTT 代理已启动: %s", self.url)
         return self
 

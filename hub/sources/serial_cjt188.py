@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self, cast
 
 import serial
 
@@ -26,6 +26,18 @@ from hub.sources.errors import SourceError
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_BAUDRATE = 2400  # CJ/T 188 over M-Bus: 2400 baud, 8E1
+
+
+class _Port(Protocol):
+    """The part of a pyserial port the poller uses (``serial_for_url`` is typed as returning SerialBase)."""
+
+    @property
+    def in_waiting(self) -> int: ...
+    def reset_input_buffer(self) -> None: ...
+    def write(self, data: bytes, /) -> int | None: ...
+    def flush(self) -> None: ...
+    def read(self, size: int = 1, /) -> bytes: ...
+    def close(self) -> None: ...
 
 
 class Cjt188Poller:
@@ -55,14 +67,14 @@ class Cjt188Poller:
         self._timeout = timeout
         self._baudrate = baudrate
         self._clock: Clock = clock or SystemClock()
-        self._port: serial.SerialBase | None = None
+        self._port: _Port | None = None
         self.timeouts = 0  # exchanges that got no byte back
         self.polls = 0  # exchanges attempted
 
     async def __aenter__(self) -> Self:
         """Open the serial port (2400 baud, even parity)."""
         try:
-            self._port = await asyncio.to_thread(
+            port = await asyncio.to_thread(
                 serial.serial_for_url,
                 self._url,
                 baudrate=self._baudrate,
@@ -71,6 +83,7 @@ class Cjt188Poller:
             )
         except (serial.SerialException, OSError) as exc:
             raise SourceError(f"cannot open CJ/T 188 serial port {self._url}: {exc}") from exc
+        self._port = cast(_Port, port)
         return self
 
     async def __aexit__(
@@ -107,7 +120,7 @@ class Cjt188Poller:
             LOGGER.warning("CJ/T 188 meter %s did not answer within %.1f s", address, self._timeout)
         return reply
 
-    def _exchange_blocking(self, port: serial.SerialBase, request: bytes) -> bytes:
+    def _exchange_blocking(self, port: _Port, request: bytes) -> bytes:
         """Send `request`, then read until one whole frame is in or `timeout` has passed (worker thread)."""
         port.reset_input_buffer()  # drop late bytes of an earlier exchange so replies never shift
         port.write(request)

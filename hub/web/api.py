@@ -103,8 +103,13 @@ async def homes(request: web.Request) -> web.Response:
     for r in await svc.store.latest():
         if r.home in by_home:
             by_home[r.home].append(
-                {"device": r.device, "signal": str(r.signal), "value": r.value, "unit": r.unit,
-                 "ts": r.ts.isoformat()}
+                {
+                    "device": r.device,
+                    "signal": str(r.signal),
+                    "value": r.value,
+                    "unit": r.unit,
+                    "ts": r.ts.isoformat(),
+                }
             )
     return _json(result)
 

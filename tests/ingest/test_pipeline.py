@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -122,9 +123,11 @@ async def test_meter_reset_never_reads_as_negative_or_huge_use(tmp_path: Path) -
             at = T0 + timedelta(minutes=5 * i)
             h.send("tele/h001_water/SENSOR", {"Time": "2026-11-28T14:00:00", "COUNTER": {"C1": c}}, at)
             await h.pipeline.flush()
-        totals = await h.store.query("H001", Signal.WATER_TOTAL, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+        totals = await h.store.query(
+            "H001", Signal.WATER_TOTAL, T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+        )
     values = [r.value for r in totals]
-    steps = [b - a for a, b in zip(values, values[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(values)]
     assert all(0 <= s <= 20 for s in steps), values
     assert sum(steps) == 10 + 15 + 3 + 7  # the litres that really flowed, counting from 0 after the reset
 
@@ -140,12 +143,18 @@ async def test_counter_state_survives_a_restart(tmp_path: Path) -> None:
     h2 = Harness.__new__(Harness)
     h2.__dict__.update(h.__dict__)
     h2.pipeline = Pipeline(
-        registry=DeviceRegistry.default(), bindings=h.pipeline._bindings, store=h.store,
-        register=RegisterWriter(h.sessions), notifier=h.notifier, clock=h.clock,
+        registry=DeviceRegistry.default(),
+        bindings=h.pipeline._bindings,
+        store=h.store,
+        register=RegisterWriter(h.sessions),
+        notifier=h.notifier,
+        clock=h.clock,
     )
     await h2.pipeline.restore()
     async with h.store:
         h2.send("tele/h001_water/SENSOR", {"COUNTER": {"C1": 6}}, T0 + timedelta(minutes=10))
         await h2.pipeline.flush()
-        totals = await h.store.query("H001", Signal.WATER_TOTAL, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
-    assert [r.value for r in totals][-1] - [r.value for r in totals][0] == 2 + 4
+        totals = await h.store.query(
+            "H001", Signal.WATER_TOTAL, T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+        )
+    assert totals[-1].value - totals[0].value == 2 + 4

@@ -26,7 +26,7 @@ AGREED_MODELS = frozenset(
         ("wmbusmeters", "iperl"),
         ("esphome", "node"),
         ("native", "health_monitor"),
-        ("cjt188", "cjt188_water"),
+        ("cjt188", "water_meter"),
     }
 )
 

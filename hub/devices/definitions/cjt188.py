@@ -11,17 +11,23 @@ from hub.devices.model import Binding, DeviceDefinition, Route
 from hub.models import Reading, Signal
 
 
-def _decode_water_meter(payload: bytes, route: Route, binding: Binding, received_at: datetime) -> list[Reading]:
+def _decode_water_meter(
+    payload: bytes, route: Route, binding: Binding, received_at: datetime
+) -> list[Reading]:
     frame = parse_frame(payload)
     if frame.control != READ_DATA_REPLY or frame.total_litres is None:
-        raise DeviceError(f"CJ/T 188 frame is not a cumulative-flow reply (C={frame.control:02X}, DI={frame.di})")
+        raise DeviceError(
+            f"CJ/T 188 frame is not a cumulative-flow reply (C={frame.control:02X}, DI={frame.di})"
+        )
     if frame.address != route.external_id.upper():
         # A reply from another meter on the bus (collision or a wrong address in the register).
         raise DeviceError(f"CJ/T 188 reply from meter {frame.address} on the topic of {route.external_id}")
     # The meter's own clock is often unset (all zeros), so the reading time is when the reply arrived.
     out = [Reading(binding.home, binding.device, Signal.WATER_TOTAL, frame.total_litres, received_at)]
     if frame.battery_low is not None:
-        out.append(Reading(binding.home, binding.device, Signal.BATTERY_LOW, float(frame.battery_low), received_at))
+        out.append(
+            Reading(binding.home, binding.device, Signal.BATTERY_LOW, float(frame.battery_low), received_at)
+        )
     return out
 
 

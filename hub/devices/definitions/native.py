@@ -55,7 +55,9 @@ def _parse_value_payload(payload: bytes, what: str, received_at: datetime) -> tu
     try:
         number = float(text)
     except ValueError as exc:
-        raise DeviceError(f"{what}: payload must be a number, ON/OFF, true/false or JSON, got {text!r}") from exc
+        raise DeviceError(
+            f"{what}: payload must be a number, ON/OFF, true/false or JSON, got {text!r}"
+        ) from exc
     if not math.isfinite(number):
         raise DeviceError(f"{what}: value is not finite: {text!r}")
     return number, received_at
@@ -67,6 +69,10 @@ def _timestamp(value: Any) -> datetime:
     return m.parse_timestamp(value, "ts")
 
 
+# The HTTP ingest endpoint hands its body over as ``eldercare/<device id>/http`` (never an MQTT signal name).
+HTTP_CHANNEL = "http"
+
+
 def native_device(model: str, description: str, exposes: frozenset[Signal]) -> DeviceDefinition:
     """A native-scheme model: the signals such a device may send (AVAILABILITY via ``status`` always)."""
     exposes = exposes | {Signal.AVAILABILITY}
@@ -76,12 +82,19 @@ def native_device(model: str, description: str, exposes: frozenset[Signal]) -> D
         if route.channel == "status":
             value = m.parse_availability(payload, f"{what} status")
             return [Reading(binding.home, binding.device, Signal.AVAILABILITY, value, received_at)]
+        if route.channel == HTTP_CHANNEL:
+            return decode_native_json(m.parse_json(payload, f"{what} HTTP body"), binding, received_at)
         signal = _signal(route.channel, model, exposes)
         value, ts = _parse_value_payload(payload, f"{what} {route.channel}", received_at)
         return [Reading(binding.home, binding.device, signal, value, ts)]
 
     return DeviceDefinition(
-        ecosystem=NATIVE, model=model, vendor="eldercare", description=description, decode=decode, exposes=exposes
+        ecosystem=NATIVE,
+        model=model,
+        vendor="eldercare",
+        description=description,
+        decode=decode,
+        exposes=exposes,
     )
 
 

@@ -45,7 +45,9 @@ def _events(params: Mapping[str, Any], settings: Mapping[str, Any]) -> m.Pairs:
         component = event.get("component")
         name = event.get("event")
         if not isinstance(component, str) or not isinstance(name, str):
-            raise DeviceError(f"shelly NotifyEvent: event needs 'component' and 'event' strings, got {event!r}")
+            raise DeviceError(
+                f"shelly NotifyEvent: event needs 'component' and 'event' strings, got {event!r}"
+            )
         if not component.startswith("input:"):
             continue
         if name in sos_events:

@@ -33,7 +33,12 @@ def _sensor_time(sensor: Mapping[str, Any], received_at: datetime) -> datetime:
 
 
 def tasmota_device(
-    model: str, vendor: str, description: str, sensor: SensorFn, exposes: frozenset[Signal], required: frozenset[str]
+    model: str,
+    vendor: str,
+    description: str,
+    sensor: SensorFn,
+    exposes: frozenset[Signal],
+    required: frozenset[str],
 ) -> DeviceDefinition:
     """A Tasmota model from its SENSOR reader; LWT and STATE handling are the same for every model."""
     what = f"tasmota {model}"
@@ -101,7 +106,7 @@ def _energy(sensor: Mapping[str, Any], settings: Mapping[str, Any], model: str) 
 
 DEFINITIONS: tuple[DeviceDefinition, ...] = (
     tasmota_device(
-        "counter",
+        "pulse_counter",
         "Tasmota",
         "Tasmota pulse counter on a water meter: COUNTER.C1 (or settings 'counter') × settings "
         "'litres_per_pulse' → WATER_TOTAL in litres, raw cumulative (the count drops after a power cut; "

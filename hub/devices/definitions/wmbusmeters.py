@@ -62,7 +62,9 @@ def _external_temperature(telegram: Mapping[str, Any]) -> m.Pairs:
     return []
 
 
-def wmbus_meter(model: str, vendor: str, description: str, exposes: frozenset[Signal], *fields: FieldFn) -> DeviceDefinition:
+def wmbus_meter(
+    model: str, vendor: str, description: str, exposes: frozenset[Signal], *fields: FieldFn
+) -> DeviceDefinition:
     """A wmbusmeters driver's JSON from its field readers."""
     what = f"wmbusmeters {model}"
 
@@ -79,7 +81,12 @@ def wmbus_meter(model: str, vendor: str, description: str, exposes: frozenset[Si
         return m.readings(binding, pairs, ts)
 
     return DeviceDefinition(
-        ecosystem=WMBUSMETERS, model=model, vendor=vendor, description=description, decode=decode, exposes=exposes
+        ecosystem=WMBUSMETERS,
+        model=model,
+        vendor=vendor,
+        description=description,
+        decode=decode,
+        exposes=exposes,
     )
 
 

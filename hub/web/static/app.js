@@ -87,7 +87,8 @@ function replace(container, children, emptyText, emptyTag) {
   container.replaceChildren(...(children.length ? children : [el(emptyTag, "empty", emptyText)]));
 }
 
-function renderAlerts(alerts) {
+function renderAlerts(alerts, homes) {
+  const places = new Map(homes.map((h) => [h.code, [h.street, h.community].filter(Boolean).join(" ")]));
   const sorted = [...alerts].sort((a, b) => {
     const active = Number(ACTIVE_STATES.has(b.state)) - Number(ACTIVE_STATES.has(a.state));
     return active || String(b.last_seen_at).localeCompare(String(a.last_seen_at));
@@ -103,7 +104,7 @@ function renderAlerts(alerts) {
     if (alert.class === "device") head.append(el("span", "badge", "设备"));
     const meta = el("div", "alert-meta");
     meta.append(
-      el("span", "home", `住户 ${alert.home}`),
+      el("span", "alert-home", `住户 ${alert.home} ${places.get(alert.home) || ""}`.trim()),
       el("span", "", `${elapsed(alert.opened_at)}（${localTime(alert.opened_at)}）`),
     );
     if (alert.count > 1) meta.append(el("span", "", `重复 ${alert.count} 次，最近 ${elapsed(alert.last_seen_at)}`));
@@ -182,7 +183,7 @@ async function refresh() {
     const [homes, alerts, quarantine] = await Promise.all([
       getJSON("/api/v1/homes"), getJSON("/api/v1/alerts"), getJSON("/api/v1/quarantine?limit=20"),
     ]);
-    renderAlerts(alerts);
+    renderAlerts(alerts, homes);
     renderHomes(homes, alerts);
     renderQuarantine(quarantine);
     lastSuccess = new Date();

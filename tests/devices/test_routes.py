@@ -1,0 +1,89 @@
+"""Which topics name which device and channel — and which are never devices."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.devices.model import Route
+from hub.devices.registry import DeviceRegistry
+
+REGISTRY = DeviceRegistry.default()
+
+
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("zigbee2mqtt/bedroom button", Route("zigbee2mqtt", "bedroom button", "state")),
+        ("zigbee2mqtt/home-1/bedroom/button", Route("zigbee2mqtt", "home-1/bedroom/button", "state")),
+        (
+            "zigbee2mqtt/home-1/bedroom/button/availability",
+            Route("zigbee2mqtt", "home-1/bedroom/button", "availability"),
+        ),
+        ("zigbee2mqtt/sos/availability", Route("zigbee2mqtt", "sos", "availability")),
+        ("tele/water-meter/SENSOR", Route("tasmota", "water-meter", "SENSOR")),
+        ("tele/water-meter/STATE", Route("tasmota", "water-meter", "STATE")),
+        ("tele/water-meter/LWT", Route("tasmota", "water-meter", "LWT")),
+        ("kitchen-node/sensor/water_total/state", Route("esphome", "kitchen-node", "sensor/water_total")),
+        (
+            "kitchen-node/binary_sensor/sos_button/state",
+            Route("esphome", "kitchen-node", "binary_sensor/sos_button"),
+        ),
+        ("kitchen-node/status", Route("esphome", "kitchen-node", "status")),
+        ("wmbusmeters/76348799", Route("wmbusmeters", "76348799", "telegram")),
+        ("shellyplusi4-c4dd57877294/events/rpc", Route("shelly", "shellyplusi4-c4dd57877294", "events/rpc")),
+        ("eldercare/elder-dev-7/heart_rate", Route("native", "elder-dev-7", "heart_rate")),
+        ("eldercare/elder-dev-7/status", Route("native", "elder-dev-7", "status")),
+        ("eldercare/elder-dev-7/no_such_signal", Route("native", "elder-dev-7", "no_such_signal")),
+        ("cjt188/00000000000012", Route("cjt188", "00000000000012", "frame")),
+        ("cjt188/0000000000abcd", Route("cjt188", "0000000000ABCD", "frame")),
+    ],
+)
+def test_device_topics_route_to_their_device(topic: str, expected: Route) -> None:
+    assert REGISTRY.route(topic) == expected
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "zigbee2mqtt/bridge/state",
+        "zigbee2mqtt/bridge/devices",
+        "zigbee2mqtt/bridge/event",
+        "zigbee2mqtt/bridge/logging",
+        "zigbee2mqtt/bridge/info",
+        "zigbee2mqtt/bridge",
+        "zigbee2mqtt/bedroom button/set",
+        "zigbee2mqtt/bedroom button/get",
+        "zigbee2mqtt/bedroom button/set/state",
+        "zigbee2mqtt",
+        "homeassistant/binary_sensor/kitchen-node/sos_button/config",
+        "homeassistant/sensor/kitchen-node/water_total/config",
+        "homeassistant/status",
+        "tele/water-meter/INFO1",
+        "tele/water-meter",
+        "kitchen-node/switch/relay/state",
+        "kitchen-node/debug",
+        "wmbusmeters",
+        "eldercare/elder-dev-7",
+        "cjt188/12",
+        "cjt188/0000000000001Z",
+        "shellyplusi4-c4dd57877294/events/other",
+        "something/else/entirely",
+    ],
+)
+def test_non_device_topics_are_ignored(topic: str) -> None:
+    assert REGISTRY.route(topic) is None
+
+
+def test_subscriptions_cover_every_mqtt_ecosystem_and_not_the_serial_one() -> None:
+    filters = REGISTRY.subscriptions()
+    assert set(filters) == {
+        "zigbee2mqtt/#",
+        "tele/#",
+        "wmbusmeters/#",
+        "eldercare/#",
+        "+/events/rpc",
+        "+/sensor/+/state",
+        "+/binary_sensor/+/state",
+        "+/status",
+    }
+    assert not any(f.startswith("cjt188") for f in filters)

@@ -1,0 +1,121 @@
+"""The configuration as an operator meets it: defaults, the TOML file, secrets from the environment, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.config import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_no_file_runs_on_embedded_defaults(tmp_path: Path) -> None:
+    cfg = load_config(None, env={})
+    assert cfg.mqtt.url == ""  # empty → the embedded broker
+    assert cfg.store.kind == "sqlite"
+    # The register lives in the data directory unless a URL is given.
+    cfg = parse_config({"data_dir": str(tmp_path)}, env={})
+    assert cfg.register_url == f"sqlite:///{(tmp_path / 'register.sqlite').resolve()}"
+
+
+def test_file_is_read_from_path_and_from_hub_config_env(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "hub.toml",
+        f'data_dir = "{tmp_path / "d"}"\n[mqtt]\nurl = "mqtt://broker.local:1884"\n[http]\nport = 9191\n',
+    )
+    for cfg in (load_config(path, env={}), load_config(None, env={"HUB_CONFIG": str(path)})):
+        assert cfg.mqtt.url == "mqtt://broker.local:1884"
+        assert cfg.http.port == 9191
+        assert cfg.data_dir == tmp_path / "d"
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path / "hub.toml", '[mqtt]\nurll = "mqtt://x:1883"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert "mqtt.urll" in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_wrong_type_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path / "hub.toml", '[http]\nport = "eighty"\n')
+    with pytest.raises(ConfigError, match=r"http\.port"):
+        load_config(path, env={})
+
+
+def test_influxdb_without_url_names_store_url() -> None:
+    with pytest.raises(ConfigError, match=r"store\.url"):
+        parse_config({"store": {"kind": "influxdb"}}, env={})
+
+
+@pytest.mark.parametrize(
+    ("section", "env_var"), [("store", "HUB_INFLUX_PASSWORD"), ("mqtt", "HUB_MQTT_PASSWORD")]
+)
+def test_password_in_file_is_refused_and_points_to_env(tmp_path: Path, section: str, env_var: str) -> None:
+    path = write(tmp_path / "hub.toml", f'[{section}]\npassword = "hunter2"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    message = str(err.value)
+    assert f"{section}.password" in message
+    assert env_var in message
+    assert "hunter2" not in message
+
+
+def test_secrets_from_env_are_used_but_never_shown() -> None:
+    env = {"HUB_MQTT_PASSWORD": "mqtt-s3cret", "HUB_INFLUX_PASSWORD": "influx-s3cret"}
+    cfg = parse_config({"store": {"kind": "influxdb", "url": "http://127.0.0.1:8086"}}, env=env)
+    assert cfg.mqtt.password == "mqtt-s3cret"
+    assert cfg.store.password == "influx-s3cret"
+    shown = repr(cfg) + str(cfg) + cfg.model_dump_json()
+    assert "mqtt-s3cret" not in shown
+    assert "influx-s3cret" not in shown
+
+
+def test_register_url_from_env_wins() -> None:
+    cfg = parse_config({}, env={"HUB_REGISTER_URL": "postgresql+psycopg://hub@db/register"})
+    assert cfg.register_url == "postgresql+psycopg://hub@db/register"
+
+
+def test_invalid_timezone_is_named() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"timezone": "Asia/Chongqingg"}, env={})
+    assert "timezone" in str(err.value)
+    assert "Asia/Chongqingg" in str(err.value)
+
+
+def test_bad_toml_syntax_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "broken.toml", "[mqtt\nurl = \n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(path) in str(err.value)
+
+
+def test_missing_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.toml"
+    with pytest.raises(ConfigError, match="nowhere.toml"):
+        load_config(path, env={})
+
+
+def test_cli_run_with_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.toml", '[mqtt]\nurll = "mqtt://127.0.0.1:1"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "--config", str(path), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "mqtt.urll" in proc.stderr
