@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts.channels.log import LogNotifier
 from hub.clock import Clock, SystemClock
-from hub.config import Config
+from hub.config import Config, ConfigError
 from hub.devices.model import Binding
 from hub.devices.registry import DeviceRegistry
 from hub.ingest.pipeline import Pipeline
@@ -61,7 +61,10 @@ class BindingCache:
 
 def open_register(config: Config) -> sessionmaker[Session]:
     """Make the data directory, connect to the register, bring its schema up to date, return sessions."""
-    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"data_dir: cannot create {config.data_dir}: {exc}") from exc
     engine = make_engine(config.register_url)
     migrate(engine)
     return session_factory(engine)

@@ -177,6 +177,8 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, no permission, not UTF-8 text
+        raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return parse_config(raw, str(path), env_map)

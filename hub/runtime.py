@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -10,6 +12,18 @@ import uvloop
 T = TypeVar("T")
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """Run `main` to completion on a fresh uvloop event loop."""
-    return uvloop.run(main)
+def run(main: Coroutine[Any, Any, T]) -> T | None:
+    """Run `main` on a fresh uvloop event loop; SIGTERM and SIGINT cancel it so it can shut down cleanly
+    (flush what is buffered, disconnect). Returns None when it was stopped that way."""
+
+    async def guarded() -> T | None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(main)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return None
+
+    return uvloop.run(guarded())

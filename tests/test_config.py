@@ -102,8 +102,17 @@ def test_bad_toml_syntax_names_the_file(tmp_path: Path) -> None:
 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.toml"
-    with pytest.raises(ConfigError, match="nowhere.toml"):
+    with pytest.raises(ConfigError, match=r"nowhere\.toml"):
         load_config(path, env={})
+
+
+def test_unreadable_file_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    not_text = tmp_path / "binary.toml"
+    not_text.write_bytes(b"\xff\xfe\x00garbage")
+    for path in (tmp_path, not_text):  # a directory given by mistake; a file that is not UTF-8 text
+        with pytest.raises(ConfigError) as err:
+            load_config(path, env={})
+        assert str(path) in str(err.value)
 
 
 def test_cli_run_with_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ updated in place. Homes, elders and devices that are missing from the file are k
 an elder's contact list follows the file, because it is the escalation order and a contact the file no
 longer names must not be called.
 
-Every problem names the file, the entry (``homes[2].devices[0]``) and the field; all problems of a file are
-reported at once in one `SiteFileError`. The schema is documented in the README ("The site file").
+Every problem names the file, the entry (``homes[2].devices[0]``) and the field, and all problems found are
+reported at once in one `SiteFileError`. Checks run in two rounds: field formats first, then the checks
+across entries (unknown models, duplicate codes and ids), which need well-formed entries to compare. The schema is documented in the README ("The site file").
 """
 
 from __future__ import annotations

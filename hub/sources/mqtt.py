@@ -144,7 +144,6 @@ class MqttSource:
         self._ready = asyncio.Event()
         self._client: _AckHoldingClient | None = None
         self._delay = 1.0
-        self._subscribed = False
         self.connected = asyncio.Event()
 
     async def __aenter__(self) -> Self:
@@ -223,11 +222,14 @@ class MqttSource:
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, properties: dict[str, Any]) -> None:
         self._delay = 1.0
         client.reconnect_delay = 1
-        if not self._subscribed:
-            # gmqtt re-subscribes by itself after a reconnect; the persistent session keeps them too.
+        if not client.subscriptions:
             for topic in self._subscriptions:
                 client.subscribe(topic, qos=1)
-            self._subscribed = True
+        elif not flags:
+            # The broker lost our session (restarted without persistence, or the session expired):
+            # subscribe again, or nothing would arrive. With a session present they are still there.
+            for subscription in client.subscriptions:
+                client.resubscribe(subscription)
         self.connected.set()
         LOGGER.info("MQTT connected to %s:%s (session present: %s)", self._host, self._port, flags)
 

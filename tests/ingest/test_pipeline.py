@@ -28,18 +28,19 @@ T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 class Harness:
     """A pipeline over a real SQLite register and store, fed deliveries by hand."""
 
-    def __init__(self, tmp: Path) -> None:
-        self.sessions = make_site(tmp)
+    def __init__(self, tmp: Path, register_url: str | None = None) -> None:
+        self.sessions = make_site(tmp, register_url)
         self.clock = FrozenClock(T0)
         self.store = SqliteStore(tmp / "ts.sqlite")
         self.notifier = LogNotifier()
         bindings = BindingCache(self.sessions)
         bindings.reload()
+        self.register = RegisterWriter(self.sessions)
         self.pipeline = Pipeline(
             registry=DeviceRegistry.default(),
             bindings=bindings.get,
             store=self.store,
-            register=RegisterWriter(self.sessions),
+            register=self.register,
             notifier=self.notifier,
             clock=self.clock,
         )
@@ -58,8 +59,8 @@ class Harness:
             return list(s.scalars(select(Alert).order_by(Alert.id)).all())
 
 
-async def test_sos_opens_one_alert_and_counts_repeats(tmp_path: Path) -> None:
-    h = Harness(tmp_path)
+async def test_sos_opens_one_alert_and_counts_repeats(tmp_path: Path, register_url: str) -> None:
+    h = Harness(tmp_path, register_url)  # on SQLite and on PostgreSQL
     async with h.store:
         h.send("zigbee2mqtt/h001_sos", {"action": "emergency", "battery": None, "linkquality": 90})
         h.send("zigbee2mqtt/h001_sos", {"action": ""})  # the echo is not a second press
@@ -94,8 +95,10 @@ async def test_ack_only_after_durable(tmp_path: Path) -> None:
     assert seen_at_ack == [1]
 
 
-async def test_bad_and_unknown_messages_are_quarantined_with_reason(tmp_path: Path) -> None:
-    h = Harness(tmp_path)
+async def test_bad_and_unknown_messages_are_quarantined_with_reason(
+    tmp_path: Path, register_url: str
+) -> None:
+    h = Harness(tmp_path, register_url)
     async with h.store:
         h.send("zigbee2mqtt/h001_sos", b"{not json")
         h.send("zigbee2mqtt/stranger_device", {"action": "emergency"})
@@ -132,8 +135,8 @@ async def test_meter_reset_never_reads_as_negative_or_huge_use(tmp_path: Path) -
     assert sum(steps) == 10 + 15 + 3 + 7  # the litres that really flowed, counting from 0 after the reset
 
 
-async def test_counter_state_survives_a_restart(tmp_path: Path) -> None:
-    h = Harness(tmp_path)
+async def test_counter_state_survives_a_restart(tmp_path: Path, register_url: str) -> None:
+    h = Harness(tmp_path, register_url)
     async with h.store:
         h.send("tele/h001_water/SENSOR", {"COUNTER": {"C1": 500}})
         await h.pipeline.flush()
@@ -158,3 +161,29 @@ async def test_counter_state_survives_a_restart(tmp_path: Path) -> None:
             "H001", Signal.WATER_TOTAL, T0 - timedelta(hours=1), T0 + timedelta(hours=1)
         )
     assert totals[-1].value - totals[0].value == 2 + 4
+
+
+async def test_cancel_after_press_closes_the_alert_and_a_new_press_opens_another(
+    tmp_path: Path, register_url: str
+) -> None:
+    h = Harness(tmp_path, register_url)
+    async with h.store:
+        h.send("eldercare/h001_health/heart_rate", b"72")  # unrelated reading in the same batch
+        h.send("zigbee2mqtt/h002_sos", {"action": "emergency"})
+        h.send("zigbee2mqtt/h002_sos", {"action": "emergency"})
+        await h.pipeline.flush()
+    # A cancel (the elder's SOS value 0) and new presses, straight into the register writer.
+    from hub.alerts.model import AlertCandidate, Severity
+    from hub.ingest.register_writer import group_repeats
+
+    cancel = AlertCandidate(
+        "H002", "sos", Severity.CRITICAL, T0 + timedelta(minutes=2), "H002-sos", "老人已取消", cancel=True
+    )
+    again = AlertCandidate(
+        "H002", "sos", Severity.CRITICAL, T0 + timedelta(minutes=3), "H002-sos", "再次按下"
+    )
+    assert [len(g) for g in group_repeats([cancel, again, again])] == [1, 2]
+    changes = h.register.commit([], [cancel, again, again], {}, T0)
+    assert [(c.cancelled, c.opened, c.count) for c in changes] == [(True, False, 2), (False, True, 2)]
+    states = [(a.state, a.count, a.active_key) for a in h.alerts()]
+    assert states == [("cancelled", 2, None), ("open", 2, "H002/sos")]

@@ -53,9 +53,7 @@ def start_mosquitto(workdir: Path, port: int | None = None) -> Broker:
     """Start Mosquitto in the foreground of a child process with the hub's queue limits."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(binary).exists():
-        subprocess.run(
-            ["bash", str(ROOT / "scripts" / "services.sh"), "mosquitto"], check=True
-        )
+        subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), "mosquitto"], check=True)
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "mosquitto.conf"
@@ -84,6 +82,15 @@ def start_mosquitto(workdir: Path, port: int | None = None) -> Broker:
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """A real Mosquitto broker for the whole test session."""
     broker = start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    yield broker
+    broker.process.terminate()
+    broker.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def quiet_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real Mosquitto of the test module's own, with no retained messages left by other tests."""
+    broker = start_mosquitto(tmp_path_factory.mktemp("mosquitto-module"))
     yield broker
     broker.process.terminate()
     broker.process.wait(10)

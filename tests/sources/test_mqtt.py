@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import gmqtt
 import pytest
@@ -84,3 +85,29 @@ def test_broker_url_is_validated() -> None:
     assert parse_broker_url("mqtts://broker.example:8883") == ("broker.example", 8883, True)
     with pytest.raises(SourceError, match="mqtt://host:1883"):
         parse_broker_url("http://x")
+
+
+async def test_the_source_reconnects_and_resubscribes_after_a_broker_restart(tmp_path: Path) -> None:
+    from tests.services.mosquitto import start_mosquitto
+
+    broker = start_mosquitto(tmp_path / "broker")
+    root = f"test-{uuid.uuid4().hex[:6]}"
+    try:
+        source = MqttSource(broker.url, [f"{root}/#"], client_id=f"hub-{root}", reconnect_max_s=1.0)
+        async with source:
+            await _publish(broker, [(f"{root}/before", b"1")])
+            (before,) = await _take(source, 1)
+            before.on_durable()
+            broker.process.terminate()  # no persistence: the restarted broker has forgotten our session
+            broker.process.wait(10)
+            await asyncio.sleep(0.5)
+            broker = start_mosquitto(tmp_path / "broker", port=broker.port)
+            await asyncio.wait_for(source.connected.wait(), 15)
+            await asyncio.sleep(0.3)  # the SUBSCRIBE goes out right after CONNACK
+            await _publish(broker, [(f"{root}/after", b"2")])
+            (after,) = await _take(source, 1)
+            assert after.message.topic == f"{root}/after"
+            after.on_durable()
+    finally:
+        broker.process.terminate()
+        broker.process.wait(10)

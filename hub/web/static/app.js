@@ -138,9 +138,13 @@ function renderHomes(homes, alerts) {
     });
     if (latest.length) {
       const table = el("table", "readings");
+      const perSignal = {};
+      for (const reading of latest) perSignal[reading.signal] = (perSignal[reading.signal] || 0) + 1;
       for (const reading of latest) {
         const row = el("tr");
-        const name = (SIGNALS[reading.signal] || [reading.signal])[0];
+        let name = (SIGNALS[reading.signal] || [reading.signal])[0];
+        // Several devices report the same signal (battery, availability): say which one.
+        if (perSignal[reading.signal] > 1) name += `（${String(reading.device).replace(`${home.code}-`, "")}）`;
         row.append(
           el("th", "", name),
           el("td", "value", formatValue(reading)),

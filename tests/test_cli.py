@@ -1,0 +1,129 @@
+"""The `eldercare-hub` command line, run as the operator runs it: a child process on a TOML config."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.site_fixture import SITE_YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_SITE = ROOT / "examples" / "site.yaml"
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m hub.cli --config CONFIG ARGS…` to completion; the caller checks the exit code."""
+    # HUB_* variables of the developer's shell (a register URL, HUB_CONFIG) must not leak into the test.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """A config whose register is a fresh SQLite file in tmp_path."""
+    path = tmp_path / "hub.toml"
+    path.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def loaded(config: Path, tmp_path: Path) -> Path:
+    """The config, with the test site (H001, H002) loaded into its register."""
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE_YAML, encoding="utf-8")
+    proc = run_cli(config, "load", str(site))
+    assert proc.returncode == 0, proc.stderr
+    return config
+
+
+def _created(summary: str) -> list[int]:
+    return [int(n) for n in re.findall(r"新增 (\d+)", summary)]
+
+
+def test_load_example_site_twice_creates_nothing_the_second_time(config: Path) -> None:
+    first = run_cli(config, "load", str(EXAMPLE_SITE))
+    assert first.returncode == 0, first.stderr
+    created = _created(first.stdout)
+    assert len(created) == 4  # homes, elders, contacts, devices
+    assert all(n > 0 for n in created), first.stdout
+
+    second = run_cli(config, "load", str(EXAMPLE_SITE))
+    assert second.returncode == 0, second.stderr
+    assert _created(second.stdout) == [0, 0, 0, 0], second.stdout
+    assert "更新 0" in second.stdout
+    assert re.findall(r"未变 (\d+)", second.stdout) == [str(n) for n in created]
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "entry", "field"),
+    [
+        # Unquoted, YAML reads the phone number as an integer.
+        ('phone: "13800000002"', "phone: 13800000002", "homes[1].elders[0]", "phone"),
+        # A model the hub cannot decode.
+        ("model: RTCGQ11LM", "model: NO_SUCH_MODEL", "homes[0].devices[1]", "model"),
+    ],
+)
+def test_bad_site_file_exits_1_naming_entry_and_field(
+    config: Path, tmp_path: Path, good: str, bad: str, entry: str, field: str
+) -> None:
+    assert good in SITE_YAML
+    site = tmp_path / "bad.yaml"
+    site.write_text(SITE_YAML.replace(good, bad), encoding="utf-8")
+    proc = run_cli(config, "load", str(site))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert str(site) in proc.stderr
+    assert entry in proc.stderr
+    assert f"field '{field}'" in proc.stderr
+    # Nothing of a bad file is applied: its devices are not in the register.
+    token = run_cli(config, "device-token", "H001-sos")
+    assert token.returncode == 1, token.stdout
+
+
+def test_alerts_list_json_on_empty_register_is_an_empty_list(config: Path) -> None:
+    proc = run_cli(config, "alerts", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+    plain = run_cli(config, "alerts", "list")
+    assert plain.returncode == 0, plain.stderr
+    assert "没有告警" in plain.stdout
+
+
+def test_quarantine_list_has_chinese_header_and_json_list(config: Path) -> None:
+    proc = run_cli(config, "quarantine", "list")
+    assert proc.returncode == 0, proc.stderr
+    assert "隔离消息共 0 条" in proc.stdout
+    as_json = run_cli(config, "quarantine", "list", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == []
+
+
+def test_device_token_is_new_each_time(loaded: Path) -> None:
+    first = run_cli(loaded, "device-token", "H001-sos")
+    second = run_cli(loaded, "device-token", "H001-sos")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    tokens = [first.stdout.strip(), second.stdout.strip()]
+    for token in tokens:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{32,}", token), token
+    assert tokens[0] != tokens[1]
+
+
+def test_device_token_for_unknown_device_exits_1_with_message(loaded: Path) -> None:
+    proc = run_cli(loaded, "device-token", "H999-nothing")
+    assert proc.returncode == 1
+    assert proc.stdout == ""  # no token printed
+    assert "H999-nothing" in proc.stderr
+    assert "Traceback" not in proc.stderr

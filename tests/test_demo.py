@@ -1,0 +1,66 @@
+"""`eldercare-hub demo` — what a new user runs first — shows an SOS alert within a minute."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.services.mosquitto import free_port
+
+
+def _get(port: int, path: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+            return bytes(r.read())
+    except OSError:
+        return None
+
+
+@pytest.mark.slow
+def test_demo_shows_an_sos_alert_within_a_minute(tmp_path: Path) -> None:
+    port = free_port()
+    log = (tmp_path / "demo.log").open("wb")
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--homes",
+            "5",
+            "--duration",
+            "90",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        started = time.monotonic()
+        sos: list[dict[str, object]] = []
+        while time.monotonic() - started < 60 and demo.poll() is None:
+            body = _get(port, "/api/v1/alerts")
+            sos = [a for a in json.loads(body) if a["kind"] == "sos"] if body else []
+            if sos:
+                break
+            time.sleep(1)
+        assert sos, f"no SOS alert within 60 s; log:\n{(tmp_path / 'demo.log').read_text()[-3000:]}"
+        page = _get(port, "/")
+        assert page is not None and "居家独居老人智能监护平台" in page.decode()
+        homes = json.loads(_get(port, "/api/v1/homes") or b"[]")
+        assert len(homes) == 5 and any(h["latest"] for h in homes)  # the simulated homes report readings
+        quarantine = json.loads(_get(port, "/api/v1/quarantine") or b"[]")
+        assert quarantine == [], f"the simulator's real-format traffic was quarantined: {quarantine[:3]}"
+    finally:
+        demo.terminate()
+        demo.wait(30)
+    assert "http://127.0.0.1" in (tmp_path / "demo.log").read_text()
