@@ -13,8 +13,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alerts import commands as alerts_commands
+from hub.care import commands as care_commands
 from hub.config import Config, ConfigError, load_config
+from hub.deploy import commands as deploy_commands
 from hub.errors import HubError
+from hub.rules import commands as rules_commands
 from hub.runtime import run
 
 LOGGER = logging.getLogger("hub")
@@ -173,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--data-dir", default="data/demo")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+
+    for module in (rules_commands, alerts_commands, care_commands, deploy_commands):
+        module.add_commands(sub)
     return parser
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect, text
 
 from hub.register import RegisterError
 from hub.register.db import alembic_config, make_engine, migrate
-from hub.register.models import Base
+from hub.register.schema import Base
 
 
 def test_migrated_database_matches_the_models(engine: Engine) -> None:

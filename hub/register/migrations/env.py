@@ -12,7 +12,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from hub.register.db import make_engine
-from hub.register.models import Base
+from hub.register.schema import Base
 
 TARGET_METADATA = Base.metadata
 

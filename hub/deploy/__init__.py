@@ -1,0 +1,1 @@
+"""Deployment: broker credentials and ACLs, configuration generation, backups."""

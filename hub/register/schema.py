@@ -1,0 +1,16 @@
+"""Every table of the hub in one metadata: the register's own plus those other packages keep there.
+
+Migrations (env.py) and the schema test compare against this, so a table added anywhere is never missed.
+"""
+
+from __future__ import annotations
+
+import hub.alerts.tables
+import hub.care.tables
+import hub.deploy.tables
+import hub.rules.tables  # noqa: F401  (imported for their side effect: tables on Base.metadata)
+from hub.register.models import Base
+
+metadata = Base.metadata
+
+__all__ = ["Base", "metadata"]
