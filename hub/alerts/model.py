@@ -41,8 +41,10 @@ class AlertCandidate:
     explanation: str  # Chinese, shown to people
     alert_class: str = "elder"  # elder | device
     cancel: bool = False  # the elder cancelled (SOS cancel action): record it on the active alert
+    # Narrows the dedup key below home and kind, e.g. the device of a device-health alert.
+    subject: str = ""
 
     @property
     def dedup_key(self) -> str:
-        """One active alert per home and kind."""
-        return f"{self.home}/{self.kind}"
+        """One active alert per home and kind (and subject, when there is one)."""
+        return f"{self.home}/{self.kind}/{self.subject}" if self.subject else f"{self.home}/{self.kind}"

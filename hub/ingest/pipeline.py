@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hub import metrics
 from hub.alerts.channels.base import Notification, Notifier
@@ -39,6 +40,14 @@ CUMULATIVE = frozenset({Signal.WATER_TOTAL, Signal.ENERGY_TOTAL})
 # this often. A stale `last_raw` after a crash is harmless while the meter only counts up, and writing every
 # meter report to the register cost a quarter of the ingest time.
 COUNTER_SAVE_EVERY_S = 300.0
+
+
+class RuleSink(Protocol):
+    """What the pipeline asks of the rules for each reading (the rules engine implements it)."""
+
+    def observe(self, reading: Reading) -> list[AlertCandidate]:
+        """Update state with `reading`; return the alert candidates it raises at once."""
+        ...
 
 
 @dataclass(slots=True)
@@ -66,6 +75,7 @@ class Pipeline:
         register: RegisterWriter,
         notifier: Notifier,
         clock: Clock,
+        rules: RuleSink | None = None,
         timezone: str = "Asia/Shanghai",
         batch_max: int = 5000,
         flush_interval: float = 0.02,
@@ -78,7 +88,7 @@ class Pipeline:
         self._register = register
         self._notifier = notifier
         self._clock = clock
-        self._rules = ImmediateRules(timezone)
+        self._rules: RuleSink = rules or ImmediateRules(timezone)
         self._counters = CounterTracker()
         self._counter_saved: dict[CounterKey, tuple[float, float]] = {}  # key → (offset, saved at, epoch s)
         self._batch_max = batch_max
@@ -142,14 +152,20 @@ class Pipeline:
                         reading = self._counters.normalise(reading)
                         batch.counters.add((reading.device, reading.signal.value))
                     batch.readings.append(reading)
-                    candidate = self._rules.evaluate(reading)
-                    if candidate is not None:
-                        batch.candidates.append(candidate)
+                    candidates = self._rules.observe(reading)
+                    if candidates:
+                        batch.candidates.extend(candidates)
         batch.deliveries.append(delivery)
         self._pending += 1
         self._has_data.set()
         if len(batch.deliveries) >= self._batch_max:
             self._full.set()
+
+    def raise_candidates(self, candidates: list[AlertCandidate]) -> None:
+        """Alert candidates that come from no message (a rule's timer fired): persisted with the next batch."""
+        if candidates:
+            self._batch.candidates.extend(candidates)
+            self._has_data.set()
 
     def _quarantine(self, delivery: Delivery, reason: str) -> None:
         self._batch.quarantine.append((delivery.message, reason))
@@ -187,7 +203,7 @@ class Pipeline:
         batch, self._batch = self._batch, _Batch()
         self._has_data.clear()
         self._full.clear()
-        if not batch.deliveries:
+        if not batch.deliveries and not batch.candidates:
             return
         started = time.perf_counter()
         try:

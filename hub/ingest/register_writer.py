@@ -3,7 +3,7 @@ written in one transaction (runs in a worker thread; SQLAlchemy sessions are syn
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +25,16 @@ CounterValue = tuple[float, float]  # (last raw value, offset)
 class RegisterWriter:
     """Writes what one batch derived into the register, atomically."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        on_alert_changes: Callable[[Session, list[AlertChange]], None] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._home_ids: dict[str, int] = {}
+        # Runs inside the batch's transaction, so work derived from an alert change (starting its
+        # escalation, queueing notifications) is durable exactly when the alert is.
+        self._on_alert_changes = on_alert_changes
 
     def load_counters(self) -> dict[CounterKey, CounterValue]:
         """Counter state persisted by earlier runs, to restore the tracker after a restart."""
@@ -63,6 +70,8 @@ class RegisterWriter:
                 if candidates:
                     home_ids = self._homes(session, {c.home for c in candidates})
                     changes = apply_candidates(session, home_ids, group_repeats(candidates))
+                    if self._on_alert_changes is not None and changes:
+                        self._on_alert_changes(session, changes)
                 if counters:
                     _upsert_counters(session, counters, now)
                 return changes

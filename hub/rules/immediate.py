@@ -41,6 +41,11 @@ class ImmediateRules:
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
         self._tz = ZoneInfo(timezone)
 
+    def observe(self, reading: Reading) -> list[AlertCandidate]:
+        """`RuleSink`: the candidates this reading raises (none, or one)."""
+        candidate = self.evaluate(reading)
+        return [] if candidate is None else [candidate]
+
     def evaluate(self, reading: Reading) -> AlertCandidate | None:
         """The alert candidate this reading raises, or None."""
         rule = _BY_SIGNAL.get(reading.signal)
