@@ -13,7 +13,9 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.alerts.channels.log import LogNotifier
+from hub.alerts.service import AlertService
+from hub.care.crypto import configure_data_key
+from hub.care.loop import run_care_loop
 from hub.clock import Clock, SystemClock
 from hub.config import Config, ConfigError
 from hub.devices.model import Binding
@@ -23,17 +25,21 @@ from hub.ingest.register_writer import RegisterWriter
 from hub.models import RawMessage
 from hub.register.bindings import load_bindings
 from hub.register.db import make_engine, migrate, session_factory
+from hub.rules.service import RulesService
 from hub.sources.delivery import Delivery
 from hub.sources.embedded_broker import EmbeddedBroker
 from hub.sources.mqtt import MqttSource
 from hub.sources.serial_cjt188 import Cjt188Poller
 from hub.store import InfluxStore, SqliteStore
 from hub.store.base import TimeSeriesStore
+from hub.web.alerts_api import ALERTS, AlertsWeb
 from hub.web.api import Services, build_app
+from hub.web.care_api import CARE
 
 LOGGER = logging.getLogger(__name__)
 
-BINDING_REFRESH_S = 5.0
+# Devices are added by `eldercare-hub load` in another process; a new one is bound within this time.
+BINDING_REFRESH_S = 15.0
 
 
 class BindingCache:
@@ -65,6 +71,8 @@ def open_register(config: Config) -> sessionmaker[Session]:
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"data_dir: cannot create {config.data_dir}: {exc}") from exc
+    # The care register encrypts personal data with this key (env HUB_DATA_KEY or <data_dir>/data.key).
+    configure_data_key(config.data_dir)
     engine = make_engine(config.register_url)
     migrate(engine)
     return session_factory(engine)
@@ -97,6 +105,8 @@ class RunningHub:
     http_url: str
     sessions: sessionmaker[Session]
     store: TimeSeriesStore
+    alerts: AlertService
+    rules: RulesService | None = None  # None when `rules.enabled` is false
 
 
 async def run_hub(
@@ -112,7 +122,6 @@ async def run_hub(
     registry = DeviceRegistry.default()
     bindings = BindingCache(sessions)
     await asyncio.to_thread(bindings.reload)
-    notifier = LogNotifier()
     async with AsyncExitStack() as stack:
         broker_url = config.mqtt.url
         embedded = not broker_url
@@ -120,20 +129,41 @@ async def run_hub(
             broker = await stack.enter_async_context(EmbeddedBroker(port=config.mqtt.embedded_port))
             broker_url = broker.url
         store = await stack.enter_async_context(build_store(config))
+        alerts = await stack.enter_async_context(
+            AlertService(config.alerts, sessions, clock, config.timezone)
+        )
+        # The rules engine: restored from its snapshot plus the time series before any message is taken.
+        rules: RulesService | None = None
+        if config.rules.enabled:
+            rules = await stack.enter_async_context(
+                RulesService(
+                    config.rules,
+                    config.timezone,
+                    sessions=sessions,
+                    store=store,
+                    bindings=bindings.get,
+                    clock=clock,
+                    registry=registry,
+                )
+            )
         pipeline = Pipeline(
             registry=registry,
+            rules=None if rules is None else rules.engine,
             bindings=bindings.get,
             store=store,
-            register=RegisterWriter(sessions),
-            notifier=notifier,
+            # Escalations and first notifications are written in the alert's own transaction.
+            register=RegisterWriter(sessions, on_alert_changes=alerts.escalator.on_alert_changes),
             clock=clock,
             timezone=config.timezone,
             batch_max=config.pipeline.batch_max,
             flush_interval=config.pipeline.flush_interval_s,
             max_pending=config.pipeline.max_pending,
             on_batch_durable=on_batch_durable,
+            on_alerts_committed=alerts.committed,
         )
         await pipeline.restore()
+        if rules is not None:
+            rules.start(pipeline.raise_candidates)
         source = MqttSource(
             broker_url,
             config.mqtt.subscriptions or registry.subscriptions(),
@@ -148,8 +178,13 @@ async def run_hub(
             receive_maximum=config.mqtt.receive_maximum,
             clock=clock,
         )
-        services = Services(sessions, store, pipeline, clock, source.connected.is_set)
-        runner = web.AppRunner(build_app(services), access_log=None)
+        services = Services(
+            sessions, store, pipeline, clock, source.connected.is_set, web=config.web, host=config.http.host
+        )
+        app = build_app(services)
+        app[ALERTS] = AlertsWeb(alerts)
+        app[CARE] = (config.care, config.timezone)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, config.http.host, config.http.port)
@@ -173,9 +208,11 @@ async def run_hub(
             asyncio.create_task(pipeline.run(), name="pipeline"),
             asyncio.create_task(pipeline.consume(source), name="mqtt"),
             asyncio.create_task(bindings.refresh_forever(), name="bindings"),
+            asyncio.create_task(alerts.worker.run(), name="alerts"),
+            asyncio.create_task(run_care_loop(sessions, config.care, config.timezone, clock), name="care"),
         ]
         if started is not None and not started.done():
-            started.set_result(RunningHub(pipeline, broker_url, http_url, sessions, store))
+            started.set_result(RunningHub(pipeline, broker_url, http_url, sessions, store, alerts, rules))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:

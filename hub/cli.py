@@ -20,6 +20,7 @@ from hub.deploy import commands as deploy_commands
 from hub.errors import HubError
 from hub.rules import commands as rules_commands
 from hub.runtime import run
+from hub.web import commands as web_commands
 
 LOGGER = logging.getLogger("hub")
 
@@ -178,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="data/demo")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
 
-    for module in (rules_commands, alerts_commands, care_commands, deploy_commands):
+    for module in (rules_commands, alerts_commands, care_commands, deploy_commands, web_commands):
         module.add_commands(sub)
     return parser
 

@@ -14,7 +14,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hub.alerts.settings import AlertsConfig
+from hub.care.settings import CareConfig
+from hub.deploy.settings import BrokerSettings
 from hub.errors import HubError
+from hub.rules.settings import RulesConfig
+from hub.web.settings import WebConfig
 
 # Environment variables that carry secrets; they never appear in the TOML file or in git.
 ENV_MQTT_PASSWORD = "HUB_MQTT_PASSWORD"
@@ -109,6 +114,12 @@ class Config(_Section):
     http: HttpConfig = HttpConfig()
     pipeline: PipelineConfig = PipelineConfig()
     serial: list[SerialMeterConfig] = Field(default_factory=list)
+    rules: RulesConfig = RulesConfig()
+    # The production broker as devices see it (broker-config, device-credentials).
+    broker: BrokerSettings = BrokerSettings()
+    alerts: AlertsConfig = AlertsConfig()
+    care: CareConfig = CareConfig()
+    web: WebConfig = WebConfig()
 
     @property
     def register_url(self) -> str:
@@ -152,7 +163,7 @@ def parse_config(data: dict[str, Any], origin: str = "<config>", env: dict[str, 
         cfg = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_error(exc, origin)) from exc
-    updates: dict[str, Any] = {}
+    updates: dict[str, Any] = {"alerts": cfg.alerts.with_env(env)}
     if env.get(ENV_MQTT_PASSWORD):
         updates["mqtt"] = cfg.mqtt.model_copy(update={"password": env[ENV_MQTT_PASSWORD]})
     if env.get(ENV_INFLUX_PASSWORD):
@@ -161,6 +172,10 @@ def parse_config(data: dict[str, Any], origin: str = "<config>", env: dict[str, 
         updates["register_db"] = RegisterConfig(url=env[ENV_REGISTER_URL])
     if updates:
         cfg = cfg.model_copy(update=updates)
+    if cfg.web.demo_user and cfg.http.host not in ("127.0.0.1", "::1"):
+        raise ConfigError(
+            f"{origin}: web.demo_user: only allowed when http.host is 127.0.0.1 (the local demo)"
+        )
     if cfg.store.kind == "influxdb" and not cfg.store.url:
         raise ConfigError(f'{origin}: store.url: required when store.kind = "influxdb"')
     return cfg

@@ -6,24 +6,37 @@ import asyncio
 import logging
 from pathlib import Path
 
+from sqlalchemy import select
+
 from hub.app import RunningHub, open_register, run_hub
+from hub.clock import SystemClock
 from hub.config import parse_config
 from hub.devices.registry import DeviceRegistry
 from hub.register.site import load_site
 from hub.sim import run_simulation
 from hub.sim.site import dump_site_yaml, simulated_site
+from hub.web.auth import add_user
+from hub.web.tables import WebUser
 
 LOGGER = logging.getLogger(__name__)
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo-password"
 
 
 async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | None = None) -> None:
     """Load a simulated site, start the hub on embedded defaults, then simulate its homes."""
-    config = parse_config({"data_dir": str(data_dir), "http": {"port": port}})
+    # The demo only: requests from this machine without a login act as the demo admin (see docs/web.md).
+    config = parse_config(
+        {"data_dir": str(data_dir), "http": {"port": port}, "web": {"demo_user": DEMO_USER}}
+    )
     site_file = data_dir / "site.yaml"
 
     def load() -> str:
         sessions = open_register(config)
         site_file.write_text(dump_site_yaml(simulated_site(homes, seed=1)), encoding="utf-8")
+        with sessions.begin() as session:
+            if session.scalar(select(WebUser.id).where(WebUser.name == DEMO_USER)) is None:
+                add_user(session, DEMO_USER, "admin", now=SystemClock().now(), password=DEMO_PASSWORD)
         with sessions.begin() as session:
             return load_site(session, site_file, known_model=DeviceRegistry.default().knows).summary()
 
@@ -33,6 +46,7 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
     running = await asyncio.wait_for(asyncio.shield(started), 60)
     print(
         f"\n  居家独居老人智能监护平台 演示已启动：请在浏览器打开 {running.http_url}\n"
+        f"  本机访问自动以演示管理员身份登录；其他设备请用 用户名 {DEMO_USER} / 密码 {DEMO_PASSWORD} 登录。\n"
         f"  内置 MQTT 代理: {running.broker_url}，模拟 {homes} 户，首个紧急呼叫将在 30 秒内出现。\n",
         flush=True,
     )

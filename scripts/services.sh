@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the tests use are installed and, where the tests use the system's, running.
 #   scripts/services.sh            everything
-#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb
+#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb compose browser
 # The tests start their own private Mosquitto and InfluxDB processes (own ports and config); PostgreSQL is
 # the system server, started here when it is not running. Idempotent.
 set -euo pipefail
@@ -32,16 +32,32 @@ postgres_ready() {
     pg_isready -h 127.0.0.1 -p 5432
 }
 
+compose_ready() {
+    # Debian's docker-compose (v1) validates deploy/docker-compose.yml offline; no Docker engine is needed.
+    if ! command -v docker-compose >/dev/null 2>&1; then
+        echo "installing docker-compose"; apt_install docker-compose
+    fi
+}
+
+browser_ready() {
+    # Debian's Chromium for the Playwright browser tests (Playwright's own browser downloads are not used).
+    if [ ! -x /usr/bin/chromium ]; then
+        echo "installing chromium"; apt_install chromium
+    fi
+}
+
 influxdb_ready() {
     bash "$here/influxdb.sh"
 }
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb compose browser)
 for t in "${targets[@]}"; do
     case "$t" in
         mosquitto) mosquitto_ready ;;
         postgres) postgres_ready ;;
         influxdb) influxdb_ready ;;
+        compose) compose_ready ;;
+        browser) browser_ready ;;
         *) echo "unknown service $t" >&2; exit 2 ;;
     esac
 done

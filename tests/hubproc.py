@@ -38,7 +38,8 @@ def write_config(
 
 
 def sos_site(homes: int) -> str:
-    """A site of `homes` homes with one Zigbee SOS button each, as YAML."""
+    """A site of `homes` homes, each with an elder (a visitor and a son to call), an SOS button, a motion
+    sensor and a water meter, as YAML."""
     site = {
         "homes": [
             {
@@ -47,6 +48,23 @@ def sos_site(homes: int) -> str:
                 "district": "渝北区",
                 "street": "双龙湖街道",
                 "community": "紫薇社区",
+                "elders": [
+                    {
+                        "code": f"E{i:04d}",
+                        "name": f"测试老人{i}",
+                        "tier": "key" if i % 3 == 0 else "general",
+                        "categories": ["独居"],
+                        "contacts": [
+                            {"name": f"探访员{i}", "role": "visitor", "phone": f"139{i:08d}"},
+                            {
+                                "name": f"儿子{i}",
+                                "role": "relative",
+                                "relation": "儿子",
+                                "phone": f"138{i:08d}",
+                            },
+                        ],
+                    }
+                ],
                 "devices": [
                     {
                         "code": f"H{i:04d}-sos",
@@ -95,6 +113,7 @@ class HubProcess:
         self.http_port = http_port
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+        self._token = ""  # an admin API token, made on the first API call (the API needs a user)
 
     def start(self) -> None:
         """Start the hub; returns at once."""
@@ -144,6 +163,13 @@ class HubProcess:
                 self.kill()
 
     def get(self, path: str) -> Any:
-        """GET a JSON path of the hub's HTTP API."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
+        """GET a JSON path of the hub's HTTP API (as an admin API client)."""
+        headers = {}
+        if path.startswith("/api/"):
+            if not self._token:
+                cli(self.config, "user", "add", "hubproc-admin", "--role", "admin", "--no-password")
+                self._token = cli(self.config, "user", "token", "hubproc-admin").strip()
+            headers["Authorization"] = f"Bearer {self._token}"
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as r:
             return json.load(r)

@@ -1,9 +1,134 @@
-"""`eldercare-hub` sub-commands contributed by hub.deploy."""
+"""`eldercare-hub` sub-commands contributed by hub.deploy.
+
+- ``broker-config --out DIR``: Mosquitto configuration from the register (see `hub.deploy.broker_config`);
+- ``device-credentials DEVICE_CODE``: a broker password for the device (or its bridge), printed once;
+- ``backup DIR`` / ``restore DIR``: the register and the time series (see `hub.deploy.backup`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+from hub.clock import SystemClock
+from hub.deploy import backup as bk
+from hub.deploy.broker_config import QUEUES_CONF, read_queues_conf, render_broker_files, write_broker_files
+from hub.deploy.credentials import issue_credentials, stored_hashes
+from hub.deploy.errors import DeployError
+from hub.deploy.passwords import hash_password
+from hub.deploy.principals import hub_principal, register_principals
+
+
+def cmd_broker_config(args: argparse.Namespace) -> int:
+    """Write mosquitto.conf, passwd, acl and conf.d/hub-queues.conf for the register's devices."""
+    from hub.cli import _config, _sessions
+    from hub.devices.registry import DeviceRegistry
+
+    config = _config(args)
+    if not config.mqtt.password:
+        raise DeployError("HUB_MQTT_PASSWORD is not set: the hub's broker user needs a password")
+    hub = hub_principal(
+        config.mqtt.username, config.mqtt.subscriptions or DeviceRegistry.default().subscriptions()
+    )
+    with _sessions(config)() as session:
+        principals = register_principals(session)
+        hashes = stored_hashes(session)
+    out = Path(args.out).resolve()
+    files = render_broker_files(
+        principals,
+        hub,
+        hash_password(config.mqtt.password),
+        hashes,
+        config.broker,
+        args.config_dir or str(out),
+        SystemClock().now(),
+        read_queues_conf(Path(args.queues_conf)),
+    )
+    for path in write_broker_files(files, out, args.group or None):
+        print(f"写入 {path}")
+    print(f"broker 用户 {len(files.users)} 个（含平台 {hub.username}）")
+    for p in files.waiting:
+        print(f"待发放凭据（暂不能连接）: {p.username} — eldercare-hub device-credentials {p.devices[0]}")
+    print("让 Mosquitto 重新加载: kill -HUP <mosquitto pid>（或 systemctl reload mosquitto）")
+    return 0
+
+
+def cmd_device_credentials(args: argparse.Namespace) -> int:
+    """Issue a broker password for a device (or its bridge) and print what the installer types in."""
+    from hub.cli import _config, _sessions
+
+    config = _config(args)
+    with _sessions(config).begin() as session:
+        sheet = issue_credentials(session, args.device, config.broker, SystemClock(), rotate=args.rotate)
+    if args.json:
+        print(json.dumps(sheet.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(sheet.render())
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Back up the register and the time series into a new folder."""
+    from hub.cli import _config
+
+    config = _config(args)
+    dest = Path(args.dir)
+    if dest.exists() and any(dest.iterdir()):
+        raise DeployError(f"backup folder {dest} is not empty")
+    dest.mkdir(parents=True, exist_ok=True)
+    register = bk.backup_register(config.register_url, dest)
+    if config.store.kind == "influxdb":
+        timeseries = bk.backup_influxdb(args.influx_rpc, config.store.database, dest)
+    else:
+        bk.copy_sqlite(config.data_dir / "timeseries.sqlite", dest / bk.SQLITE_TIMESERIES)
+        timeseries = {"kind": "sqlite", "file": bk.SQLITE_TIMESERIES}
+    bk.write_manifest(dest, SystemClock().now(), register, timeseries)
+    print(f"备份完成: {dest}（登记库 {register['kind']}，时序 {timeseries['kind']}）")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Restore a backup into empty databases (the configured register and time series)."""
+    from hub.cli import _config
+
+    config = _config(args)
+    src = Path(args.dir)
+    manifest = bk.read_manifest(src)
+    bk.restore_register(src, config.register_url)
+    timeseries = manifest["timeseries"]
+    if timeseries["kind"] == "influxdb":
+        bk.restore_influxdb(src, args.influx_rpc, config.store.database)
+    else:
+        target = config.data_dir / "timeseries.sqlite"
+        if target.exists():
+            raise DeployError(f"time-series file {target} already exists; restore into an empty data_dir")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        bk.copy_sqlite(src / timeseries["file"], target)
+    print(f"恢复完成: 来自 {src}（{manifest['created_at']}）")
+    return 0
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this package's sub-commands to the CLI (each sets ``func`` to a handler returning an exit code)."""
+    p = sub.add_parser("broker-config", help="generate the Mosquitto configuration from the register")
+    p.add_argument("--out", required=True, help="folder to write mosquitto.conf, passwd, acl, conf.d/ into")
+    p.add_argument("--config-dir", default="", help="where the broker will find these files (default: --out)")
+    p.add_argument("--group", default="", help="group to own the files (the broker's, e.g. mosquitto)")
+    p.add_argument("--queues-conf", default=str(QUEUES_CONF), help="the hub's queue limits file to include")
+    p.set_defaults(func=cmd_broker_config)
+
+    p = sub.add_parser("device-credentials", help="issue broker credentials for a device (printed once)")
+    p.add_argument("device", help="device code")
+    p.add_argument("--rotate", action="store_true", help="replace an existing password")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_device_credentials)
+
+    for name, fn, help_ in (
+        ("backup", cmd_backup, "back up the register and the time series into a new folder"),
+        ("restore", cmd_restore, "restore a backup into empty databases"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("dir")
+        p.add_argument("--influx-rpc", default="127.0.0.1:8088", help="InfluxDB backup/restore RPC address")
+        p.set_defaults(func=fn)

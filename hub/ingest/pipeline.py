@@ -15,11 +15,11 @@ import logging
 import time
 from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from hub import metrics
-from hub.alerts.channels.base import Notification, Notifier
-from hub.alerts.model import AlertCandidate
+from hub.alerts.model import AlertCandidate, Severity
 from hub.alerts.store import AlertChange
 from hub.clock import Clock
 from hub.devices.counters import CounterTracker
@@ -73,7 +73,6 @@ class Pipeline:
         bindings: Callable[[], Mapping[tuple[str, str], Binding]],
         store: TimeSeriesStore,
         register: RegisterWriter,
-        notifier: Notifier,
         clock: Clock,
         rules: RuleSink | None = None,
         timezone: str = "Asia/Shanghai",
@@ -81,12 +80,16 @@ class Pipeline:
         flush_interval: float = 0.02,
         max_pending: int = 100_000,
         on_batch_durable: Callable[[list[Delivery]], None] | None = None,
+        on_alerts_committed: Callable[[list[AlertChange]], None] | None = None,
     ) -> None:
         self._registry = registry
         self._bindings = bindings
         self._store = store
         self._register = register
-        self._notifier = notifier
+        # Called (from the commit thread, so it must be thread-safe) right after a register transaction
+        # with alert changes committed: the escalation worker sends the outbox rows written in that
+        # transaction now instead of at its next poll.
+        self._on_alerts_committed = on_alerts_committed
         self._clock = clock
         self._rules: RuleSink = rules or ImmediateRules(timezone)
         self._counters = CounterTracker()
@@ -103,7 +106,6 @@ class Pipeline:
         self._room = asyncio.Event()
         self._room.set()
         self._failed: BaseException | None = None
-        self._notify_tasks: set[asyncio.Task[None]] = set()
         self.durable_messages = 0  # messages made durable since start (benchmarks read it)
 
     async def restore(self) -> None:
@@ -155,6 +157,9 @@ class Pipeline:
                     candidates = self._rules.observe(reading)
                     if candidates:
                         batch.candidates.extend(candidates)
+                        if any(c.severity == Severity.CRITICAL for c in candidates):
+                            # A life-threatening alert does not wait for the flush interval.
+                            self._full.set()
         batch.deliveries.append(delivery)
         self._pending += 1
         self._has_data.set()
@@ -187,16 +192,12 @@ class Pipeline:
 
     async def run(self) -> None:
         """Flush batches until cancelled; raises if a batch cannot be made durable."""
-        try:
-            while True:
-                await self._has_data.wait()
-                if not self._full.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._full.wait(), self._flush_interval)
-                await self.flush()
-        finally:
-            if self._notify_tasks:
-                await asyncio.gather(*self._notify_tasks, return_exceptions=True)
+        while True:
+            await self._has_data.wait()
+            if not self._full.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self._flush_interval)
+            await self.flush()
 
     async def flush(self) -> None:
         """Make the current batch durable, then acknowledge its deliveries."""
@@ -212,7 +213,7 @@ class Pipeline:
             _, changes = await asyncio.gather(
                 self._store.write(batch.readings),
                 asyncio.to_thread(
-                    self._register.commit, batch.quarantine, batch.candidates, counters, self._clock.now()
+                    self._commit_register, batch.quarantine, batch.candidates, counters, self._clock.now()
                 ),
             )
         except BaseException as exc:
@@ -240,7 +241,20 @@ class Pipeline:
         for change in changes:
             if change.opened:
                 metrics.ALERTS_OPENED.labels(change.kind).inc()
-                self._spawn_notify(change)
+
+    def _commit_register(
+        self,
+        quarantine: list[tuple[RawMessage, str]],
+        candidates: list[AlertCandidate],
+        counters: dict[CounterKey, tuple[float, float]],
+        now: datetime,
+    ) -> list[AlertChange]:
+        changes = self._register.commit(quarantine, candidates, counters, now)
+        if changes and self._on_alerts_committed is not None:
+            # Right after the register commit, from this thread: an SOS notification waits neither for
+            # the time-series write nor for the acknowledgements (the alert and its outbox are durable).
+            self._on_alerts_committed(changes)
+        return changes
 
     def _counters_to_save(self, touched: set[CounterKey]) -> dict[CounterKey, tuple[float, float]]:
         now = self._clock.now().timestamp()
@@ -257,13 +271,6 @@ class Pipeline:
         metrics.QUEUE_DEPTH.set(self._pending)
         if self._pending < self._max_pending:
             self._room.set()
-
-    def _spawn_notify(self, change: AlertChange) -> None:
-        text = f"【居家监护】{change.home} {change.explanation}"
-        note = Notification(change.alert_id, "log", text, f"alert-{change.alert_id}-opened")
-        task = asyncio.create_task(self._notifier.notify(note))
-        self._notify_tasks.add(task)
-        task.add_done_callback(self._notify_tasks.discard)
 
     @property
     def failed(self) -> BaseException | None:

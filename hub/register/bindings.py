@@ -27,10 +27,23 @@ def binding_of(device: Device, home_code: str) -> Binding:
 
 def load_bindings(session: Session) -> dict[tuple[str, str], Binding]:
     """Every device of the register, keyed by (ecosystem, external id) as the topic routes name them."""
+    # Plain rows, not ORM objects: the hub reloads this periodically and ORM loading of every device was a
+    # visible share of ingest time.
+    stmt = select(
+        Device.code, Device.ecosystem, Device.external_id, Device.model, Device.settings, Home.code
+    ).join(Home, Device.home_id == Home.id)
     try:
-        rows = session.execute(select(Device, Home.code).join(Home, Device.home_id == Home.id)).all()
+        rows = session.execute(stmt).all()
     except SQLAlchemyError as exc:
         raise RegisterError(f"cannot read the device bindings from the register: {exc}") from exc
     return {
-        (device.ecosystem, device.external_id): binding_of(device, home_code) for device, home_code in rows
+        (ecosystem, external_id): Binding(
+            home=home_code,
+            device=code,
+            ecosystem=ecosystem,
+            external_id=external_id,
+            model=model,
+            settings=MappingProxyType(dict(settings or {})),
+        )
+        for code, ecosystem, external_id, model, settings, home_code in rows
     }

@@ -6,17 +6,20 @@ The care-register issue completes the 附件2 fields of `Elder`; this is the min
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -24,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from hub.care.crypto import EncryptedText
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -81,7 +86,13 @@ class Home(Base):
 
 
 class Elder(Base):
-    """A person in the programme (附件2 basic data, minimal for now)."""
+    """A person in the programme: the 附件2 registration form (特殊困难老年人信息登记表).
+
+    The home gives the 居住地址 and the jurisdiction (district → street → village/community); the contacts
+    give the 紧急联系人 (role emergency), relatives, designated visitors and the 责任人 (role responsible).
+    Household members, help received and consents are tables of hub.care. The 身份证号, the phone and the
+    health fields are encrypted at rest (`EncryptedText`); `id_hash` finds an elder by ID number.
+    """
 
     __tablename__ = "elders"
 
@@ -90,9 +101,40 @@ class Elder(Base):
     home_id: Mapped[int] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     sex: Mapped[str] = mapped_column(String(8), default="")  # 男 / 女
-    phone: Mapped[str] = mapped_column(String(32), default="")
+    phone: Mapped[str] = mapped_column(EncryptedText(), default="")  # 联系电话 (encrypted)
     tier: Mapped[str] = mapped_column(String(16), default="general")  # key = 重点对象, general = 一般对象
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)  # 对象类型, several allowed
+
+    # 一、基本情况
+    filed_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # 建档日期
+    id_number: Mapped[str | None] = mapped_column(EncryptedText(), nullable=True)  # 居民身份证号码
+    id_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)  # HMAC of the number
+    # 户籍地址: 区（县）/ 乡镇（街道）/ 村（社区）; the 居住地址 is the home's.
+    reg_district: Mapped[str] = mapped_column(String(64), default="")
+    reg_street: Mapped[str] = mapped_column(String(64), default="")
+    reg_community: Mapped[str] = mapped_column(String(64), default="")
+    reg_address: Mapped[str] = mapped_column(String(255), default="")
+    # 健康状况: 能力程度 (one of the five levels) and 曾患病史 / notes (encrypted).
+    ability_level: Mapped[str] = mapped_column(String(16), default="")
+    medical_history: Mapped[str] = mapped_column(EncryptedText(), default="")
+    ability_notes: Mapped[str] = mapped_column(EncryptedText(), default="")
+    # 经济情况: 特困人员 | 低保、低保边缘 | "" ; 月可支配收入 (元); 经济来源.
+    economy_status: Mapped[str] = mapped_column(String(16), default="")
+    monthly_income: Mapped[float | None] = mapped_column(Numeric(12, 2, asdecimal=False), nullable=True)
+    income_source: Mapped[str] = mapped_column(String(255), default="")
+    disability_cert_no: Mapped[str] = mapped_column(EncryptedText(), default="")  # 残疾证号 (重残)
+    # 三、家庭生活条件 (None = not yet assessed).
+    water_safe: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # 饮水是否安全
+    power_safe: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # 生活用电是否安全
+    housing_safe: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # 住房是否安全
+    household_income: Mapped[float | None] = mapped_column(Numeric(12, 2, asdecimal=False), nullable=True)
+    pension_monthly: Mapped[float | None] = mapped_column(  # 养老保险每月…元; None = 无养老保险
+        Numeric(12, 2, asdecimal=False), nullable=True
+    )
+    subsidy_items: Mapped[str] = mapped_column(String(255), default="")  # 社会救助和社会福利补贴项目
+    subsidy_monthly: Mapped[float | None] = mapped_column(Numeric(12, 2, asdecimal=False), nullable=True)
+    # Half-year review: when the record was last checked (建档 or 复核); None = never.
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     home: Mapped[Home] = relationship(back_populates="elders")
     contacts: Mapped[list[Contact]] = relationship(

@@ -5,11 +5,17 @@ The table is data: adding an immediate kind is one entry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from hub.alerts.model import AlertCandidate, Severity
 from hub.models import Reading, Signal
+
+if TYPE_CHECKING:
+    from hub.rules.base import Context
+    from hub.rules.state import HomeState
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +78,23 @@ class ImmediateRules:
             device=reading.device,
             explanation=f"{local} {rule.what}（设备 {reading.device}）",
         )
+
+
+class ImmediateEngineRule:
+    """`IMMEDIATE_RULES` as one rule of the engine: they pass whatever the calendar says."""
+
+    name = "immediate"
+    signals = frozenset(_BY_SIGNAL)
+    timed = False
+
+    def __init__(self, timezone: str = "Asia/Shanghai") -> None:
+        self._rules = ImmediateRules(timezone)
+
+    def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
+        """The candidate this reading raises at once (none, or one)."""
+        candidate = self._rules.evaluate(reading)
+        return () if candidate is None else (candidate,)
+
+    def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
+        """Reading-driven rule."""
+        return (), float("inf")

@@ -95,6 +95,13 @@ class HomeState:
     diastolic: int = 80
     planned_through: date | None = None  # last local day whose messages are in `queue`
     queue: list[SimMessage] = field(default_factory=list)  # planned, sorted by `at`
+    # The counter as last *sent* (the plan runs ahead of it) and when Tasmota's next TelePeriod report is due.
+    reported_pulses: int | None = None
+    next_tele: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.reported_pulses is None:
+            self.reported_pulses = self.pulses
 
 
 def new_state(home: SimHome, rng: random.Random) -> HomeState:
@@ -361,7 +368,37 @@ def due_messages(state: HomeState, rng: random.Random, now: datetime, *, since: 
     cut = bisect.bisect_right(state.queue, now, key=lambda m: m.at)
     due = state.queue[:cut]
     del state.queue[:cut]
-    return [m for m in due if m.at >= since]
+    return _with_tele_period(state, [m for m in due if m.at >= since], since, now)
+
+
+def _with_tele_period(
+    state: HomeState, due: list[SimMessage], since: datetime, now: datetime
+) -> list[SimMessage]:
+    """Add the pulse counter's periodic SENSOR reports: a real Tasmota sends one every TelePeriod (300 s by
+    default) whether water runs or not, which is what tells the hub the meter is alive at night."""
+    home = state.home
+    topic = f"tele/{home.water}/SENSOR"
+    step = timedelta(seconds=home.report_interval_s)
+    if state.next_tele is None:
+        state.next_tele = since + step
+    out: list[SimMessage] = []
+
+    def tele_until(limit: datetime) -> None:
+        assert state.next_tele is not None
+        while state.next_tele <= limit:
+            local = state.next_tele.astimezone(LOCAL_TZ).replace(tzinfo=None)
+            payload = {"Time": local.isoformat(timespec="seconds"), "COUNTER": {"C1": state.reported_pulses}}
+            out.append(SimMessage(state.next_tele, topic, _json(payload)))
+            state.next_tele += step
+
+    for message in due:
+        tele_until(message.at)
+        out.append(message)
+        if message.topic == topic:  # a report while water runs restarts the period
+            state.reported_pulses = json.loads(message.payload)["COUNTER"]["C1"]
+            state.next_tele = message.at + step
+    tele_until(now)
+    return out
 
 
 def add_messages(state: HomeState, messages: list[SimMessage]) -> None:

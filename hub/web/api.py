@@ -5,25 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub import metrics
-from hub.alerts.store import list_alerts
+from hub.alerts.store import alert_to_dict
+from hub.alerts.tables import Escalation
 from hub.clock import Clock
 from hub.devices.model import Binding
 from hub.ingest.pipeline import Pipeline
 from hub.ingest.quarantine import list_quarantine
 from hub.models import RawMessage
-from hub.register.models import Home
+from hub.register.models import Alert, Elder, Home
 from hub.register.tokens import device_for_token
 from hub.sources.delivery import Delivery
 from hub.store.base import TimeSeriesStore
+from hub.web.settings import WebConfig
 
 STATIC = Path(__file__).parent / "static"
 MAX_INGEST_BYTES = 256 * 1024
@@ -38,6 +40,8 @@ class Services:
     pipeline: Pipeline
     clock: Clock
     mqtt_connected: Callable[[], bool]
+    web: WebConfig = field(default_factory=WebConfig)
+    host: str = "127.0.0.1"  # where the HTTP server is bound (decides the cookie Secure flag)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -62,46 +66,105 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics_text(request: web.Request) -> web.Response:
-    """Prometheus text format."""
+    """Prometheus text format (behind ``web.metrics_token`` when one is set)."""
+    token = request.app[SERVICES].web.metrics_token
+    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+        return _json({"error": "需要监控令牌"}, 401)
     return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
 
+def scoped_alerts(
+    session: Session, scope: Any, *, active_only: bool = False, limit: int = 500, alert_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Newest alerts first within `scope`, each with its home's place and who accepted it."""
+    stmt = select(Alert, Home).join(Home, Alert.home_id == Home.id)
+    if active_only:
+        stmt = stmt.where(Alert.active_key.is_not(None))
+    if alert_id is not None:
+        stmt = stmt.where(Alert.id == alert_id)
+    if scope.home_ids is not None:
+        stmt = stmt.where(Alert.home_id.in_(scope.home_ids))
+    if scope.device_only:
+        stmt = stmt.where(Alert.alert_class == "device")
+    rows = session.execute(stmt.order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit)).all()
+    ids = [a.id for a, _ in rows]
+    accepted = dict(
+        session.execute(
+            select(Escalation.alert_id, Escalation.responder).where(Escalation.alert_id.in_(ids))
+        ).all()
+    )
+    elders: dict[int, list[str]] = {}
+    if not scope.device_only:
+        for home_id, code, name in session.execute(
+            select(Elder.home_id, Elder.code, Elder.name).where(Elder.home_id.in_({h.id for _, h in rows}))
+        ):
+            elders.setdefault(home_id, []).append(f"{name}（{code}）")
+    out = []
+    for alert, home in rows:
+        item = alert_to_dict(alert, home.code)
+        item |= {
+            "address": home.address,
+            "street": home.street,
+            "community": home.community,
+            "accepted_by": accepted.get(alert.id) or "",
+            "elders": elders.get(home.id, []),
+        }
+        out.append(item)
+    return out
+
+
 async def alerts(request: web.Request) -> web.Response:
-    """GET /api/v1/alerts[?active=1][&limit=N]."""
-    svc = request.app[SERVICES]
+    """GET /api/v1/alerts[?active=1][&limit=N]: alerts in the caller's jurisdiction."""
+    from hub.web.access import in_session, require
+
+    require(request, "alerts.read")
     active = request.query.get("active") in ("1", "true")
     limit = _limit(request, 500)
-
-    def read() -> list[dict[str, object]]:
-        with svc.sessions() as session:
-            return list_alerts(session, active_only=active, limit=limit)
-
-    return _json(await asyncio.to_thread(read))
+    return _json(
+        await in_session(
+            request, lambda s, scope, _w: scoped_alerts(s, scope, active_only=active, limit=limit)
+        )
+    )
 
 
 async def homes(request: web.Request) -> web.Response:
-    """GET /api/v1/homes: homes with their elders and latest readings."""
+    """GET /api/v1/homes: homes in the caller's jurisdiction with their elders and latest readings.
+
+    Maintenance sees the address but no elders; readings only of device health (battery, availability).
+    """
+    from hub.web.access import in_session, require
+    from hub.web.resources import DEVICE_SIGNALS
+
+    require(request, "homes.read")
     svc = request.app[SERVICES]
 
-    def read() -> list[dict[str, Any]]:
-        with svc.sessions() as session:
-            rows = session.scalars(select(Home).options(selectinload(Home.elders)).order_by(Home.code)).all()
-            return [
+    def read(session: Session, scope: Any, _who: Any) -> list[dict[str, Any]]:
+        stmt = select(Home).order_by(Home.code)
+        if scope.home_ids is not None:
+            stmt = stmt.where(Home.id.in_(scope.home_ids))
+        out = []
+        for h in session.scalars(stmt):
+            elders = [] if scope.device_only else [e for e in h.elders if scope.elder_ok(e.id)]
+            out.append(
                 {
                     "code": h.code,
                     "address": h.address,
                     "street": h.street,
                     "community": h.community,
-                    "elders": [{"name": e.name, "tier": e.tier} for e in h.elders],
+                    "elders": [{"name": e.name, "tier": e.tier} for e in elders],
+                    "elder_codes": [e.code for e in elders],
                     "latest": [],
                 }
-                for h in rows
-            ]
+            )
+        return out
 
-    result = await asyncio.to_thread(read)
+    from hub.web.auth import current
+
+    device_only = current(request).role == "maintenance"
+    result = await in_session(request, read)
     by_home: dict[str, list[dict[str, Any]]] = {h["code"]: h["latest"] for h in result}
     for r in await svc.store.latest():
-        if r.home in by_home:
+        if r.home in by_home and (not device_only or str(r.signal) in DEVICE_SIGNALS):
             by_home[r.home].append(
                 {
                     "device": r.device,
@@ -115,7 +178,10 @@ async def homes(request: web.Request) -> web.Response:
 
 
 async def quarantine(request: web.Request) -> web.Response:
-    """GET /api/v1/quarantine[?limit=N]."""
+    """GET /api/v1/quarantine[?limit=N] (district admin and maintenance)."""
+    from hub.web.access import require
+
+    require(request, "quarantine.read")
     svc = request.app[SERVICES]
     limit = _limit(request, 100)
 
@@ -173,14 +239,20 @@ def _limit(request: web.Request, default: int) -> int:
 
 
 async def index(request: web.Request) -> web.FileResponse:
-    """The demo page."""
+    """The dashboard page (a static shell; every datum comes from the API after login)."""
     return web.FileResponse(STATIC / "index.html")
 
 
 def build_app(services: Services) -> web.Application:
-    """The aiohttp application with every route."""
+    """The aiohttp application with every route, behind authentication and jurisdiction."""
+    from hub.web import auth, resources, sse
+    from hub.web.alerts_api import add_routes as add_alert_routes  # here: these modules import this one
+    from hub.web.care_api import add_routes as add_care_routes
+    from hub.web.openapi import add_routes as add_openapi_routes
+
     app = web.Application(client_max_size=MAX_INGEST_BYTES * 2)
     app[SERVICES] = services
+    auth.install(app, services.sessions, services.clock, services.web, services.host)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_text)
     app.router.add_get("/api/v1/alerts", alerts)
@@ -188,6 +260,11 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/api/v1/quarantine", quarantine)
     app.router.add_post("/api/v1/ingest", ingest)
     app.router.add_get("/", index)
+    sse.add_routes(app)  # before the alert routes: /alerts/stream must not match /alerts/{alert_id}
+    add_alert_routes(app)
+    add_care_routes(app)
+    resources.add_routes(app)
+    add_openapi_routes(app)
     if STATIC.exists():
         app.router.add_static("/static/", STATIC)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
@@ -10,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from hub.alerts.channels.log import LogNotifier
+from hub.alerts.store import AlertChange
 from hub.app import BindingCache
 from hub.clock import FrozenClock
 from hub.devices.registry import DeviceRegistry
@@ -32,7 +31,7 @@ class Harness:
         self.sessions = make_site(tmp, register_url)
         self.clock = FrozenClock(T0)
         self.store = SqliteStore(tmp / "ts.sqlite")
-        self.notifier = LogNotifier()
+        self.committed: list[AlertChange] = []
         bindings = BindingCache(self.sessions)
         bindings.reload()
         self.register = RegisterWriter(self.sessions)
@@ -41,8 +40,8 @@ class Harness:
             bindings=bindings.get,
             store=self.store,
             register=self.register,
-            notifier=self.notifier,
             clock=self.clock,
+            on_alerts_committed=self.committed.extend,
         )
         self.acked: list[str] = []
         self.reasons: list[str] = []
@@ -67,14 +66,15 @@ async def test_sos_opens_one_alert_and_counts_repeats(tmp_path: Path, register_u
         await h.pipeline.flush()
         h.send("zigbee2mqtt/h001_sos", {"action": "emergency", "linkquality": 88}, T0 + timedelta(minutes=1))
         await h.pipeline.flush()
-        await asyncio.sleep(0)  # let the log notification run
     alerts = h.alerts()
     assert [(a.kind, a.state, a.count, a.severity) for a in alerts] == [("sos", "open", 2, "critical")]
     with h.sessions() as s:
         events = s.scalars(select(AlertEvent.event).order_by(AlertEvent.id)).all()
     assert events == ["opened", "repeated"]
     assert len(h.acked) == 3
-    assert len(h.notifier.sent) == 1 and "紧急呼叫" in h.notifier.sent[0].text
+    # Told after commit: one opening, then one repeat (the escalation worker is woken by these).
+    assert [(c.opened, c.count) for c in h.committed] == [(True, 1), (False, 2)]
+    assert all("紧急呼叫" in c.explanation for c in h.committed)
 
 
 async def test_ack_only_after_durable(tmp_path: Path) -> None:
@@ -150,7 +150,6 @@ async def test_counter_state_survives_a_restart(tmp_path: Path, register_url: st
         bindings=h.pipeline._bindings,
         store=h.store,
         register=RegisterWriter(h.sessions),
-        notifier=h.notifier,
         clock=h.clock,
     )
     await h2.pipeline.restore()

@@ -78,19 +78,20 @@ def start_mosquitto(workdir: Path, port: int | None = None) -> Broker:
     return Broker("127.0.0.1", port, proc)
 
 
-@pytest.fixture(scope="session")
-def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """A real Mosquitto broker for the whole test session."""
-    broker = start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
+def _running_broker(workdir: Path) -> Iterator[Broker]:
+    broker = start_mosquitto(workdir)
     yield broker
     broker.process.terminate()
     broker.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real Mosquitto broker for the whole test session."""
+    yield from _running_broker(tmp_path_factory.mktemp("mosquitto"))
 
 
 @pytest.fixture(scope="module")
 def quiet_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """A real Mosquitto of the test module's own, with no retained messages left by other tests."""
-    broker = start_mosquitto(tmp_path_factory.mktemp("mosquitto-module"))
-    yield broker
-    broker.process.terminate()
-    broker.process.wait(10)
+    yield from _running_broker(tmp_path_factory.mktemp("mosquitto-module"))

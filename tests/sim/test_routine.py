@@ -137,3 +137,20 @@ def test_due_messages_hands_out_each_message_once_in_order_from_the_start() -> N
     assert len({(m.at, m.topic, m.payload) for m in seen}) == len(seen)
     days = {_local(m).date() for m in seen}
     assert {DAY, DAY + timedelta(days=1)} <= days
+
+
+def test_the_pulse_counter_reports_every_tele_period_even_at_night() -> None:
+    state = _state()
+    rng = random.Random(3)
+    start = datetime.combine(DAY, time(0), LOCAL_TZ).astimezone(UTC)
+    now, sent = start, []
+    while now < start + timedelta(days=1):
+        now += timedelta(minutes=1)
+        sent += due_messages(state, rng, now, since=start)
+    topic = f"tele/{state.home.water}/SENSOR"
+    reports = [m for m in sent if m.topic == topic]
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(reports)]
+    assert reports and reports[0].at - start <= timedelta(seconds=state.home.report_interval_s)
+    assert max(gaps) <= state.home.report_interval_s  # no silence longer than TelePeriod, night included
+    counts = [json.loads(m.payload)["COUNTER"]["C1"] for m in reports]
+    assert counts == sorted(counts) and counts[-1] > counts[0]  # water was used, and it never went back

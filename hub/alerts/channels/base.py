@@ -20,6 +20,7 @@ class Notification:
     recipient: str  # phone number, robot name, "log" …
     text: str  # short Chinese text that fits SMS segments
     idempotency_key: str
+    outbox_id: int = 0  # the outbox row: callbacks (delivery status, keypress) name it
 
 
 class NotifyError(AlertError):
@@ -35,6 +36,6 @@ class Notifier(Protocol):
 
     name: str
 
-    async def notify(self, notification: Notification) -> None:
-        """Send it; raise `NotifyError` (retryable or not) when it did not go out."""
+    async def notify(self, notification: Notification) -> str:
+        """Send it and return the provider's message id ("" if none); raise `NotifyError` when it failed."""
         ...

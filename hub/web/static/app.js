@@ -1,10 +1,8 @@
-// The demo page: polls the hub's JSON API every 2 s and redraws alerts, homes and quarantined messages.
-// Plain JS, no framework; every text goes in through textContent so device data can never inject markup.
+// The dashboard: a small hash-routed page over the hub's JSON API (the only data source).
+// Plain JS, no framework, no CDN; every text goes in through textContent so device data can never inject markup.
 "use strict";
 
-const POLL_MS = 2000;
 const TZ = "Asia/Shanghai";
-
 const ALERT_KINDS = {
   sos: "紧急求助", fall: "跌倒", gas: "燃气泄漏", smoke: "烟雾", leak: "漏水",
   inactivity: "长时间无活动", no_water: "长时间未用水", water_unusual: "用水异常",
@@ -14,45 +12,37 @@ const ALERT_STATES = {
   open: "待处理", notifying: "通知中", acknowledged: "已接单", resolved: "已解决", cancelled: "已取消",
 };
 const SEVERITIES = { critical: "紧急", major: "重要", warning: "警告", minor: "提示", info: "提示" };
-const ACTIVE_STATES = new Set(["open", "notifying", "acknowledged"]);
-const TIERS = { key: "重点对象", general: "一般对象" };
-
-// Signal → [Chinese name, how to show its value]. Unknown signals fall back to the raw name and number.
-const onOff = (on, off) => (v) => (v >= 0.5 ? on : off);
-const SIGNALS = {
-  sos: ["紧急按钮", onOff("已按下", "已取消")],
-  fall: ["跌倒检测", (v) => (v >= 1 ? "跌倒" : v > 0 ? "疑似跌倒" : "正常")],
-  water_total: ["用水累计"],
-  water_flow: ["水流"],
-  water_status: ["水表状态", onOff("异常", "正常")],
-  motion: ["活动", onOff("有活动", "无活动")],
-  presence: ["有人", onOff("有人", "无人")],
-  contact: ["门磁", onOff("开", "关")],
-  button: ["按键"],
-  occupancy: ["在床/在座", onOff("有人", "无人")],
-  illuminance: ["光照"],
-  heart_rate: ["心率"],
-  spo2: ["血氧"],
-  bp_systolic: ["血压 收缩压"],
-  bp_diastolic: ["血压 舒张压"],
-  body_temp: ["体温"],
-  gas: ["燃气", onOff("泄漏", "正常")],
-  smoke: ["烟雾", onOff("报警", "正常")],
-  leak: ["漏水", onOff("漏水", "正常")],
-  battery: ["电量"],
-  battery_low: ["电量低", onOff("是", "否")],
-  availability: ["在线状态", onOff("在线", "离线")],
-  energy_total: ["用电累计"],
-  power: ["功率"],
-  temperature: ["温度"],
-  link_quality: ["信号强度"],
+const ACTIVE = new Set(["open", "notifying", "acknowledged"]);
+const EVENTS = {
+  opened: "告警产生", repeated: "重复触发", notified: "已通知", acknowledged: "接单", resolved: "处置完成",
+  cancelled: "取消", escalated: "升级通知",
 };
-const SIGNAL_ORDER = Object.keys(SIGNALS);
+// Which role may open which page (the API enforces it again; this only hides useless links).
+const PAGES = {
+  elders: ["admin", "street", "community", "visitor", "relative"],
+  visit: ["admin", "street", "community", "visitor"],
+  reports: ["admin", "street", "community"],
+  devices: ["admin", "street", "community", "maintenance"],
+  quarantine: ["admin", "maintenance"],
+};
+const CHOICE3 = ["无变化", "较好", "较差"];
+const SAFETY = ["安全", "较安全", "不安全"];
+const VISIT_FIELDS = [
+  ["expression", "表达能力", CHOICE3], ["mobility", "行动能力", CHOICE3],
+  ["illness", "疾病状况", ["无变化", "严重", "转好"]], ["mood", "情绪状态", CHOICE3],
+  ["gas_safety", "燃气", SAFETY], ["water_heating_safety", "水暖", SAFETY], ["power_safety", "用电", SAFETY],
+  ["personal_hygiene", "个人卫生", CHOICE3], ["home_hygiene", "家庭卫生", CHOICE3],
+  ["indoor_environment", "室内环境", CHOICE3],
+];
+
+let me = null;
+let stream = null;
+let boardTimer = null;
 
 const timeFormat = new Intl.DateTimeFormat("zh-CN", {
-  timeZone: TZ, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  hour12: false,
+  timeZone: TZ, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
 });
+const dayFormat = new Intl.DateTimeFormat("zh-CN", { timeZone: TZ, month: "2-digit", day: "2-digit" });
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -60,148 +50,456 @@ function el(tag, className, text) {
   if (text !== undefined && text !== null) node.textContent = String(text);
   return node;
 }
-
-function localTime(iso) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso ?? "") : timeFormat.format(d);
-}
-
+const localTime = (iso) => (iso ? timeFormat.format(new Date(iso)) : "");
 function elapsed(iso) {
-  const seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
-  if (Number.isNaN(seconds)) return "";
-  if (seconds < 60) return "刚刚";
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} 分钟前`;
-  if (seconds < 86400) return `${Math.floor(seconds / 3600)} 小时前`;
-  return `${Math.floor(seconds / 86400)} 天前`;
+  const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  if (s < 60) return `${Math.floor(s)} 秒`;
+  if (s < 3600) return `${Math.floor(s / 60)} 分钟`;
+  if (s < 86400) return `${Math.floor(s / 3600)} 小时 ${Math.floor((s % 3600) / 60)} 分`;
+  return `${Math.floor(s / 86400)} 天`;
+}
+function view(...children) {
+  document.getElementById("view").replaceChildren(...children);
+}
+function banner(text) {
+  const b = document.getElementById("banner");
+  b.textContent = text || "";
+  b.hidden = !text;
+}
+function csrf() {
+  const m = document.cookie.match(/(?:^|; )hub_csrf=([^;]*)/);
+  return m ? decodeURIComponent(m[1]) : "";
 }
 
-function formatValue(reading) {
-  const spec = SIGNALS[reading.signal];
-  if (spec && spec[1]) return spec[1](Number(reading.value));
-  const value = Number(reading.value);
-  const shown = Number.isInteger(value) ? String(value) : value.toFixed(1);
-  return reading.unit ? `${shown} ${reading.unit}` : shown;
-}
-
-function replace(container, children, emptyText, emptyTag) {
-  container.replaceChildren(...(children.length ? children : [el(emptyTag, "empty", emptyText)]));
-}
-
-function renderAlerts(alerts, homes) {
-  const places = new Map(homes.map((h) => [h.code, [h.street, h.community].filter(Boolean).join(" ")]));
-  const sorted = [...alerts].sort((a, b) => {
-    const active = Number(ACTIVE_STATES.has(b.state)) - Number(ACTIVE_STATES.has(a.state));
-    return active || String(b.last_seen_at).localeCompare(String(a.last_seen_at));
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  if (options.method && options.method !== "GET") headers["X-CSRF-Token"] = csrf();
+  const resp = await fetch(path, {
+    ...options, headers, credentials: "same-origin",
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
-  const items = sorted.map((alert) => {
-    const li = el("li", `alert sev-${alert.severity} state-${alert.state}`);
+  const text = await resp.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = { error: text }; }
+  if (resp.status === 401 && !path.endsWith("/auth/login")) {
+    me = null;
+    location.hash = "#/login";
+  }
+  if (!resp.ok) throw new Error((data && data.error) || `请求失败（${resp.status}）`);
+  return data;
+}
+
+// -- login ---------------------------------------------------------------------------------------------
+
+function loginPage() {
+  const form = el("form", "card login");
+  form.id = "login";
+  const name = Object.assign(el("input"), { name: "name", autocomplete: "username", required: true });
+  const pw = Object.assign(el("input"), {
+    name: "password", type: "password", autocomplete: "current-password", required: true,
+  });
+  const msg = el("p", "error");
+  form.append(el("h2", "", "登录"), label("用户名", name), label("密码", pw),
+    Object.assign(el("button", "primary", "登录"), { type: "submit" }), msg);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await api("/api/v1/auth/login", { method: "POST", body: { name: name.value, password: pw.value } });
+      await whoami();
+      location.hash = "#/";
+      route();
+    } catch (err) {
+      msg.textContent = err.message;
+    }
+  });
+  view(form);
+}
+function label(text, input) {
+  const l = el("label", "field", text);
+  l.append(input);
+  return l;
+}
+
+async function whoami() {
+  try {
+    me = await api("/api/v1/auth/me");
+  } catch {
+    me = null;
+  }
+  const nav = document.getElementById("nav");
+  nav.hidden = !me;
+  if (!me) return;
+  document.getElementById("who").textContent = `${me.name}（${me.role_zh}）`;
+  for (const a of nav.querySelectorAll("[data-need]")) a.hidden = !PAGES[a.dataset.need].includes(me.role);
+}
+
+// -- the live alert board ---------------------------------------------------------------------------------
+
+function boardPage() {
+  const list = el("ul", "alerts");
+  list.id = "board";
+  const status = el("p", "muted", "正在连接实时告警…");
+  status.id = "board-status";
+  const showClosed = Object.assign(el("input"), { type: "checkbox" });
+  const head = el("div", "row");
+  head.append(el("h2", "", "实时告警"), label("显示已关闭", showClosed));
+  view(head, status, list);
+  let last = [];
+  const draw = () => renderBoard(list, last, showClosed.checked);
+  showClosed.addEventListener("change", draw);
+  stream = new EventSource("/api/v1/alerts/stream");
+  stream.addEventListener("alerts", (ev) => {
+    last = JSON.parse(ev.data);
+    status.textContent = `已连接 · 更新于 ${localTime(new Date().toISOString())}`;
+    draw();
+  });
+  stream.onerror = () => { status.textContent = "连接中断，正在重连…"; };
+  boardTimer = setInterval(draw, 1000); // elapsed times tick without a new event
+}
+
+function renderBoard(list, alerts, showClosed) {
+  const shown = alerts.filter((a) => showClosed || ACTIVE.has(a.state));
+  shown.sort((a, b) => Number(ACTIVE.has(b.state)) - Number(ACTIVE.has(a.state))
+    || String(b.opened_at).localeCompare(String(a.opened_at)));
+  const items = shown.map((a) => {
+    const li = el("li", `alert sev-${a.severity} state-${a.state}`);
+    li.dataset.id = a.id;
+    li.dataset.kind = a.kind;
+    li.dataset.state = a.state;
     const head = el("div", "alert-head");
-    head.append(
-      el("strong", "kind", ALERT_KINDS[alert.kind] || alert.kind),
-      el("span", "badge state", ALERT_STATES[alert.state] || alert.state),
-      el("span", "badge sev", SEVERITIES[alert.severity] || alert.severity),
-    );
-    if (alert.class === "device") head.append(el("span", "badge", "设备"));
+    const title = el("a", "kind", ALERT_KINDS[a.kind] || a.kind);
+    title.href = `#/alert/${a.id}`;
+    head.append(title, el("span", `badge sev`, SEVERITIES[a.severity] || a.severity),
+      el("span", "badge state", ALERT_STATES[a.state] || a.state));
+    if (a.class === "device") head.append(el("span", "badge", "设备"));
     const meta = el("div", "alert-meta");
     meta.append(
-      el("span", "alert-home", `住户 ${alert.home} ${places.get(alert.home) || ""}`.trim()),
-      el("span", "", `${elapsed(alert.opened_at)}（${localTime(alert.opened_at)}）`),
+      el("span", "", `${a.home} ${a.street || ""}${a.community || ""} ${a.address || ""}`.trim()),
+      el("span", "elapsed", `已持续 ${elapsed(a.opened_at)}（${localTime(a.opened_at)}）`),
     );
-    if (alert.count > 1) meta.append(el("span", "", `重复 ${alert.count} 次，最近 ${elapsed(alert.last_seen_at)}`));
+    if ((a.elders || []).length) meta.append(el("span", "", `老人：${a.elders.join("、")}`));
+    if (a.count > 1) meta.append(el("span", "", `重复 ${a.count} 次`));
+    meta.append(el("span", "accepted", a.accepted_by ? `接单：${a.accepted_by}` : "尚无人接单"));
     li.append(head, meta);
-    if (alert.explanation) li.append(el("p", "explanation", alert.explanation));
+    if (a.explanation) li.append(el("p", "explanation", a.explanation));
+    li.append(actions(a));
     return li;
   });
-  replace(document.getElementById("alerts"), items, "暂无告警", "li");
+  list.replaceChildren(...(items.length ? items : [el("li", "empty", "暂无未处理告警")]));
 }
 
-function renderHomes(homes, alerts) {
-  const alarmed = new Set(
-    alerts.filter((a) => ACTIVE_STATES.has(a.state) && a.severity === "critical").map((a) => a.home),
-  );
-  const cards = homes.map((home) => {
-    const card = el("article", alarmed.has(home.code) ? "home alarmed" : "home");
-    const title = el("h3", "", home.code);
-    if (alarmed.has(home.code)) title.append(el("span", "badge danger", "紧急告警"));
-    card.append(title, el("p", "address", home.address || `${home.street || ""}${home.community || ""}`));
-    const elders = el("ul", "elders");
-    for (const elder of home.elders || []) {
-      const li = el("li", "", elder.name);
-      li.append(el("span", `badge tier-${elder.tier}`, TIERS[elder.tier] || elder.tier));
-      elders.append(li);
-    }
-    card.append(elders);
-    const latest = [...(home.latest || [])].sort((a, b) => {
-      const ia = SIGNAL_ORDER.indexOf(a.signal);
-      const ib = SIGNAL_ORDER.indexOf(b.signal);
-      return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || String(a.device).localeCompare(String(b.device));
+function actions(a) {
+  const box = el("div", "actions");
+  if (a.state === "open" || a.state === "notifying") {
+    const ack = el("button", "primary ack", "接单");
+    ack.type = "button";
+    ack.addEventListener("click", () => act(a.id, "ack", {}));
+    box.append(ack);
+  }
+  if (ACTIVE.has(a.state)) {
+    const done = el("button", "resolve", "处置完成");
+    done.type = "button";
+    done.addEventListener("click", () => {
+      const outcome = prompt("处置结果（例如：已上门，老人安全）");
+      if (outcome) act(a.id, "resolve", { outcome, notes: "" });
     });
-    if (latest.length) {
-      const table = el("table", "readings");
-      const perSignal = {};
-      for (const reading of latest) perSignal[reading.signal] = (perSignal[reading.signal] || 0) + 1;
-      for (const reading of latest) {
-        const row = el("tr");
-        let name = (SIGNALS[reading.signal] || [reading.signal])[0];
-        // Several devices report the same signal (battery, availability): say which one.
-        if (perSignal[reading.signal] > 1) name += `（${String(reading.device).replace(`${home.code}-`, "")}）`;
-        row.append(
-          el("th", "", name),
-          el("td", "value", formatValue(reading)),
-          el("td", "when", localTime(reading.ts)),
-        );
-        row.title = reading.device;
-        table.append(row);
-      }
-      card.append(table);
-    } else {
-      card.append(el("p", "empty", "尚无设备数据"));
-    }
-    return card;
-  });
-  replace(document.getElementById("homes"), cards, "暂无住户", "p");
+    box.append(done);
+  }
+  return box;
 }
 
-function renderQuarantine(rows) {
-  const items = rows.map((row) => {
-    const li = el("li");
-    const head = el("div", "q-head");
-    head.append(el("span", "when", localTime(row.received_at)), el("code", "", `${row.source} ${row.topic}`));
-    li.append(head, el("p", "reason", row.reason), el("pre", "", String(row.payload ?? "").slice(0, 300)));
-    return li;
-  });
-  replace(document.getElementById("quarantine"), items, "暂无隔离消息", "li");
-}
-
-async function getJSON(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store" });
-  if (!response.ok) throw new Error(`${path} 返回 HTTP ${response.status}`);
-  return response.json();
-}
-
-let lastSuccess = null;
-
-async function refresh() {
-  const banner = document.getElementById("banner");
+async function act(id, what, body) {
   try {
-    const [homes, alerts, quarantine] = await Promise.all([
-      getJSON("/api/v1/homes"), getJSON("/api/v1/alerts"), getJSON("/api/v1/quarantine?limit=20"),
-    ]);
-    renderAlerts(alerts, homes);
-    renderHomes(homes, alerts);
-    renderQuarantine(quarantine);
-    lastSuccess = new Date();
-    banner.hidden = true;
-    document.getElementById("updated").textContent = `更新于 ${timeFormat.format(lastSuccess)}，每 2 秒刷新`;
-  } catch (error) {
-    const since = lastSuccess ? `，以下为 ${timeFormat.format(lastSuccess)} 的数据` : "";
-    // fetch rejects with a TypeError when the server cannot be reached at all; anything else is a bad answer.
-    const what = error instanceof TypeError ? "无法连接监护平台服务器" : `监护平台服务器出错：${error.message}`;
-    banner.textContent = `${what}，正在重试${since}。`;
-    banner.hidden = false;
-  } finally {
-    setTimeout(refresh, POLL_MS);
+    await api(`/api/v1/alerts/${id}/${what}`, { method: "POST", body });
+    banner("");
+    if (location.hash.startsWith("#/alert/")) route();
+  } catch (err) {
+    banner(err.message);
   }
 }
 
-refresh();
+async function alertPage(id) {
+  const data = await api(`/api/v1/alerts/${id}/timeline`);
+  const a = data.alert;
+  const card = el("section", `card alert sev-${a.severity}`);
+  card.append(el("h2", "", `${ALERT_KINDS[a.kind] || a.kind} · ${ALERT_STATES[a.state] || a.state}`),
+    el("p", "", `住户 ${a.home} ${a.address || ""}`), el("p", "", `开始 ${localTime(a.opened_at)}，已持续 ${elapsed(a.opened_at)}`),
+    el("p", "", a.accepted_by ? `接单：${a.accepted_by}` : "尚无人接单"));
+  if (a.explanation) card.append(el("p", "explanation", a.explanation));
+  card.append(actions(a));
+  const tl = el("ol", "timeline");
+  for (const e of data.events) {
+    const li = el("li");
+    li.append(el("time", "", localTime(e.at)), el("strong", "", ` ${EVENTS[e.event] || e.event} `), el("span", "", e.detail));
+    tl.append(li);
+  }
+  const notes = el("ul", "timeline");
+  for (const n of data.notifications) notes.append(el("li", "", `${n.name}（${n.route}）：${n.status}`));
+  view(card, el("h3", "", "时间线"), tl, el("h3", "", "通知记录"), notes);
+}
+
+// -- elders -------------------------------------------------------------------------------------------------
+
+async function eldersPage() {
+  const elders = await api("/api/v1/elders");
+  const list = el("ul", "cards");
+  list.id = "elders";
+  for (const e of elders) {
+    const li = el("li", "card");
+    const a = el("a", "", `${e.name}（${e.code}）`);
+    a.href = `#/elder/${encodeURIComponent(e.code)}`;
+    li.append(a, el("p", "muted", `${e.tier} · ${e.street}${e.community} · ${e.address}`),
+      el("p", "muted", `电话 ${e.phone || "—"} · 身份证 ${e.id_number || "—"}`));
+    list.append(li);
+  }
+  view(el("h2", "", "老人名册"), list.children.length ? list : el("p", "empty", "没有可查看的老人"));
+}
+
+async function elderPage(code) {
+  const e = await api(`/api/v1/elders/${encodeURIComponent(code)}`);
+  const head = el("section", "card");
+  head.append(el("h2", "", `${e.name}（${e.code}）`), el("p", "", `${e.tier} · ${(e.categories || []).join("、")}`),
+    el("p", "", `${e.street}${e.community} ${e.address}`));
+  const pii = el("p", "pii", `电话 ${e.phone || "—"} · 身份证 ${e.id_number || "—"}`);
+  head.append(pii);
+  if (["admin", "street", "community"].includes(me.role)) {
+    const btn = el("button", "", "查看完整信息（将记录）");
+    btn.type = "button";
+    btn.addEventListener("click", async () => {
+      const r = await api(`/api/v1/elders/${encodeURIComponent(code)}/reveal`, { method: "POST", body: {} });
+      pii.textContent = `电话 ${r.phone || "—"} · 身份证 ${r.id_number || "—"} · 病史 ${r.medical_history || "—"}`;
+    });
+    head.append(btn);
+  }
+  const contacts = el("ul");
+  for (const c of e.contacts) contacts.append(el("li", "", `${c.name} ${c.relation || c.role} ${c.phone}`));
+  head.append(contacts);
+  const charts = el("section", "charts");
+  const since = new Date(Date.now() - 7 * 86400e3).toISOString();
+  const readings = await api(`/api/v1/homes/${encodeURIComponent(e.home)}/readings?from=${encodeURIComponent(since)}`);
+  charts.append(
+    chart("用水量（升/天）", dailyWater(readings), "bar"),
+    chart("活动次数（次/天）", dailyCount(readings, "motion"), "bar"),
+    chart("心率（次/分）", series(readings, "heart_rate"), "line"),
+    chart("收缩压（mmHg）", series(readings, "bp_systolic"), "line"),
+  );
+  const [alerts, visits] = await Promise.all([api("/api/v1/alerts?limit=200"), api(`/api/v1/visits?elder=${encodeURIComponent(code)}`)]);
+  const ah = el("ul", "timeline");
+  for (const a of alerts.filter((x) => x.home === e.home).slice(0, 20)) {
+    const li = el("li");
+    const link = el("a", "", `${localTime(a.opened_at)} ${ALERT_KINDS[a.kind] || a.kind} · ${ALERT_STATES[a.state] || a.state}`);
+    link.href = `#/alert/${a.id}`;
+    li.append(link);
+    ah.append(li);
+  }
+  const vh = el("ul", "timeline");
+  for (const v of visits.slice().reverse()) vh.append(el("li", "", `第 ${v.seq} 次 ${localTime(v.visited_at)} ${v.method} · ${v.visitor_name}`));
+  view(head, el("h3", "", "近 7 天"), charts, el("h3", "", "告警记录"), ah, el("h3", "", "探访记录"), vh);
+}
+
+function dayKey(iso) { return dayFormat.format(new Date(iso)); }
+function lastDays() {
+  const out = [];
+  for (let i = 6; i >= 0; i -= 1) out.push(dayFormat.format(new Date(Date.now() - i * 86400e3)));
+  return out;
+}
+function dailyWater(rows) {
+  const totals = rows.filter((r) => r.signal === "water_total").sort((a, b) => a.ts.localeCompare(b.ts));
+  const byDay = new Map(lastDays().map((d) => [d, 0]));
+  for (let i = 1; i < totals.length; i += 1) {
+    const d = dayKey(totals[i].ts);
+    const delta = totals[i].value - totals[i - 1].value;
+    if (byDay.has(d) && delta > 0) byDay.set(d, byDay.get(d) + delta);
+  }
+  return [...byDay].map(([x, y]) => ({ x, y }));
+}
+function dailyCount(rows, signal) {
+  const byDay = new Map(lastDays().map((d) => [d, 0]));
+  for (const r of rows) if (r.signal === signal && r.value >= 0.5 && byDay.has(dayKey(r.ts))) byDay.set(dayKey(r.ts), byDay.get(dayKey(r.ts)) + 1);
+  return [...byDay].map(([x, y]) => ({ x, y }));
+}
+function series(rows, signal) {
+  return rows.filter((r) => r.signal === signal).sort((a, b) => a.ts.localeCompare(b.ts))
+    .map((r) => ({ x: dayKey(r.ts), t: new Date(r.ts).getTime(), y: r.value }));
+}
+
+// Inline SVG: bars per day, or a line over time; no library.
+function chart(title, points, kind) {
+  const NS = "http://www.w3.org/2000/svg";
+  const W = 320, H = 140, P = 24;
+  const box = el("figure", "chart");
+  box.append(el("figcaption", "", title));
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", title);
+  const add = (name, attrs, text) => {
+    const n = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+    if (text !== undefined) n.textContent = text;
+    svg.append(n);
+    return n;
+  };
+  if (!points.length) {
+    add("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "nodata" }, "暂无数据");
+    box.append(svg);
+    return box;
+  }
+  const max = Math.max(...points.map((p) => p.y), 1);
+  const min = kind === "line" ? Math.min(...points.map((p) => p.y)) : 0;
+  const y = (v) => H - P - ((v - min) / (max - min || 1)) * (H - 2 * P);
+  add("line", { x1: P, y1: H - P, x2: W - 4, y2: H - P, class: "axis" });
+  add("text", { x: 2, y: P, class: "tick" }, String(Math.round(max)));
+  if (kind === "bar") {
+    const bw = (W - P - 4) / points.length;
+    points.forEach((p, i) => {
+      add("rect", { x: P + i * bw + 3, y: y(p.y), width: bw - 6, height: H - P - y(p.y), class: "bar" });
+      add("text", { x: P + i * bw + bw / 2, y: H - 8, "text-anchor": "middle", class: "tick" }, p.x.slice(-2));
+    });
+  } else {
+    const t0 = Date.now() - 7 * 86400e3, t1 = Date.now();
+    const x = (t) => P + ((t - t0) / (t1 - t0)) * (W - P - 4);
+    add("polyline", { points: points.map((p) => `${x(p.t).toFixed(1)},${y(p.y).toFixed(1)}`).join(" "), class: "line" });
+    add("text", { x: 2, y: H - P, class: "tick" }, String(Math.round(min)));
+  }
+  box.append(svg);
+  return box;
+}
+
+// -- the visit form (附件3) -------------------------------------------------------------------------------
+
+async function visitPage() {
+  const elders = await api("/api/v1/elders");
+  const form = el("form", "card visit");
+  form.id = "visit-form";
+  const pick = el("select");
+  pick.name = "elder";
+  for (const e of elders) pick.append(Object.assign(el("option", "", `${e.name}（${e.code}）`), { value: e.code }));
+  const method = el("select");
+  method.name = "method";
+  for (const m of ["上门探访", "电话问候", "互联网音（视）频探访", "其他"]) method.append(Object.assign(el("option", "", m), { value: m }));
+  const when = Object.assign(el("input"), { name: "visited_at", type: "datetime-local", required: true });
+  when.value = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  const visitor = Object.assign(el("input"), { name: "visitor_name", required: true, value: me.name });
+  form.append(el("h2", "", "探访关爱服务记录（附件3）"), label("被探访老人", pick), label("探访方式", method),
+    label("探访时间", when), label("探访人员", visitor));
+  const household = el("select");
+  household.name = "household_change";
+  for (const m of ["无变化", "增加", "减少"]) household.append(Object.assign(el("option", "", m), { value: m }));
+  const delta = Object.assign(el("input"), { name: "household_delta", type: "number", min: 0, value: 0 });
+  form.append(label("家庭状况", household), label("增减人数", delta));
+  for (const [name, text, choices] of VISIT_FIELDS) {
+    const s = el("select");
+    s.name = name;
+    for (const c of choices) s.append(Object.assign(el("option", "", c), { value: c }));
+    form.append(label(text, s));
+  }
+  const illnessName = Object.assign(el("input"), { name: "illness_name" });
+  const needs = Object.assign(el("textarea"), { name: "needs" });
+  const suggestions = Object.assign(el("textarea"), { name: "suggestions" });
+  const solved = Object.assign(el("input"), { name: "problems_solved", type: "number", min: 0, value: 0 });
+  const elderSig = Object.assign(el("input"), { name: "elder_signature" });
+  const clerk = Object.assign(el("input"), { name: "clerk_name" });
+  const service = Object.assign(el("input"), { name: "service" });
+  const satisfaction = el("select");
+  for (const m of ["", "非常满意", "满意", "基本满意", "不满意"]) satisfaction.append(Object.assign(el("option", "", m || "（未评价）"), { value: m }));
+  const msg = el("p", "error");
+  form.append(label("疾病名称（严重时填写）", illnessName), label("老年人服务需求", needs),
+    label("实施关爱服务建议", suggestions), label("解决问题数量", solved), label("被探访人签字", elderSig),
+    label("信息录入人", clerk), label("关爱服务情况", service), label("服务满意度", satisfaction),
+    Object.assign(el("button", "primary", "提交"), { type: "submit" }), msg);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = {};
+    for (const f of form.querySelectorAll("[name]")) if (f.name !== "service") body[f.name] = f.value;
+    body.visited_at = new Date(when.value).toISOString();
+    body.household_delta = Number(delta.value);
+    body.problems_solved = Number(solved.value);
+    if (service.value) body.service = { description: service.value, satisfaction: satisfaction.value };
+    try {
+      const v = await api("/api/v1/visits", { method: "POST", body });
+      msg.className = "ok";
+      msg.textContent = `已保存：第 ${v.seq} 次探访`;
+    } catch (err) {
+      msg.className = "error";
+      msg.textContent = err.message;
+    }
+  });
+  view(form);
+}
+
+// -- compliance, devices, quarantine ----------------------------------------------------------------------
+
+function table(headers, rows) {
+  const t = el("table");
+  const tr = el("tr");
+  for (const h of headers) tr.append(el("th", "", h));
+  t.append(tr);
+  for (const r of rows) {
+    const row = el("tr");
+    for (const c of r) row.append(el("td", "", c));
+    t.append(row);
+  }
+  return t;
+}
+
+async function compliancePage() {
+  const month = new Intl.DateTimeFormat("sv-SE", { timeZone: TZ, year: "numeric", month: "2-digit" }).format(new Date());
+  const r = await api(`/api/v1/reports/visit-rate?month=${month}`);
+  const pct = (x) => `${(x.rate * 100).toFixed(1)}%`;
+  view(el("h2", "", `${r.month} 探访率 ${pct(r.total)}（应探访 ${r.total.enrolled} 人，达标 ${r.total.met}）`),
+    el("h3", "", "按镇街"), table(["镇街", "应探访", "已探访", "达标", "上门次数", "达标率"],
+      r.by_street.map((x) => [x.street, x.enrolled, x.visited, x.met, x.home_visits, pct(x)])),
+    el("h3", "", "按村（社区）"), table(["镇街", "村（社区）", "应探访", "达标", "达标率"],
+      r.by_community.map((x) => [x.street, x.community, x.enrolled, x.met, pct(x)])),
+    el("h3", "", "本月尚未上门探访"), table(["编号", "姓名", "村（社区）", "探访人员"],
+      r.not_visited.map((x) => [x.code, x.name, x.community, (x.visitors || []).join("、")])));
+}
+
+async function devicesPage() {
+  const rows = await api("/api/v1/devices");
+  view(el("h2", "", "设备状况"), table(["设备", "住户", "地址", "型号", "最近上报", "电量", "在线", "未关闭告警"],
+    rows.map((d) => [d.code, d.home, d.address, d.model, d.last_seen ? localTime(d.last_seen) : "从未",
+      d.battery === null ? "—" : `${d.battery}%`, d.online === null ? "—" : d.online ? "在线" : "离线",
+      d.open_alerts.map((k) => ALERT_KINDS[k] || k).join("、")])));
+}
+
+async function quarantinePage() {
+  const rows = await api("/api/v1/quarantine");
+  view(el("h2", "", "隔离消息（无法解析或未登记设备）"), table(["时间", "来源", "主题", "原因", "内容"],
+    rows.map((q) => [localTime(q.received_at), q.source, q.topic, q.reason, String(q.payload).slice(0, 80)])));
+}
+
+// -- router -----------------------------------------------------------------------------------------------
+
+async function route() {
+  if (stream) { stream.close(); stream = null; }
+  if (boardTimer) { clearInterval(boardTimer); boardTimer = null; }
+  const hash = location.hash || "#/";
+  if (!me) await whoami();
+  if (!me) { loginPage(); return; }
+  const [, page, arg] = hash.split("/");
+  try {
+    if (page === "alert") await alertPage(arg);
+    else if (page === "elders") await eldersPage();
+    else if (page === "elder") await elderPage(decodeURIComponent(arg));
+    else if (page === "visit") await visitPage();
+    else if (page === "compliance") await compliancePage();
+    else if (page === "devices") await devicesPage();
+    else if (page === "quarantine") await quarantinePage();
+    else if (page === "login") loginPage();
+    else boardPage();
+  } catch (err) {
+    view(el("p", "error", err.message));
+  }
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  await api("/api/v1/auth/logout", { method: "POST", body: {} }).catch(() => null);
+  me = null;
+  document.getElementById("nav").hidden = true;
+  location.hash = "#/login";
+});
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,270 @@
+"""SOS publish → first outgoing notification request received by a local Twilio, under background load.
+
+Method:
+  1. a private Mosquitto, a local Twilio-compatible server in this process, and the real hub as a child
+     process (`eldercare-hub run`, SQLite register and store, Twilio SMS/voice configured to the local
+     server);
+  2. another process publishes real-format QoS 1 motion and water-meter messages at --rate msg/s;
+  3. meanwhile this process publishes one SOS press per home, --interval apart, each to a fresh home, and
+     times from just before the PUBLISH leaves to the arrival of the first Twilio request for that home.
+Reports p50/p99 per run and the median of --runs runs. Both timestamps are this process's perf_counter.
+
+    .venv/bin/python bench/latency.py --runs 3 --samples 60 --rate 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.alerts.fakes import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio  # noqa: E402
+from tests.hubproc import cli  # noqa: E402
+from tests.services.mosquitto import free_port, start_mosquitto, wait_port  # noqa: E402
+
+
+def site(homes: int) -> str:
+    """Homes with one elder, a designated visitor (unique phone), an SOS button, motion and water."""
+    data = {
+        "homes": [
+            {
+                "code": f"H{i:04d}",
+                "address": f"渝北区测试路{i}号",
+                "district": "渝北区",
+                "street": "双龙湖街道",
+                "community": "紫薇社区",
+                "elders": [
+                    {
+                        "code": f"E{i:04d}",
+                        "name": f"测试老人{i}",
+                        "tier": "key",
+                        "categories": ["独居"],
+                        "contacts": [{"name": f"探访员{i}", "role": "visitor", "phone": phone(i)}],
+                    }
+                ],
+                "devices": [
+                    {
+                        "code": f"H{i:04d}-sos",
+                        "ecosystem": "zigbee2mqtt",
+                        "external_id": f"h{i:04d}_sos",
+                        "model": "TS0215A_sos",
+                    },
+                    {
+                        "code": f"H{i:04d}-motion",
+                        "ecosystem": "zigbee2mqtt",
+                        "external_id": f"h{i:04d}_motion",
+                        "model": "RTCGQ11LM",
+                    },
+                    {
+                        "code": f"H{i:04d}-water",
+                        "ecosystem": "tasmota",
+                        "external_id": f"h{i:04d}_water",
+                        "model": "pulse_counter",
+                        "settings": {"litres_per_pulse": 1.0},
+                    },
+                ],
+            }
+            for i in range(homes)
+        ]
+    }
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def phone(i: int) -> str:
+    """The visitor's mobile number of home `i`."""
+    return f"139{i:08d}"
+
+
+def write_config(path: Path, data_dir: Path, broker_url: str, http_port: int, twilio_url: str) -> None:
+    """Hub config: real broker, SQLite, Twilio pointed at the local server."""
+    path.write_text(
+        f'data_dir = "{data_dir}"\n'
+        f'[mqtt]\nurl = "{broker_url}"\nclient_id = "latency-hub"\n'
+        f'[http]\nhost = "127.0.0.1"\nport = {http_port}\n'
+        "[alerts]\n"
+        f'public_url = "http://127.0.0.1:{http_port}"\n'
+        f'[alerts.twilio]\naccount_sid = "{ACCOUNT_SID}"\nfrom_number = "{FROM_NUMBER}"\napi_base = "{twilio_url}"\n',
+        encoding="utf-8",
+    )
+
+
+async def load(host: str, port: int, rate: int, seconds: float, homes: int) -> None:
+    """Publish motion/water messages at `rate` msg/s (QoS 1) for `seconds`; print the achieved rate."""
+    import gmqtt
+
+    rng = random.Random(3)
+    counters = [0] * homes
+    pub = gmqtt.Client(f"latency-load-{uuid.uuid4().hex[:6]}")
+    await pub.connect(host, port)
+    tick = 0.01
+    per_tick = max(1, int(rate * tick))
+    sent = 0
+    start = time.perf_counter()
+    next_t = start
+    while time.perf_counter() - start < seconds:
+        for _ in range(per_tick):
+            h = rng.randrange(homes)
+            if rng.random() < 0.6:
+                body = {"occupancy": rng.random() < 0.5, "illuminance": rng.randrange(500), "linkquality": 80}
+                pub.publish(f"zigbee2mqtt/h{h:04d}_motion", json.dumps(body).encode(), qos=1)
+            else:
+                counters[h] += rng.randrange(1, 9)
+                body2 = {"Time": "2026-11-28T07:01:00", "COUNTER": {"C1": counters[h]}}
+                pub.publish(f"tele/h{h:04d}_water/SENSOR", json.dumps(body2).encode(), qos=1)
+            sent += 1
+        next_t += tick
+        await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
+    elapsed = time.perf_counter() - start
+    await pub.disconnect()
+    print(json.dumps({"sent": sent, "rate": sent / elapsed}), flush=True)
+
+
+async def measure(
+    host: str, port: int, twilio: FakeTwilio, samples: int, interval: float, first_home: int
+) -> list[float]:
+    """Publish SOS presses and return each one's latency to the first Twilio request, in ms."""
+    import gmqtt
+
+    pub = gmqtt.Client(f"latency-sos-{uuid.uuid4().hex[:6]}")
+    await pub.connect(host, port)
+    latencies: list[float] = []
+    try:
+        for k in range(samples):
+            home = first_home + k
+            to = "+86" + phone(home)
+            seen = len(twilio.received)
+            t0 = time.perf_counter()
+            pub.publish(f"zigbee2mqtt/h{home:04d}_sos", b'{"action":"emergency","linkquality":90}', qos=1)
+            deadline = t0 + 10.0
+            arrival = None
+            while arrival is None and time.perf_counter() < deadline:
+                for r in twilio.received[seen:]:
+                    if r.form.get("To") == to:
+                        arrival = r.at
+                        break
+                else:
+                    twilio.arrived.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(twilio.arrived.wait(), 0.5)
+            if arrival is None:
+                raise SystemExit(f"no notification for home {home} within 10 s")
+            latencies.append((arrival - t0) * 1000)
+            await asyncio.sleep(interval)
+    finally:
+        await pub.disconnect()
+    return latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    broker = start_mosquitto(workdir / "mosquitto")
+    hub = loader = None
+    try:
+        async with FakeTwilio() as twilio:
+            http_port = free_port()
+            config = workdir / "hub.toml"
+            write_config(config, workdir / "data", broker.url, http_port, twilio.url)
+            (workdir / "site.yaml").write_text(site(args.homes), encoding="utf-8")
+            env = {**os.environ, "HUB_TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+            await asyncio.to_thread(cli, config, "load", str(workdir / "site.yaml"))
+            hub = subprocess.Popen(  # noqa: ASYNC220  (started once, not in a hot path)
+                [sys.executable, "-m", "hub.cli", "--config", str(config), "run"],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=open(workdir / "hub.log", "w"),  # noqa: SIM115, ASYNC230
+            )
+            await asyncio.to_thread(wait_port, http_port, 60)
+            seconds = args.warmup + args.samples * (args.interval + 0.05) + 5
+            loader = subprocess.Popen(  # noqa: ASYNC220
+                [
+                    sys.executable,
+                    __file__,
+                    "--load",
+                    broker.host,
+                    str(broker.port),
+                    str(args.rate),
+                    str(seconds),
+                    str(args.homes),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            await asyncio.sleep(args.warmup)  # the load reaches its steady state
+            lat = await measure(
+                broker.host, broker.port, twilio, args.samples, args.interval, args.homes // 2
+            )
+            out, _ = await asyncio.to_thread(loader.communicate, timeout=seconds + 60)
+            achieved = json.loads(out.strip().splitlines()[-1])["rate"]
+            return {
+                "p50_ms": pct(lat, 50),
+                "p99_ms": pct(lat, 99),
+                "max_ms": max(lat),
+                "load_msg_s": achieved,
+            }
+    finally:
+        for proc in (loader, hub):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+        broker.process.terminate()
+        broker.process.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=60, help="SOS presses per run")
+    parser.add_argument("--interval", type=float, default=0.25, help="seconds between SOS presses")
+    parser.add_argument("--rate", type=int, default=5000, help="background msg/s")
+    parser.add_argument("--homes", type=int, default=400)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--load", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        host, port, rate, seconds, homes = args.load
+        asyncio.run(load(host, int(port), int(rate), float(seconds), int(homes)))
+        return
+    if args.samples > args.homes // 2:
+        parser.error("--samples must be at most --homes / 2 (each SOS goes to a fresh home)")
+    results = []
+    for i in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+            r = asyncio.run(one_run(args, Path(tmp)))
+        results.append(r)
+        print(
+            f"run {i + 1}: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
+            f"({args.samples} SOS; background {r['load_msg_s']:,.0f} msg/s)",
+            flush=True,
+        )
+    med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    print(
+        f"median of {args.runs}: p50 {med['p50_ms']:.1f} ms, p99 {med['p99_ms']:.1f} ms "
+        f"(targets p50 <= 20 ms, p99 <= 100 ms; background {med['load_msg_s']:,.0f} msg/s, {os.cpu_count()} cores)"
+    )
+
+
+if __name__ == "__main__":
+    main()

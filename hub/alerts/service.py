@@ -1,0 +1,123 @@
+"""The alert service the hub runs: channels from the config, the escalator hook and the delivery worker.
+
+async with AlertService(config.alerts, sessions, clock, timezone) as alerts:
+    RegisterWriter(sessions, on_alert_changes=alerts.escalator.on_alert_changes)
+    Pipeline(..., on_alerts_committed=alerts.committed)
+    asyncio.create_task(alerts.worker.run())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.alerts.channels.base import Notifier
+from hub.alerts.channels.dingtalk import DingTalkRobot
+from hub.alerts.channels.gsm import GsmModem
+from hub.alerts.channels.log import LogNotifier
+from hub.alerts.channels.twilio import TwilioChannels
+from hub.alerts.channels.webhook import JsonWebhook
+from hub.alerts.channels.wecom import WeComRobot
+from hub.alerts.escalation import Escalator
+from hub.alerts.outbox import enqueue
+from hub.alerts.replies import ReplyOutcome, handle_reply
+from hub.alerts.settings import AlertsConfig
+from hub.alerts.store import AlertChange
+from hub.alerts.worker import AlertWorker
+from hub.clock import Clock
+
+LOGGER = logging.getLogger(__name__)
+
+
+class AlertService:
+    """Owns the channels (opened on enter), the `Escalator` and the `AlertWorker`."""
+
+    def __init__(
+        self,
+        config: AlertsConfig,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        timezone: str = "Asia/Shanghai",
+        extra_channels: Sequence[Notifier] = (),
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.clock = clock
+        self.escalator = Escalator(config, clock, timezone)
+        self.log = LogNotifier()
+        self._extra = list(extra_channels)
+        self._stack = AsyncExitStack()
+        self.channels: dict[str, Notifier] = {}
+        self.worker = AlertWorker(sessions, self.escalator, self.channels, config, clock)
+
+    async def __aenter__(self) -> AlertService:
+        cfg = self.config
+        channels: dict[str, Notifier] = {"log": self.log}
+        if cfg.twilio.enabled:
+            twilio = await self._stack.enter_async_context(TwilioChannels(cfg.twilio, cfg.public_url))
+            channels[twilio.sms.name] = twilio.sms
+            channels[twilio.voice.name] = twilio.voice
+        if cfg.gsm.url:
+            modem = await self._stack.enter_async_context(GsmModem(cfg.gsm, on_sms=self._modem_sms))
+            channels[modem.name] = modem
+        robots: list[WeComRobot | DingTalkRobot | JsonWebhook] = []
+        if cfg.wecom.url:
+            robots.append(WeComRobot(cfg.wecom))
+        if cfg.dingtalk.url:
+            robots.append(DingTalkRobot(cfg.dingtalk))
+        if cfg.webhook.url:
+            robots.append(JsonWebhook(cfg.webhook))
+        for robot in robots:
+            channels[robot.name] = await self._stack.enter_async_context(robot)
+        for extra in self._extra:
+            channels[extra.name] = extra
+        self.channels.update(channels)  # the worker holds this very dict
+        LOGGER.info("告警通知渠道: %s", ", ".join(sorted(self.channels)))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
+
+    def committed(self, changes: Sequence[AlertChange]) -> None:
+        """Post-commit hook of the pipeline: new outbox rows exist, send them now rather than at the poll."""
+        if changes:
+            self.worker.wake()
+
+    async def reply(self, phone: str, body: str, *, via: str) -> ReplyOutcome:
+        """Apply an inbound SMS or keypress from `phone` (in a thread, one transaction)."""
+
+        def apply() -> ReplyOutcome:
+            with self.sessions.begin() as session:
+                return handle_reply(session, phone, body, via=via, at=self.clock.now())
+
+        return await asyncio.to_thread(apply)
+
+    async def _modem_sms(self, sender: str, body: str) -> None:
+        """An SMS arrived at the modem: apply it and answer through the outbox (modem first)."""
+        outcome = await self.reply(sender, body, via="短信(GSM)")
+        now = self.clock.now()
+
+        def answer() -> None:
+            with self.sessions.begin() as session:
+                enqueue(
+                    session,
+                    alert_id=outcome.alert_id,
+                    key=f"reply-{sender}-{now.timestamp():.6f}",
+                    purpose="reply",
+                    role="",
+                    name="",
+                    address=sender,
+                    route="sms",
+                    text=outcome.answer,
+                    at=now,
+                )
+
+        await asyncio.to_thread(answer)
+        self.worker.wake()

@@ -1,0 +1,147 @@
+"""The `[alerts]` config section: channels, routes, waits, limits, duty and maintenance contacts.
+
+Credentials never come from the file: `with_env` fills them from HUB_TWILIO_AUTH_TOKEN, HUB_WECOM_KEY,
+HUB_DINGTALK_TOKEN, HUB_DINGTALK_SECRET and HUB_WEBHOOK_SECRET.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ENV_TWILIO_TOKEN = "HUB_TWILIO_AUTH_TOKEN"
+ENV_WECOM_KEY = "HUB_WECOM_KEY"
+ENV_DINGTALK_TOKEN = "HUB_DINGTALK_TOKEN"
+ENV_DINGTALK_SECRET = "HUB_DINGTALK_SECRET"
+ENV_WEBHOOK_SECRET = "HUB_WEBHOOK_SECRET"
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PersonConfig(_Section):
+    """A person the hub may call: district duty officer or maintenance staff."""
+
+    name: str
+    phone: str
+
+
+class TwilioConfig(_Section):
+    """Twilio SMS and voice; enabled when `account_sid` and `from_number` are set (token from env)."""
+
+    account_sid: str = ""
+    from_number: str = ""
+    # A Twilio-compatible endpoint; the default is Twilio itself.
+    api_base: str = "https://api.twilio.com"
+    auth_token: str = Field(default="", exclude=True, repr=False)
+
+    @property
+    def enabled(self) -> bool:
+        """True when outgoing messages can be sent."""
+        return bool(self.account_sid and self.from_number and self.auth_token)
+
+
+class GsmConfig(_Section):
+    """A GSM modem on a serial port (pyserial URL); enabled when `url` is set."""
+
+    url: str = ""
+    baudrate: int = 115200
+    command_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+
+class RobotConfig(_Section):
+    """A chat robot or webhook endpoint; enabled when `url` is set (key/secret from env)."""
+
+    url: str = ""
+    token: str = Field(default="", exclude=True, repr=False)  # WeCom key / DingTalk access token
+    secret: str = Field(default="", exclude=True, repr=False)  # DingTalk / webhook signing secret
+
+
+def _default_routes() -> dict[str, list[str]]:
+    return {
+        "sms": ["twilio_sms", "gsm_sms"],
+        "voice": ["twilio_voice", "twilio_sms", "gsm_sms"],
+        "robot": ["wecom", "dingtalk", "webhook"],
+    }
+
+
+class AlertsConfig(_Section):
+    """Everything escalation and delivery need besides the register."""
+
+    # The base URL at which Twilio reaches this hub (signature check, callbacks, Gather action).
+    public_url: str = ""
+    twilio: TwilioConfig = TwilioConfig()
+    gsm: GsmConfig = GsmConfig()
+    wecom: RobotConfig = RobotConfig()
+    dingtalk: RobotConfig = RobotConfig()
+    webhook: RobotConfig = RobotConfig()
+    # Fallback chains: a route's channels in order; unconfigured ones are skipped, "log" always ends it.
+    routes: dict[str, list[str]] = Field(default_factory=_default_routes)
+    # Multiplies every step wait of the policies (e.g. 0.5 in extreme weather; tiny in tests).
+    wait_scale: Annotated[float, Field(gt=0)] = 1.0
+    outcome_wait_s: Annotated[int, Field(ge=1)] = 1800
+    district_duty: list[PersonConfig] = Field(default_factory=list)
+    maintenance: list[PersonConfig] = Field(default_factory=list)
+    # Device-class alerts wait out these local hours ("22:00-07:00"; empty = never quiet).
+    quiet_hours: str = "22:00-07:00"
+    rate_limit_count: Annotated[int, Field(ge=1)] = 10
+    rate_limit_window_s: Annotated[float, Field(gt=0)] = 600.0
+    retry_base_s: Annotated[float, Field(gt=0)] = 2.0
+    retry_max_s: Annotated[float, Field(gt=0)] = 300.0
+    max_attempts: Annotated[int, Field(ge=1)] = 5  # per channel, before falling back to the next
+    send_timeout_s: Annotated[float, Field(gt=0)] = 15.0
+    poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets_in_file(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for section, key in (
+                ("twilio", "auth_token"),
+                ("wecom", "token"),
+                ("dingtalk", "token"),
+                ("dingtalk", "secret"),
+                ("webhook", "secret"),
+            ):
+                if isinstance(data.get(section), dict) and key in data[section]:
+                    raise ValueError(
+                        f"{section}.{key}: secrets are not read from the file; use the environment variable"
+                    )
+        return data
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _check_quiet(cls, v: str) -> str:
+        if v and (len(v.split("-")) != 2 or not all(_HHMM.match(p) for p in v.split("-"))):
+            raise ValueError(f'must look like "22:00-07:00" or be empty, got {v!r}')
+        return v
+
+    @field_validator("routes")
+    @classmethod
+    def _check_routes(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for need in ("sms", "voice", "robot"):
+            if need not in v:
+                raise ValueError(f"route {need!r} is missing")
+        return v
+
+    def with_env(self, env: Mapping[str, str]) -> AlertsConfig:
+        """A copy with the channel credentials read from the environment."""
+        return self.model_copy(
+            update={
+                "twilio": self.twilio.model_copy(update={"auth_token": env.get(ENV_TWILIO_TOKEN, "")}),
+                "wecom": self.wecom.model_copy(update={"token": env.get(ENV_WECOM_KEY, "")}),
+                "dingtalk": self.dingtalk.model_copy(
+                    update={
+                        "token": env.get(ENV_DINGTALK_TOKEN, ""),
+                        "secret": env.get(ENV_DINGTALK_SECRET, ""),
+                    }
+                ),
+                "webhook": self.webhook.model_copy(update={"secret": env.get(ENV_WEBHOOK_SECRET, "")}),
+            }
+        )

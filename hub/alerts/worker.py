@@ -1,0 +1,255 @@
+"""The delivery worker: sends outbox rows and fires escalation timers.
+
+Retry, backoff, fallback and rate limiting live here and only here; a channel sends once and says whether
+a failure is retryable. Delivery is at least once: a row is marked sent only after the channel returned,
+so a crash in between sends it again (with the same idempotency key). The worker wakes at once when told
+(`wake()`, right after an alert's transaction commits) and otherwise at the next due time or every
+`poll_s`, whichever comes first, so timers survive restarts and fire within `poll_s` of being due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.alerts.channels.base import Notification, Notifier, NotifyError
+from hub.alerts.escalation import Escalator
+from hub.alerts.outbox import FAILED, PENDING, SENT
+from hub.alerts.settings import AlertsConfig
+from hub.alerts.tables import OutboxMessage
+from hub.clock import Clock
+from hub.register.models import AlertEvent
+
+LOGGER = logging.getLogger(__name__)
+
+CLAIM_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    id: int
+    alert_id: int | None
+    key: str
+    purpose: str
+    address: str
+    route: str
+    channel_index: int
+    attempts: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    job: _Job
+    channel: str
+    provider_id: str = ""
+    error: str = ""
+    retryable: bool = False
+    deferred_until: datetime | None = None
+
+
+class RateLimiter:
+    """At most `count` messages per recipient in any `window`; a limited message is delayed, not dropped."""
+
+    def __init__(self, count: int, window_s: float) -> None:
+        self._count = count
+        self._window = timedelta(seconds=window_s)
+        self._sent: dict[str, deque[datetime]] = {}
+
+    def admit(self, address: str, now: datetime) -> datetime | None:
+        """Record a send and return None, or return when the recipient may be messaged again."""
+        times = self._sent.setdefault(address, deque())
+        while times and times[0] <= now - self._window:
+            times.popleft()
+        if len(times) >= self._count:
+            return times[0] + self._window
+        times.append(now)
+        return None
+
+
+class AlertWorker:
+    """Delivers the outbox through the configured channels and runs the escalation timers."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        escalator: Escalator,
+        channels: Mapping[str, Notifier],
+        config: AlertsConfig,
+        clock: Clock,
+    ) -> None:
+        self._sessions = sessions
+        self._escalator = escalator
+        self._channels = channels  # may be filled later (AlertService opens channels on enter)
+        self._config = config
+        self._clock = clock
+        self._limiter = RateLimiter(config.rate_limit_count, config.rate_limit_window_s)
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None  # set by run()
+        self.sent = 0  # messages delivered since start
+
+    def chain(self, route: str) -> list[str]:
+        """The route's channels that are configured here, in fallback order, always ending with "log"."""
+        names = [n for n in self._config.routes.get(route, []) if n in self._channels and n != "log"]
+        return [*names, "log"]
+
+    def wake(self) -> None:
+        """Ask the worker to look at the outbox now (safe to call from any thread)."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        """Work until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            delay = await self.run_once()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def run_once(self) -> float:
+        """Fire due timers, send due messages; return how long to sleep before the next look."""
+        jobs, next_due = await asyncio.to_thread(self._claim)
+        if jobs:
+            results = await asyncio.gather(*(self._send(job) for job in jobs))
+            await asyncio.to_thread(self._record, results)
+            return 0.0  # more may be due (a fallback, a full claim)
+        if next_due is None:
+            return self._config.poll_s
+        wait = (next_due - self._clock.now()).total_seconds()
+        return max(0.0, min(wait, self._config.poll_s))
+
+    # -- database side (threads) ----------------------------------------------------------------------
+
+    def _claim(self) -> tuple[list[_Job], datetime | None]:
+        now = self._clock.now()
+        with self._sessions.begin() as session:
+            self._escalator.fire_due(session, now)
+            rows = session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now)
+                .order_by(OutboxMessage.id)
+                .limit(CLAIM_MAX)
+            ).all()
+            jobs = [
+                _Job(
+                    r.id,
+                    r.alert_id,
+                    r.idempotency_key,
+                    r.purpose,
+                    r.address,
+                    r.route,
+                    r.channel_index,
+                    r.attempts,
+                    r.text,
+                )
+                for r in rows
+            ]
+            next_msg = session.scalar(
+                select(OutboxMessage.next_attempt_at)
+                .where(OutboxMessage.status == PENDING)
+                .order_by(OutboxMessage.next_attempt_at)
+                .limit(1)
+            )
+            next_esc = self._escalator.next_due(session)
+        candidates = [t for t in (next_msg, next_esc) if t is not None]
+        return jobs, min(candidates) if candidates else None
+
+    def _record(self, results: list[_Result]) -> None:
+        now = self._clock.now()
+        with self._sessions.begin() as session:
+            for res in results:
+                row = session.get(OutboxMessage, res.job.id)
+                if row is None or row.status != PENDING:
+                    continue  # cancelled meanwhile (someone accepted): nothing to record
+                if res.deferred_until is not None:
+                    row.next_attempt_at = res.deferred_until
+                elif not res.error:
+                    row.status, row.sent_at, row.sent_via, row.provider_id = (
+                        SENT,
+                        now,
+                        res.channel,
+                        res.provider_id,
+                    )
+                    row.attempts += 1
+                    self.sent += 1
+                    if row.alert_id is not None and row.purpose in ("act", "fyi"):
+                        session.add(
+                            AlertEvent(
+                                alert_id=row.alert_id,
+                                at=now,
+                                event="notified",
+                                detail=f"{row.name or row.address} 经{res.channel}（{row.purpose}）",
+                            )
+                        )
+                else:
+                    row.attempts += 1
+                    row.last_error = f"{res.channel}: {res.error}"[:2000]
+                    if res.retryable and row.attempts < self._config.max_attempts:
+                        backoff = min(
+                            self._config.retry_base_s * 2 ** (row.attempts - 1), self._config.retry_max_s
+                        )
+                        row.next_attempt_at = now + timedelta(seconds=backoff)
+                    else:
+                        fall_back(session, row, now, reason=res.error, chain=self.chain(row.route))
+
+    # -- sending --------------------------------------------------------------------------------------
+
+    async def _send(self, job: _Job) -> _Result:
+        chain = self.chain(job.route)
+        name = chain[min(job.channel_index, len(chain) - 1)]
+        later = self._limiter.admit(f"{name}:{job.address}", self._clock.now()) if name != "log" else None
+        if later is not None:
+            return _Result(job, name, deferred_until=later)
+        note = Notification(job.alert_id or 0, job.address, job.text, job.key, outbox_id=job.id)
+        try:
+            async with asyncio.timeout(self._config.send_timeout_s):
+                provider_id = await self._channels[name].notify(note)
+        except NotifyError as exc:
+            LOGGER.warning("通知发送失败 %s via %s: %s", job.key, name, exc)
+            return _Result(job, name, error=str(exc), retryable=exc.retryable)
+        except TimeoutError:
+            # A timeout may or may not have sent: fall back (a duplicate beats a missed SOS).
+            return _Result(job, name, error=f"超时 timeout after {self._config.send_timeout_s} s")
+        return _Result(job, name, provider_id=provider_id)
+
+
+def fall_back(session: Session, row: OutboxMessage, now: datetime, *, reason: str, chain: list[str]) -> None:
+    """Move `row` to the next channel of its chain, or mark it failed when none is left (in the timeline)."""
+    current = chain[min(row.channel_index, len(chain) - 1)]
+    if row.channel_index + 1 < len(chain):
+        row.channel_index += 1
+        row.attempts = 0
+        row.status = PENDING
+        row.next_attempt_at = now
+        detail = f"{row.name or row.address}: {current} 失败（{reason}），改用 {chain[row.channel_index]}"
+        event = "fallback"
+    else:
+        row.status = FAILED
+        detail = f"{row.name or row.address}: 所有渠道均失败（{reason}）"
+        event = "delivery_failed"
+    row.last_error = f"{current}: {reason}"[:2000]
+    if row.alert_id is not None:
+        session.add(AlertEvent(alert_id=row.alert_id, at=now, event=event, detail=detail))

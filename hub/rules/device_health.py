@@ -1,0 +1,99 @@
+"""Device health: offline (Zigbee2MQTT availability, Tasmota/ESPHome LWT), silent past the expected report
+interval, low battery. These raise **device**-class alerts for maintenance, one per device (`subject`).
+
+The expected interval is the binding's `report_interval_s`, else the default of its ecosystem
+(`RulesConfig.report_interval_s`); a device is silent after `silence_factor` intervals. An offline
+announcement waits `offline_grace_min` before it becomes an alert (a Wi-Fi blip reconnects in seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hub.alerts.model import AlertCandidate, Severity
+from hub.models import Reading, Signal
+from hub.rules.base import Context, hours_text
+from hub.rules.state import NEVER, HomeState
+
+
+class DeviceHealthRule:
+    """Offline, silent and low-battery devices."""
+
+    name = "device_health"
+    signals = frozenset({Signal.AVAILABILITY, Signal.BATTERY, Signal.BATTERY_LOW})
+    timed = True
+
+    def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
+        """Track availability and battery; a low battery is raised at once."""
+        dev = home.devices[reading.device]
+        th = home.th
+        if reading.signal is Signal.AVAILABILITY:
+            if reading.value > 0:
+                dev.offline_since = NEVER
+                dev.silent_alerted = False
+            elif dev.offline_since == NEVER:
+                dev.offline_since = ts
+                ctx.arm(home, ts + th.offline_grace_min * 60)
+            return ()
+        if reading.signal is Signal.BATTERY:
+            low = reading.value < th.battery_low_pct
+            recovered = reading.value >= th.battery_low_pct + 5  # hysteresis: no flapping around the bound
+            text = f"设备 {dev.code} 电量 {reading.value:g}%，低于 {th.battery_low_pct:g}%，请更换电池"
+        else:
+            low = reading.value >= 1
+            recovered = not low
+            text = f"设备 {dev.code} 报告电池电量低，请更换电池"
+        if recovered:
+            dev.battery_low = False
+        if not low or dev.battery_low:
+            return ()
+        dev.battery_low = True
+        return [
+            ctx.candidate(
+                home,
+                "battery_low",
+                Severity.WARNING,
+                ts,
+                text,
+                device=dev.code,
+                alert_class="device",
+                subject=dev.code,
+            )
+        ]
+
+    def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
+        """Offline past the grace time, or silent past `silence_factor` report intervals."""
+        th = home.th
+        out: list[AlertCandidate] = []
+        nxt = NEVER
+        for dev in home.devices.values():
+            if dev.silent_alerted:
+                continue
+            offline_at = dev.offline_since + th.offline_grace_min * 60
+            silent_at = dev.last_seen + dev.interval_s * th.silence_factor
+            if now >= offline_at:
+                text = f"设备 {dev.code} 自 {ctx.local(dev.offline_since)} 起离线，请检修设备"
+                kind = "device_offline"
+            elif now >= silent_at:
+                text = (
+                    f"设备 {dev.code} 自 {ctx.local(dev.last_seen)} 起 {hours_text(now - dev.last_seen)} 未上报"
+                    f"（应每 {hours_text(dev.interval_s)} 上报），请检修"
+                )
+                kind = "device_silent"
+            else:
+                nxt = min(nxt, offline_at, silent_at)
+                continue
+            dev.silent_alerted = True
+            out.append(
+                ctx.candidate(
+                    home,
+                    kind,
+                    Severity.WARNING,
+                    now,
+                    text,
+                    device=dev.code,
+                    alert_class="device",
+                    subject=dev.code,
+                )
+            )
+        return out, nxt

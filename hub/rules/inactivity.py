@@ -1,0 +1,119 @@
+"""Sign of life: the fixed inactivity window per tier, and the configured morning check.
+
+Any sign of life (water use, motion or presence, the door, a button, bed/chair occupancy) resets the home's
+clock (the engine keeps `HomeState.last_sign`). When the last sign was the door with nothing inside after it,
+the elder has most likely gone out, so the window is stretched by `away_factor`. While the devices that carry
+the home's signs are down the verdict is "cannot tell (device problem)": a device-class alert, never an
+elder-class one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hub.alerts.model import AlertCandidate, Severity
+from hub.models import Reading, Signal
+from hub.rules.base import Context, hours_text
+from hub.rules.state import INACTIVE, MORNING, NEVER, QUIET, ROUTINE, UNKNOWN, HomeState
+
+TIER_WORDS = {"key": "重点对象", "general": "一般对象"}
+
+
+def seems_away(home: HomeState, now: float) -> bool:
+    """The elder has probably gone out: activity inside, the door soon after, and nothing inside since.
+
+    A door with no activity just before it is more likely a return (the elder was outside), so it is not
+    read as leaving.
+    """
+    th = home.th
+    return (
+        home.last_door > home.last_inside
+        and home.door_gap <= th.leave_within_min * 60
+        and now - home.last_door >= th.away_after_min * 60
+    )
+
+
+class InactivityRule:
+    """No sign of life for the tier's window (12 h key / 24 h general by default)."""
+
+    name = "inactivity"
+    signals: frozenset[Signal] = frozenset()
+    timed = True
+
+    def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
+        """Timer-only rule."""
+        return ()
+
+    def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
+        """Raise once per silence when the window has passed."""
+        if home.alerted & (INACTIVE | UNKNOWN):
+            return (), NEVER
+        if ctx.absent(home, now):
+            return (), now + 3600.0  # look again when the absence may have ended
+        window = home.th.inactivity_hours * 3600.0 * ctx.factor(home, now)
+        away = seems_away(home, now)
+        if away:
+            window *= home.th.away_factor
+        since = ctx.watched_since(home, now)
+        deadline = since + window
+        if now < deadline:
+            return (), deadline
+        if home.sign_devices_down(now):
+            home.alerted |= UNKNOWN
+            text = (
+                f"无法判断（设备故障）：自 {ctx.local(since)} 起 {hours_text(now - since)} 无活动迹象，"
+                "但承载活动迹象的设备离线或失联，请检修设备并电话确认老人情况"
+            )
+            return [
+                ctx.candidate(home, "inactivity_unknown", Severity.WARNING, now, text, alert_class="device")
+            ], NEVER
+        home.alerted |= INACTIVE
+        tier = TIER_WORDS.get(home.tier, home.tier)
+        if away:
+            # Nobody is home by all signs: a notice to confirm where the elder is, not an emergency.
+            text = (
+                f"老人 {ctx.local(home.last_door)} 出门后 {hours_text(now - since)} 未归（{tier}），"
+                "请电话确认去向；如外出探亲或住院，请登记离家日程"
+            )
+            return [ctx.candidate(home, "away_overdue", Severity.INFO, now, text)], NEVER
+        what = f"（{home.last_sign_what}）" if home.last_sign_what and since == home.last_sign else ""
+        text = (
+            f"自 {ctx.local(since)}{what} 起已 {hours_text(now - since)} 无任何活动迹象"
+            f"（{tier}窗口 {hours_text(window)}）"
+        )
+        return [ctx.candidate(home, "inactivity", Severity.URGENT, now, text)], NEVER
+
+
+class MorningCheckRule:
+    """No sign of life today by the configured local time (`morning_check`)."""
+
+    name = "morning_check"
+    signals: frozenset[Signal] = frozenset()
+    timed = True
+
+    def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
+        """Timer-only rule."""
+        return ()
+
+    def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
+        """Raise when the check time passes with no sign since the day began."""
+        th = home.th
+        if not th.morning_check:
+            return (), NEVER
+        start = ctx.day_start(now, home)
+        check = ctx.local_clock(start, th.morning_check)
+        tomorrow = ctx.local_clock(start + 86400.0, th.morning_check)
+        if home.last_sign >= start or home.alerted & (MORNING | ROUTINE | QUIET | INACTIVE | UNKNOWN):
+            return (), tomorrow
+        if now < check:
+            return (), check
+        if (
+            ctx.absent(home, now)
+            or seems_away(home, now)
+            or home.sign_devices_down(now, doubtful=True)
+            or ctx.watched_since(home, now) >= start
+        ):
+            return (), tomorrow
+        home.alerted |= MORNING
+        text = f"今日 {th.morning_check} 前仍无任何活动迹象（最后一次活动 {ctx.local(home.last_sign)}）"
+        return [ctx.candidate(home, "morning_check", Severity.URGENT, now, text)], tomorrow

@@ -1,0 +1,112 @@
+"""Keeping the engine's state across restarts: snapshot in the register, rebuild from the time series, and
+the nightly learning job that reads the last weeks of each home.
+
+At start: `restore_engine` loads each home's snapshot, then replays the readings stored since that snapshot
+(or, for a home without one, since `rebuild_max_hours`) through the engine — so no window, timer or water
+histogram is lost; immediate candidates from that replay are dropped (they were raised before the restart).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from hub.models import Reading
+from hub.register.models import Elder, Home
+from hub.rules.engine import HomeProfile, RulesEngine
+from hub.rules.errors import RulesError
+from hub.rules.routine import learn_baseline
+from hub.rules.state import SIGN_SIGNALS
+from hub.rules.tables import RuleState
+from hub.store.base import TimeSeriesStore
+
+LOGGER = logging.getLogger(__name__)
+TIER_RANK = {"key": 0, "general": 1}  # a home with a key elder is watched as key
+
+
+def load_profiles(session: Session) -> dict[str, HomeProfile]:
+    """Tier (the strictest of the home's elders) and street of every home."""
+    try:
+        rows = session.execute(
+            select(Home.code, Home.street, Elder.tier).outerjoin(Elder, Elder.home_id == Home.id)
+        ).all()
+    except SQLAlchemyError as exc:
+        raise RulesError(f"cannot read homes and elders from the register: {exc}") from exc
+    profiles: dict[str, HomeProfile] = {}
+    for code, street, tier in rows:
+        tier = tier or "general"
+        known = profiles.get(code)
+        if known is None or TIER_RANK.get(tier, 1) < TIER_RANK.get(known.tier, 1):
+            profiles[code] = HomeProfile(tier=tier, street=street or "")
+    return profiles
+
+
+def save_snapshot(session: Session, snapshot: Mapping[str, dict[str, Any]], now: datetime) -> int:
+    """Replace the stored snapshot with `snapshot` (`RulesEngine.snapshot()`, one row per home); rows written."""
+    rows = [{"home_code": code, "state": state, "saved_at": now} for code, state in snapshot.items()]
+    try:
+        session.execute(delete(RuleState))
+        if rows:
+            session.execute(insert(RuleState), rows)
+    except SQLAlchemyError as exc:
+        raise RulesError(f"cannot save the rules snapshot: {exc}") from exc
+    return len(rows)
+
+
+def load_snapshot(session: Session) -> dict[str, tuple[dict[str, Any], datetime]]:
+    """Every stored home snapshot with the time it was saved."""
+    try:
+        rows = session.execute(select(RuleState.home_code, RuleState.state, RuleState.saved_at)).all()
+    except SQLAlchemyError as exc:
+        raise RulesError(f"cannot read the rules snapshot: {exc}") from exc
+    return {code: (state, saved_at) for code, state, saved_at in rows}
+
+
+async def restore_engine(
+    engine: RulesEngine,
+    snapshot: Mapping[str, tuple[dict[str, Any], datetime]],
+    store: TimeSeriesStore,
+    now: datetime,
+) -> int:
+    """Restore each home from `snapshot` and replay the readings stored since; readings replayed."""
+    replayed = 0
+    horizon = now - timedelta(hours=engine.config.rebuild_max_hours)
+    for code in sorted(engine.homes):
+        saved = snapshot.get(code)
+        start = horizon
+        if saved is not None:
+            state, saved_at = saved
+            engine.restore(code, state, now)
+            start = max(saved_at, horizon)
+        readings = await store.query(code, None, start, now)
+        if saved is None:
+            # No snapshot: the home has been watched since its oldest stored reading (or from now on).
+            home = engine.homes[code]
+            home.since = home.last_sign = home.last_inside = (readings[0].ts if readings else now).timestamp()
+        for reading in readings:
+            engine.observe(reading)  # candidates dropped: they were raised before the restart
+        replayed += len(readings)
+    return replayed
+
+
+async def learn_all(engine: RulesEngine, store: TimeSeriesStore, now: datetime) -> int:
+    """The nightly job: learn every home's baseline from its last `learn_days` days; homes learned."""
+    learned = 0
+    start = now - timedelta(days=engine.config.learn_days)
+    for code in sorted(engine.homes):
+        home = engine.homes[code]
+        readings: list[Reading] = []
+        for signal in sorted(SIGN_SIGNALS):
+            readings += await store.query(code, signal, start, now)
+        readings.sort(key=lambda r: r.ts)
+        baseline = learn_baseline(readings, engine.tz, home.th, now)
+        engine.set_baseline(code, baseline)
+        learned += baseline is not None
+    LOGGER.info("规则基线学习完成: %d 户", learned)
+    return learned

@@ -1,0 +1,149 @@
+"""Rule thresholds in config: one flat `Thresholds` set, with partial overrides per tier and per home.
+
+```toml
+[rules.tiers.key]            # 重点对象
+inactivity_hours = 12
+[rules.homes.H001]           # one home, e.g. an elder who naps long
+quiet_gap_min_hours = 6
+```
+A home's thresholds are the defaults, then its elder's tier, then the home's own entries (later wins).
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _hhmm(value: str) -> time:
+    try:
+        hh, mm = value.split(":")
+        return time(int(hh), int(mm))
+    except ValueError as exc:
+        raise ValueError(f"must be a local time HH:MM, got {value!r}") from exc
+
+
+class Thresholds(_Frozen):
+    """Every threshold a rule reads; durations in the unit their name says, times of day local HH:MM."""
+
+    # Sign of life / inactivity
+    inactivity_hours: Annotated[float, Field(gt=0)] = 24.0
+    away_factor: Annotated[float, Field(ge=1)] = 2.0  # the last sign was leaving through the door
+    away_after_min: Annotated[float, Field(gt=0)] = 10.0  # no sign inside this long after a door → away
+    leave_within_min: Annotated[float, Field(gt=0)] = 10.0  # a door this soon after activity inside = leaving
+    morning_check: str = "10:00"  # "" = no configured morning check
+    day_start: str = "04:30"  # signs before this belong to the night, not to the morning
+    # Learned routine
+    routine_min_days: Annotated[int, Field(ge=3)] = 14
+    routine_k: Annotated[float, Field(gt=0)] = 4.0
+    routine_spread_floor_min: Annotated[float, Field(ge=1)] = 15.0
+    routine_min_margin_min: Annotated[float, Field(ge=0)] = 90.0
+    quiet_gap_factor: Annotated[float, Field(ge=1)] = 1.5
+    quiet_gap_min_hours: Annotated[float, Field(gt=0)] = 4.0
+    water_low_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3  # of the usual daily volume → info
+    # Water
+    water_no_use_litres: Annotated[float, Field(ge=0)] = 10.0
+    water_no_use_hours: Annotated[float, Field(gt=0)] = 12.0
+    continuous_flow_hours: Annotated[float, Field(gt=0, le=12)] = 2.5
+    continuous_slot_litres: Annotated[float, Field(gt=0)] = 15.0
+    flow_threshold_lph: Annotated[float, Field(gt=0)] = 300.0
+    flow_minutes: Annotated[float, Field(gt=0)] = 60.0
+    # Vital signs (clinical defaults for elders at rest)
+    heart_rate_low: float = 40.0
+    heart_rate_high: float = 130.0
+    spo2_low: float = 90.0
+    bp_systolic_low: float = 90.0
+    bp_systolic_high: float = 180.0
+    bp_diastolic_low: float = 50.0
+    bp_diastolic_high: float = 110.0
+    body_temp_low: float = 35.0
+    body_temp_high: float = 38.5
+    vital_readings: Annotated[int, Field(ge=1)] = 3
+    vital_minutes: Annotated[float, Field(gt=0)] = 10.0
+    # Device health
+    battery_low_pct: Annotated[float, Field(ge=0, le=100)] = 15.0
+    offline_grace_min: Annotated[float, Field(ge=0)] = 10.0
+    silence_factor: Annotated[float, Field(ge=1)] = 3.0
+
+    @field_validator("morning_check", "day_start")
+    @classmethod
+    def _check_time(cls, v: str) -> str:
+        if v:
+            _hhmm(v)
+        return v
+
+    def local_time(self, name: str) -> time | None:
+        """A HH:MM field as a `time` (None when empty)."""
+        value: str = getattr(self, name)
+        return _hhmm(value) if value else None
+
+
+# Expected report interval of a device when its binding has no `report_interval_s`: by ecosystem.
+# Zigbee battery devices report only on events; Zigbee2MQTT itself marks them offline after 1500 min.
+DEFAULT_REPORT_INTERVAL_S: dict[str, float] = {
+    "zigbee2mqtt": 1500 * 60.0,
+    "tasmota": 300.0,
+    "esphome": 300.0,
+    "shelly": 3600.0,
+    "wmbusmeters": 3600.0,
+    "cjt188": 3600.0,
+    "native": 36 * 3600.0,
+}
+
+
+def _default_tiers() -> dict[str, dict[str, Any]]:
+    return {
+        "key": {"inactivity_hours": 12.0, "morning_check": "09:00"},
+        "general": {"inactivity_hours": 24.0},
+    }
+
+
+class RulesConfig(_Frozen):
+    """The rules engine: thresholds, overrides and the periodic jobs."""
+
+    enabled: bool = True
+    sweep_interval_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+    snapshot_interval_s: Annotated[float, Field(gt=0)] = 300.0
+    calendar_refresh_s: Annotated[float, Field(gt=0)] = 60.0
+    learn_at: str = "03:30"  # local time of the nightly learning job
+    learn_days: Annotated[int, Field(ge=3, le=90)] = 28
+    rebuild_max_hours: Annotated[float, Field(gt=0)] = 48.0  # how far back a home without snapshot is rebuilt
+    defaults: Thresholds = Thresholds()
+    tiers: dict[str, dict[str, Any]] = Field(default_factory=_default_tiers)
+    homes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    report_interval_s: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_REPORT_INTERVAL_S))
+
+    @field_validator("learn_at")
+    @classmethod
+    def _check_learn_at(cls, v: str) -> str:
+        _hhmm(v)
+        return v
+
+    @model_validator(mode="after")
+    def _check_overrides(self) -> RulesConfig:
+        # An override with a typo or a bad value must fail at start, naming where it is.
+        for where, table in (("tiers", self.tiers), ("homes", self.homes)):
+            for name, override in table.items():
+                try:
+                    Thresholds.model_validate({**self.defaults.model_dump(), **override})
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    key = ".".join(str(p) for p in first["loc"])
+                    raise ValueError(f"{where}.{name}.{key}: {first['msg']}") from None
+        return self
+
+    def thresholds(self, tier: str, home: str) -> Thresholds:
+        """The thresholds of `home` whose elder has `tier` (defaults ← tier ← home)."""
+        merged = {**self.defaults.model_dump(), **self.tiers.get(tier, {}), **self.homes.get(home, {})}
+        return Thresholds.model_validate(merged)
+
+    @property
+    def learn_time(self) -> time:
+        """`learn_at` as a local `time`."""
+        return _hhmm(self.learn_at)

@@ -1,0 +1,302 @@
+"""HTTP routes of the alert lifecycle: acknowledge/resolve/cancel, the timeline, and Twilio's webhooks.
+
+Twilio webhooks (inbound SMS, the voice Gather action, status callbacks) are checked with the library's
+`RequestValidator` against ``alerts.public_url`` + path; a forged or unsigned request gets 403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from hub.alerts import lifecycle
+from hub.alerts.errors import AlertError
+from hub.alerts.outbox import SENT
+from hub.alerts.service import AlertService
+from hub.alerts.store import alert_to_dict
+from hub.alerts.tables import OutboxMessage
+from hub.alerts.worker import fall_back
+from hub.register.models import Alert, AlertEvent, Home
+from hub.web import audit
+from hub.web.access import forbidden, require
+from hub.web.api import SERVICES
+from hub.web.auth import client_ip
+from hub.web.scope import Principal, scope_of
+
+
+@dataclass
+class AlertsWeb:
+    """What the alert routes need beyond the shared services: the running alert service."""
+
+    service: AlertService
+
+
+ALERTS = web.AppKey("alerts", AlertsWeb)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+def _twiml(inner: str) -> web.Response:
+    return web.Response(
+        text=f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>', content_type="text/xml"
+    )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="请求体必须是 JSON 对象") from exc
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="请求体必须是 JSON 对象")
+    return data
+
+
+def _text(data: dict[str, Any], key: str, *, required: bool = True, default: str = "") -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise web.HTTPBadRequest(text=f"字段 {key} 必须是非空字符串")
+    return value
+
+
+def _alert_id(request: web.Request) -> int:
+    try:
+        value = int(request.match_info["alert_id"])
+    except ValueError as exc:
+        raise web.HTTPNotFound(text="告警编号必须是数字") from exc
+    if not 0 < value < 2**31:  # beyond the id column (32-bit on PostgreSQL): no such alert
+        raise web.HTTPNotFound(text=f"告警 {value} 不存在")
+    return value
+
+
+def _check_scope(session: Any, who: Principal, alert_id: int) -> None:
+    """403 when the alert exists but lies outside the caller's jurisdiction (or class, for maintenance)."""
+    row = session.get(Alert, alert_id)
+    if row is not None and not scope_of(session, who).alert_ok(row.home_id, row.alert_class):
+        raise forbidden(f"告警 {alert_id} 不在您的管辖范围内")
+
+
+async def _transition(request: web.Request, apply: Any, action: str) -> web.Response:
+    svc = request.app[SERVICES]
+    who = require(request, "alerts.act")
+    alert_id = _alert_id(request)
+    data = await _body(request)
+    data.setdefault("by", who.name)  # the signed-in user, unless a name for the timeline is given
+    now = svc.clock.now()
+    ip = client_ip(request)
+
+    def run() -> dict[str, Any]:
+        with svc.sessions.begin() as session:
+            _check_scope(session, who, alert_id)
+            alert = apply(session, alert_id, data, now)
+            audit.record(
+                session,
+                at=now,
+                actor=who.name,
+                role=who.role,
+                action=action,
+                target=f"alert {alert_id}",
+                ip=ip,
+            )
+            code = session.scalar(select(Home.code).where(Home.id == alert.home_id)) or ""
+            return alert_to_dict(alert, code)
+
+    try:
+        result = await asyncio.to_thread(run)
+    except AlertError as exc:
+        status = 404 if "不存在" in str(exc) else 409
+        return _json({"error": str(exc)}, status)
+    alerts = request.app.get(ALERTS)
+    if alerts is not None:
+        alerts.service.worker.wake()  # a resolve queues FYI messages
+    return _json(result)
+
+
+async def ack(request: web.Request) -> web.Response:
+    """POST /api/v1/alerts/{id}/ack ``{"by": "李娜", "via": "web"}``: accept; escalation pauses."""
+
+    def apply(session: Any, alert_id: int, data: dict[str, Any], now: datetime) -> Any:
+        by, via = _text(data, "by"), _text(data, "via", required=False, default="web") or "web"
+        return lifecycle.acknowledge(session, alert_id, by=by, via=via, at=now)
+
+    return await _transition(request, apply, "ack")
+
+
+async def resolve(request: web.Request) -> web.Response:
+    """POST /api/v1/alerts/{id}/resolve ``{"by", "outcome", "notes"}``: record the outcome and close."""
+
+    def apply(session: Any, alert_id: int, data: dict[str, Any], now: datetime) -> Any:
+        return lifecycle.resolve(
+            session,
+            alert_id,
+            by=_text(data, "by"),
+            outcome=_text(data, "outcome"),
+            notes=_text(data, "notes", required=False),
+            at=now,
+        )
+
+    return await _transition(request, apply, "resolve")
+
+
+async def cancel(request: web.Request) -> web.Response:
+    """POST /api/v1/alerts/{id}/cancel ``{"by", "reason"}``: a false alarm; escalation stops."""
+
+    def apply(session: Any, alert_id: int, data: dict[str, Any], now: datetime) -> Any:
+        return lifecycle.cancel(
+            session, alert_id, by=_text(data, "by"), reason=_text(data, "reason", required=False), at=now
+        )
+
+    return await _transition(request, apply, "cancel")
+
+
+async def timeline(request: web.Request) -> web.Response:
+    """GET /api/v1/alerts/{id}/timeline: the alert, its events and its notifications.
+
+    Maintenance gets no notification texts or phone numbers (those name and reach people).
+    """
+    svc = request.app[SERVICES]
+    who = require(request, "alerts.read")
+    alert_id = _alert_id(request)
+
+    def read() -> dict[str, Any]:
+        from hub.web.api import scoped_alerts
+
+        with svc.sessions() as session:
+            scope = scope_of(session, who)
+            found = scoped_alerts(session, scope, alert_id=alert_id, limit=1)
+            if not found:
+                if session.get(Alert, alert_id) is not None:
+                    raise forbidden(f"告警 {alert_id} 不在您的管辖范围内")
+                raise web.HTTPNotFound(text=f"告警 {alert_id} 不存在")
+            events = session.scalars(
+                select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
+            ).all()
+            outbox = session.scalars(
+                select(OutboxMessage).where(OutboxMessage.alert_id == alert_id).order_by(OutboxMessage.id)
+            ).all()
+            return {
+                "alert": found[0],
+                "events": [{"at": e.at.isoformat(), "event": e.event, "detail": e.detail} for e in events],
+                "notifications": [
+                    {
+                        "id": m.id,
+                        "purpose": m.purpose,
+                        "name": m.name,
+                        "address": m.address,
+                        "route": m.route,
+                        "status": m.status,
+                        "via": m.sent_via,
+                        "provider_status": m.provider_status,
+                        "text": m.text,
+                        "error": m.last_error,
+                    }
+                    for m in outbox
+                    if not scope.device_only
+                ],
+            }
+
+    return _json(await asyncio.to_thread(read))
+
+
+# -- Twilio webhooks ----------------------------------------------------------------------------------
+
+
+async def _twilio_form(request: web.Request) -> tuple[AlertsWeb, dict[str, str]]:
+    """The form of a genuine Twilio request, or 403/503."""
+    alerts = request.app.get(ALERTS)
+    if alerts is None or not alerts.service.config.twilio.auth_token:
+        raise web.HTTPNotFound(text="Twilio 未配置：此回调地址未启用")
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    public = alerts.service.config.public_url.rstrip("/")
+    url = f"{public}{request.path_qs}" if public else str(request.url)
+    validator = RequestValidator(alerts.service.config.twilio.auth_token)
+    if not validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
+        raise web.HTTPForbidden(text="X-Twilio-Signature 校验失败")
+    return alerts, form
+
+
+async def twilio_sms(request: web.Request) -> web.Response:
+    """POST /api/v1/alerts/twilio/sms: an inbound SMS ("1" / "1 A37"); the answer goes back as TwiML."""
+    alerts, form = await _twilio_form(request)
+    outcome = await alerts.service.reply(form.get("From", ""), form.get("Body", ""), via="短信")
+    return _twiml(f"<Message>{escape(outcome.answer)}</Message>")
+
+
+async def twilio_voice(request: web.Request) -> web.Response:
+    """POST /api/v1/alerts/twilio/voice?outbox=N: the Gather action; Digits "1" accepts that alert."""
+    alerts, form = await _twilio_form(request)
+    outbox_id = _outbox_id(request)
+    digits = form.get("Digits", "")
+
+    def find() -> tuple[str, int | None]:
+        with alerts.service.sessions() as session:
+            row = session.get(OutboxMessage, outbox_id)
+            return (row.address, row.alert_id) if row is not None else ("", None)
+
+    phone, alert_id = await asyncio.to_thread(find)
+    if alert_id is None:
+        return _twiml('<Say language="zh-CN">未找到对应的告警。</Say>')
+    if digits != "1":
+        return _twiml('<Say language="zh-CN">未确认接单，稍后将继续通知其他人。</Say>')
+    outcome = await alerts.service.reply(phone, f"1 A{alert_id}", via="语音按键")
+    return _twiml(f'<Say language="zh-CN">{escape(outcome.answer)}</Say>')
+
+
+async def twilio_status(request: web.Request) -> web.Response:
+    """POST /api/v1/alerts/twilio/status?outbox=N: delivery status; failed/undelivered falls back."""
+    alerts, form = await _twilio_form(request)
+    outbox_id = _outbox_id(request)
+    status = form.get("MessageStatus") or form.get("CallStatus") or ""
+    worker = alerts.service.worker
+
+    def record() -> bool:
+        with alerts.service.sessions.begin() as session:
+            row = session.get(OutboxMessage, outbox_id)
+            if row is None:
+                return False
+            row.provider_status = status
+            failed = status in ("failed", "undelivered") or (
+                row.route == "voice" and status in ("busy", "no-answer", "canceled")
+            )
+            if failed and row.status == SENT:
+                reason = f"Twilio 回执 {status} {form.get('ErrorCode', '')}".strip()
+                fall_back(
+                    session, row, alerts.service.clock.now(), reason=reason, chain=worker.chain(row.route)
+                )
+                return True
+            return False
+
+    if await asyncio.to_thread(record):
+        worker.wake()
+    return web.Response(status=204)
+
+
+def _outbox_id(request: web.Request) -> int:
+    try:
+        value = int(request.query["outbox"])
+    except (KeyError, ValueError) as exc:
+        raise web.HTTPBadRequest(text="缺少 outbox 参数") from exc
+    if not 0 < value < 2**31:
+        raise web.HTTPBadRequest(text="outbox 参数超出范围")
+    return value
+
+
+def add_routes(app: web.Application) -> None:
+    """Add the alert routes to the hub's application."""
+    app.router.add_post("/api/v1/alerts/{alert_id}/ack", ack)
+    app.router.add_post("/api/v1/alerts/{alert_id}/resolve", resolve)
+    app.router.add_post("/api/v1/alerts/{alert_id}/cancel", cancel)
+    app.router.add_get("/api/v1/alerts/{alert_id}/timeline", timeline)
+    app.router.add_post("/api/v1/alerts/twilio/sms", twilio_sms)
+    app.router.add_post("/api/v1/alerts/twilio/voice", twilio_voice)
+    app.router.add_post("/api/v1/alerts/twilio/status", twilio_status)

@@ -1,0 +1,287 @@
+"""Lifecycle, escalation, replies and delivery on a real register (SQLite and PostgreSQL), clock frozen."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.alerts import lifecycle
+from hub.alerts.channels.log import LogNotifier
+from hub.alerts.channels.twilio import TwilioChannels
+from hub.alerts.errors import AlertError
+from hub.alerts.escalation import Escalator
+from hub.alerts.model import AlertCandidate, Severity
+from hub.alerts.recipients import on_shift
+from hub.alerts.replies import handle_reply
+from hub.alerts.settings import AlertsConfig, TwilioConfig
+from hub.alerts.tables import Escalation, OnCallShift, OutboxMessage
+from hub.alerts.worker import AlertWorker
+from hub.clock import FrozenClock
+from hub.ingest.register_writer import RegisterWriter
+from hub.register.models import Alert, AlertEvent
+from tests.alerts.fakes import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from tests.alerts.site import DAUGHTER, ONCALL, RESPONSIBLE, SON, VISITOR, make_alert_site
+
+T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 14:00 local
+
+
+class World:
+    """A register with the alert site, an escalator on a frozen clock and a writer that uses its hook."""
+
+    def __init__(self, tmp: Path, url: str | None = None, **config: object) -> None:
+        self.sessions: sessionmaker[Session] = make_alert_site(tmp, url)
+        self.clock = FrozenClock(T0)
+        self.config = AlertsConfig.model_validate({"poll_s": 0.01, **config})
+        self.escalator = Escalator(self.config, self.clock)
+        self.writer = RegisterWriter(self.sessions, on_alert_changes=self.escalator.on_alert_changes)
+
+    def raise_alert(
+        self, kind: str = "sos", severity: Severity = Severity.CRITICAL, cls: str = "elder"
+    ) -> int:
+        cand = AlertCandidate("H001", kind, severity, self.clock.now(), f"H001-{kind}", f"{kind} 报警", cls)
+        [change] = self.writer.commit([], [cand], {}, self.clock.now())
+        self.fire()  # the worker's first pass, which the commit wakes at once
+        return change.alert_id
+
+    def outbox(self, **where: object) -> list[OutboxMessage]:
+        with self.sessions() as s:
+            stmt = select(OutboxMessage).order_by(OutboxMessage.id)
+            for k, v in where.items():
+                stmt = stmt.where(getattr(OutboxMessage, k) == v)
+            return list(s.scalars(stmt))
+
+    def events(self, alert_id: int) -> list[str]:
+        with self.sessions() as s:
+            return list(
+                s.scalars(
+                    select(AlertEvent.event).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
+                )
+            )
+
+    def fire(self) -> None:
+        with self.sessions.begin() as s:
+            self.escalator.fire_due(s, self.clock.now())
+
+
+def test_the_escalation_commits_with_the_alert_and_begins_on_the_next_worker_pass(
+    tmp_path: Path, register_url: str
+) -> None:
+    w = World(tmp_path, register_url)
+    cand = AlertCandidate("H001", "sos", Severity.CRITICAL, w.clock.now(), "H001-sos", "sos 报警")
+    [change] = w.writer.commit([], [cand], {}, w.clock.now())
+    with w.sessions() as s:  # durable together with the alert, due at once
+        esc = s.scalars(select(Escalation).where(Escalation.alert_id == change.alert_id)).one()
+        assert (esc.status, esc.due_at) == ("new", w.clock.now())
+    assert w.outbox() == []
+    w.fire()
+    assert {m.address for m in w.outbox(purpose="act")} == {VISITOR, SON, DAUGHTER}
+
+
+def test_critical_alert_asks_visitor_and_family_at_once(tmp_path: Path, register_url: str) -> None:
+    w = World(tmp_path, register_url)
+    alert_id = w.raise_alert()
+    acts = {(m.address, m.route) for m in w.outbox(purpose="act")}
+    assert acts == {(p, r) for p in (VISITOR, SON, DAUGHTER) for r in ("sms", "voice")}
+    assert all("120" in m.text for m in w.outbox(purpose="act", route="sms"))
+    assert not w.outbox(address=RESPONSIBLE)
+    assert w.events(alert_id) == ["opened", "notifying"]
+
+
+def test_urgent_alert_walks_the_chain_and_relatives_get_an_fyi(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    alert_id = w.raise_alert("leak", Severity.URGENT)
+    assert [m.address for m in w.outbox(purpose="act")] == [VISITOR]
+    assert {m.address for m in w.outbox(purpose="fyi")} == {SON, DAUGHTER}
+    assert all("120" not in m.text for m in w.outbox(purpose="act"))
+    w.clock.advance(timedelta(minutes=4))
+    w.fire()
+    assert [m.address for m in w.outbox(purpose="act")] == [VISITOR]  # key tier waits 5 min
+    w.clock.advance(timedelta(minutes=1))
+    w.fire()
+    assert [m.address for m in w.outbox(purpose="act")] == [VISITOR, SON, DAUGHTER]
+    assert w.events(alert_id)[-1] == "escalated"
+
+
+def test_street_rota_is_asked_only_within_its_window(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    with w.sessions.begin() as s:
+        s.add(
+            OnCallShift(
+                street="双龙湖街道", weekdays="6", start="08:00", end="20:00", name="赵值班", phone=ONCALL
+            )
+        )
+    assert on_shift(
+        OnCallShift(weekdays="5", start="22:00", end="06:00"), datetime(2026, 11, 28, 2, 0)
+    )  # Sat 02:00
+    assert not on_shift(OnCallShift(weekdays="6", start="22:00", end="06:00"), datetime(2026, 11, 28, 2, 0))
+    alert_id = w.raise_alert("leak", Severity.URGENT)
+    for _ in range(3):  # visitor → family → responsible → street
+        w.clock.advance(timedelta(minutes=15))
+        w.fire()
+    assert ONCALL in {m.address for m in w.outbox(purpose="act")}  # Saturday 14:45 local is on shift
+    assert "escalated" in w.events(alert_id)
+
+
+def test_transitions_are_guarded_and_in_the_timeline(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    alert_id = w.raise_alert()
+    with w.sessions.begin() as s:
+        lifecycle.acknowledge(s, alert_id, by="李娜", via="web", at=w.clock.now())
+    with w.sessions.begin() as s, pytest.raises(AlertError, match=r"已由李娜接单.*already acknowledged"):
+        lifecycle.acknowledge(s, alert_id, by="张伟", via="sms", at=w.clock.now())
+    with w.sessions.begin() as s:
+        lifecycle.resolve(s, alert_id, by="李娜", outcome="已上门，老人误按", notes="", at=w.clock.now())
+    with w.sessions.begin() as s, pytest.raises(AlertError, match=r"不能变为.*cannot become cancelled"):
+        lifecycle.cancel(s, alert_id, by="张秀英", reason="误按", at=w.clock.now())
+    with w.sessions() as s:
+        alert = s.get(Alert, alert_id)
+        assert alert is not None and alert.state == "resolved" and alert.active_key is None
+        esc = s.scalar(select(Escalation).where(Escalation.alert_id == alert_id))
+        assert esc is not None and esc.status == "stopped" and esc.due_at is None
+    assert w.events(alert_id) == ["opened", "notifying", "acknowledged", "resolved"]
+    # Unsent asks were withdrawn on acceptance; relatives are told the outcome.
+    assert not w.outbox(status="pending", purpose="act")
+    resolved = [m for m in w.outbox(purpose="fyi") if "已处理" in m.text]
+    assert {m.address for m in resolved} == {SON, DAUGHTER} and "误按" in resolved[0].text
+
+
+def test_no_outcome_in_time_resumes_escalation(tmp_path: Path) -> None:
+    w = World(tmp_path, outcome_wait_s=600)
+    alert_id = w.raise_alert()
+    with w.sessions.begin() as s:
+        lifecycle.acknowledge(s, alert_id, by="李娜", via="sms", at=w.clock.now())
+    w.clock.advance(timedelta(minutes=9))
+    w.fire()
+    assert not w.outbox(address=RESPONSIBLE)
+    w.clock.advance(timedelta(minutes=1))
+    w.fire()
+    assert {m.route for m in w.outbox(address=RESPONSIBLE)} == {"sms", "voice"}
+    assert w.events(alert_id)[-2:] == ["resumed", "escalated"]
+    with w.sessions() as s:
+        assert s.get(Alert, alert_id).state == "notifying"  # type: ignore[union-attr]
+
+
+def test_replies_name_the_alert_when_there_are_several(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    sos = w.raise_alert()
+    leak = w.raise_alert("leak", Severity.URGENT)
+    with w.sessions.begin() as s:
+        ambiguous = handle_reply(s, "+86" + VISITOR, "1", via="短信", at=w.clock.now())
+        unknown = handle_reply(s, VISITOR, "1 A999", via="短信", at=w.clock.now())
+        stranger = handle_reply(s, "13700000000", "1", via="短信", at=w.clock.now())
+        garbled = handle_reply(s, VISITOR, "好的", via="短信", at=w.clock.now())
+    assert ambiguous.alert_id is None and f"A{sos}" in ambiguous.answer and f"A{leak}" in ambiguous.answer
+    assert unknown.alert_id is None and "A999" in unknown.answer and "未生效" in unknown.answer
+    assert stranger.alert_id is None and "没有找到" in stranger.answer
+    assert garbled.alert_id is None and "未能识别" in garbled.answer
+    with w.sessions() as s:
+        assert {a.state for a in s.scalars(select(Alert))} == {"notifying"}  # nothing applied
+    with w.sessions.begin() as s:
+        named = handle_reply(s, VISITOR, f"1 A{leak}", via="短信", at=w.clock.now())
+    assert named.alert_id == leak and "李娜" in named.answer
+    with w.sessions() as s:
+        assert s.get(Alert, leak).state == "acknowledged"  # type: ignore[union-attr]
+        assert s.get(Alert, sos).state == "notifying"  # type: ignore[union-attr]
+
+
+def test_device_alerts_go_to_maintenance_after_quiet_hours(tmp_path: Path) -> None:
+    w = World(tmp_path, maintenance=[{"name": "运维小刘", "phone": "13600000000"}])
+    w.clock.set(datetime(2026, 11, 28, 15, 0, tzinfo=UTC))  # 23:00 local: quiet
+    w.raise_alert("battery", Severity.WARNING, "device")
+    [msg] = w.outbox(purpose="act", route="sms")
+    assert msg.address == "13600000000" and "设备维护" in msg.text
+    assert msg.next_attempt_at == datetime(2026, 11, 28, 23, 0, tzinfo=UTC)  # 07:00 local
+    assert not w.outbox(address=VISITOR)
+
+
+# -- delivery ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    async with FakeTwilio() as fake:
+        yield fake
+
+
+async def _worker(w: World, twilio: FakeTwilio) -> tuple[AlertWorker, TwilioChannels, LogNotifier]:
+    cfg = TwilioConfig(
+        account_sid=ACCOUNT_SID, from_number=FROM_NUMBER, api_base=twilio.url, auth_token=AUTH_TOKEN
+    )
+    channels = TwilioChannels(cfg, "")
+    await channels.__aenter__()
+    log = LogNotifier()
+    worker = AlertWorker(w.sessions, w.escalator, {"twilio_sms": channels.sms, "log": log}, w.config, w.clock)
+    return worker, channels, log
+
+
+async def test_retryable_errors_back_off_then_permanent_errors_fall_back(
+    tmp_path: Path, twilio: FakeTwilio
+) -> None:
+    w = World(tmp_path, retry_base_s=10, max_attempts=3)
+    w.raise_alert("leak", Severity.URGENT)
+    worker, channels, log = await _worker(w, twilio)
+    try:
+        twilio.fail_with = (503, 20503)
+        await worker.run_once()
+        [row] = [m for m in w.outbox(address=VISITOR)]
+        assert row.status == "pending" and row.attempts == 1
+        assert row.next_attempt_at == T0 + timedelta(seconds=10)
+        await worker.run_once()  # not due yet: nothing new is sent
+        assert len([r for r in twilio.sms() if r["To"] == "+86" + VISITOR]) == 1
+        w.clock.advance(timedelta(seconds=10))
+        await worker.run_once()
+        [row] = w.outbox(address=VISITOR)
+        assert row.attempts == 2 and row.next_attempt_at == w.clock.now() + timedelta(seconds=20)
+        twilio.fail_with = (400, 21211)  # invalid number: no point retrying
+        w.clock.advance(timedelta(seconds=20))
+        await worker.run_once()
+        await worker.run_once()  # the fallback channel
+        [row] = w.outbox(address=VISITOR)
+        assert row.status == "sent" and row.sent_via == "log" and "21211" in row.last_error
+        assert any(n.recipient == VISITOR for n in log.sent)
+        assert "fallback" in w.events(row.alert_id or 0)
+    finally:
+        await channels.__aexit__(None, None, None)
+
+
+async def test_rate_limit_delays_instead_of_dropping(tmp_path: Path, twilio: FakeTwilio) -> None:
+    w = World(tmp_path, rate_limit_count=1, rate_limit_window_s=60)
+    w.raise_alert("leak", Severity.URGENT)
+    w.raise_alert("sos")
+    worker, channels, _ = await _worker(w, twilio)
+    try:
+        await worker.run_once()
+        visitor = [m for m in w.outbox(address=VISITOR, route="sms")]
+        assert sorted(m.status for m in visitor) == ["pending", "sent"]
+        w.clock.advance(timedelta(seconds=61))
+        await worker.run_once()
+        assert {m.status for m in w.outbox(address=VISITOR, route="sms")} == {"sent"}
+        assert len([r for r in twilio.sms() if r["To"] == "+86" + VISITOR]) == 2
+    finally:
+        await channels.__aexit__(None, None, None)
+
+
+def test_oncall_rota_from_the_command_line(tmp_path: Path) -> None:
+    from hub.cli import main
+
+    config = tmp_path / "hub.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\n', encoding="utf-8")
+    args = ["--config", str(config), "oncall", "add", "--street", "双龙湖街道", "--weekdays", "67"]
+    assert main([*args, "--start", "20:00", "--end", "08:00", "--name", "赵值班", "--phone", ONCALL]) == 0
+    with pytest.raises(SystemExit, match="--start: must be HH:MM"):
+        main([*args, "--start", "8am", "--name", "钱值班", "--phone", ONCALL])
+    sessions = make_alert_site(tmp_path)
+    with sessions() as s:
+        [shift] = s.scalars(select(OnCallShift)).all()
+    assert (shift.street, shift.weekdays, shift.start, shift.end, shift.phone) == (
+        "双龙湖街道",
+        "67",
+        "20:00",
+        "08:00",
+        ONCALL,
+    )

@@ -1,0 +1,141 @@
+"""The dashboard in headless Chromium (Debian's package, driven by Playwright) on a real hub and broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gmqtt
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from hub.app import RunningHub, run_hub
+from hub.config import parse_config
+from hub.web.auth import add_user
+from tests.services.mosquitto import Broker, free_port
+from tests.site_fixture import make_site
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "board-test-password"
+WAIT_MS = 20_000  # a safety net for waiting only; nothing asserts how long anything took
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium not installed")
+
+
+@pytest.fixture
+async def hub_url(quiet_mosquitto: Broker, tmp_path: Path) -> AsyncIterator[str]:
+    sessions = make_site(tmp_path)
+    with sessions.begin() as session:
+        now = datetime.now(UTC)
+        add_user(session, "值班员", "admin", now=now, password=PASSWORD)
+        add_user(session, "王家属", "relative", now=now, password=PASSWORD, elders=["E002"])
+    config = parse_config(
+        {
+            "data_dir": str(tmp_path),
+            "mqtt": {"url": quiet_mosquitto.url, "client_id": f"browser-hub-{uuid.uuid4().hex[:8]}"},
+            "http": {"port": free_port()},
+        },
+        env={},
+    )
+    started: asyncio.Future[RunningHub] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(run_hub(config, started=started))
+    done, _ = await asyncio.wait([started, task], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()
+    try:
+        yield started.result().http_url
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def _publish(broker: Broker, topic: str, payload: dict[str, Any]) -> None:
+    pub = gmqtt.Client(f"browser-pub-{uuid.uuid4().hex[:8]}")
+    await pub.connect(broker.host, broker.port)
+    try:
+        pub.publish(topic, json.dumps(payload).encode(), qos=1)
+        for _ in range(200):
+            if not pub._persistent_storage.get_all():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await pub.disconnect()
+
+
+async def _login(browser: Browser, url: str, name: str) -> Page:
+    page = await browser.new_page(viewport={"width": 420, "height": 860})  # a phone screen
+    await page.goto(url + "/")
+    await page.fill("#login input[name=name]", name)
+    await page.fill("#login input[name=password]", PASSWORD)
+    await page.click("#login button[type=submit]")
+    await page.wait_for_selector("#board-status >> text=已连接", timeout=WAIT_MS)
+    return page
+
+
+async def test_new_sos_appears_live_and_ack_from_the_board_updates_it(
+    hub_url: str, browser: Browser, quiet_mosquitto: Broker
+) -> None:
+    page = await _login(browser, hub_url, "值班员")
+    assert await page.locator("li.alert").count() == 0
+    await page.evaluate("window.__notReloaded = true")
+    await _publish(quiet_mosquitto, "zigbee2mqtt/h001_sos", {"action": "emergency", "linkquality": 90})
+    card = page.locator("li.alert[data-kind=sos]")
+    await card.wait_for(timeout=WAIT_MS)
+    assert await page.evaluate("window.__notReloaded") is True  # it came over the stream, not a reload
+    assert "紧急" in await card.inner_text() and "尚无人接单" in await card.inner_text()
+    await card.locator("button.ack").click()
+    await page.wait_for_selector("li.alert[data-kind=sos][data-state=acknowledged]", timeout=WAIT_MS)
+    text = await page.locator("li.alert[data-kind=sos]").inner_text()
+    assert "已接单" in text and "接单：值班员" in text
+    assert await page.evaluate("window.__notReloaded") is True
+    # Another SOS (H002) while the board is open: both are now on it, the new one on top.
+    await _publish(quiet_mosquitto, "zigbee2mqtt/h002_sos", {"action": "emergency", "linkquality": 80})
+    await page.wait_for_selector("li.alert[data-kind=sos][data-state=notifying], li.alert[data-state=open]")
+    DOCS.mkdir(exist_ok=True)
+    await page.set_viewport_size({"width": 900, "height": 700})
+    await page.screenshot(path=str(DOCS / "board.png"), full_page=True)
+
+
+async def test_relative_sees_only_their_elder(
+    hub_url: str, browser: Browser, quiet_mosquitto: Broker
+) -> None:
+    await _publish(quiet_mosquitto, "zigbee2mqtt/h001_sos", {"action": "emergency", "linkquality": 90})
+    await _publish(quiet_mosquitto, "zigbee2mqtt/h002_sos", {"action": "emergency", "linkquality": 90})
+    page = await _login(browser, hub_url, "王家属")
+    await page.wait_for_selector("li.alert[data-kind=sos]", timeout=WAIT_MS)
+    board = await page.locator("#board").inner_text()
+    assert "H002" in board and "H001" not in board
+    await page.click("nav a[href='#/elders']")
+    await page.wait_for_selector("#elders li", timeout=WAIT_MS)
+    elders = await page.locator("#elders li").all_inner_texts()
+    assert len(elders) == 1 and "E002" in elders[0]
+    assert await page.locator("nav a[href='#/quarantine']").is_hidden()
+    await page.goto(hub_url + "/#/elder/E001")  # typed by hand: the API refuses it
+    await page.wait_for_selector("p.error", timeout=WAIT_MS)
+    assert "管辖范围" in await page.locator("p.error").inner_text()
