@@ -28,66 +28,12 @@ import time
 import uuid
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.alerts.fakes import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio  # noqa: E402
-from tests.hubproc import cli  # noqa: E402
+from tests.hubproc import cli, sos_site, visitor_phone  # noqa: E402
 from tests.services.mosquitto import free_port, start_mosquitto, wait_port  # noqa: E402
-
-
-def site(homes: int) -> str:
-    """Homes with one elder, a designated visitor (unique phone), an SOS button, motion and water."""
-    data = {
-        "homes": [
-            {
-                "code": f"H{i:04d}",
-                "address": f"渝北区测试路{i}号",
-                "district": "渝北区",
-                "street": "双龙湖街道",
-                "community": "紫薇社区",
-                "elders": [
-                    {
-                        "code": f"E{i:04d}",
-                        "name": f"测试老人{i}",
-                        "tier": "key",
-                        "categories": ["独居"],
-                        "contacts": [{"name": f"探访员{i}", "role": "visitor", "phone": phone(i)}],
-                    }
-                ],
-                "devices": [
-                    {
-                        "code": f"H{i:04d}-sos",
-                        "ecosystem": "zigbee2mqtt",
-                        "external_id": f"h{i:04d}_sos",
-                        "model": "TS0215A_sos",
-                    },
-                    {
-                        "code": f"H{i:04d}-motion",
-                        "ecosystem": "zigbee2mqtt",
-                        "external_id": f"h{i:04d}_motion",
-                        "model": "RTCGQ11LM",
-                    },
-                    {
-                        "code": f"H{i:04d}-water",
-                        "ecosystem": "tasmota",
-                        "external_id": f"h{i:04d}_water",
-                        "model": "pulse_counter",
-                        "settings": {"litres_per_pulse": 1.0},
-                    },
-                ],
-            }
-            for i in range(homes)
-        ]
-    }
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
-
-
-def phone(i: int) -> str:
-    """The visitor's mobile number of home `i`."""
-    return f"139{i:08d}"
 
 
 def write_config(path: Path, data_dir: Path, broker_url: str, http_port: int, twilio_url: str) -> None:
@@ -146,7 +92,7 @@ async def measure(
     try:
         for k in range(samples):
             home = first_home + k
-            to = "+86" + phone(home)
+            to = "+86" + visitor_phone(home)
             seen = len(twilio.received)
             t0 = time.perf_counter()
             pub.publish(f"zigbee2mqtt/h{home:04d}_sos", b'{"action":"emergency","linkquality":90}', qos=1)
@@ -184,7 +130,7 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
             http_port = free_port()
             config = workdir / "hub.toml"
             write_config(config, workdir / "data", broker.url, http_port, twilio.url)
-            (workdir / "site.yaml").write_text(site(args.homes), encoding="utf-8")
+            (workdir / "site.yaml").write_text(sos_site(args.homes), encoding="utf-8")
             env = {**os.environ, "HUB_TWILIO_AUTH_TOKEN": AUTH_TOKEN}
             await asyncio.to_thread(cli, config, "load", str(workdir / "site.yaml"))
             hub = subprocess.Popen(  # noqa: ASYNC220  (started once, not in a hot path)

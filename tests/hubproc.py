@@ -37,6 +37,11 @@ def write_config(
     return path
 
 
+def visitor_phone(i: int) -> str:
+    """The designated visitor's mobile number of home `i` in `sos_site`."""
+    return f"139{i:08d}"
+
+
 def sos_site(homes: int) -> str:
     """A site of `homes` homes, each with an elder (a visitor and a son to call), an SOS button, a motion
     sensor and a water meter, as YAML."""
@@ -55,7 +60,7 @@ def sos_site(homes: int) -> str:
                         "tier": "key" if i % 3 == 0 else "general",
                         "categories": ["独居"],
                         "contacts": [
-                            {"name": f"探访员{i}", "role": "visitor", "phone": f"139{i:08d}"},
+                            {"name": f"探访员{i}", "role": "visitor", "phone": visitor_phone(i)},
                             {
                                 "name": f"儿子{i}",
                                 "role": "relative",

@@ -6,11 +6,10 @@ import base64
 import hashlib
 import hmac
 import time
-from types import TracebackType
 from urllib.parse import quote_plus
 
 from hub.alerts.channels.base import Notification, NotifyError
-from hub.alerts.channels.http import JsonPoster, dumps
+from hub.alerts.channels.http import PostingChannel, dumps
 from hub.alerts.settings import RobotConfig
 
 # 130101: sending too fast; -1: system busy.
@@ -23,7 +22,7 @@ def sign(secret: str, timestamp_ms: int) -> str:
     return quote_plus(base64.b64encode(digest).decode())
 
 
-class DingTalkRobot:
+class DingTalkRobot(PostingChannel):
     """DingTalk robot `Notifier`; use as ``async with``."""
 
     name = "dingtalk"
@@ -34,16 +33,7 @@ class DingTalkRobot:
                 "dingtalk: url, HUB_DINGTALK_TOKEN and HUB_DINGTALK_SECRET are required", retryable=False
             )
         self._config = config
-        self._http = JsonPoster(self.name)
-
-    async def __aenter__(self) -> DingTalkRobot:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._http.__aexit__(exc_type, exc, tb)
+        super().__init__()
 
     async def notify(self, notification: Notification) -> str:
         """Post a signed text message; a phone-number recipient is @-mentioned."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 
@@ -51,6 +51,24 @@ class JsonPoster:
         except ValueError as exc:
             raise NotifyError(f"{self._channel}: reply is not JSON: {text[:200]}", retryable=True) from exc
         return reply if isinstance(reply, dict) else {}
+
+
+class PostingChannel:
+    """Base of the channels that only POST JSON (robots, webhook): owns a `JsonPoster` for its lifetime."""
+
+    name = "http"
+
+    def __init__(self) -> None:
+        self._http = JsonPoster(self.name)
+
+    async def __aenter__(self) -> Self:
+        await self._http.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._http.__aexit__(exc_type, exc, tb)
 
 
 def dumps(body: dict[str, Any]) -> bytes:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from types import TracebackType
 
 from hub.alerts.channels.base import Notification, NotifyError
-from hub.alerts.channels.http import JsonPoster, dumps
+from hub.alerts.channels.http import PostingChannel, dumps
 from hub.alerts.settings import RobotConfig
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -22,7 +21,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class JsonWebhook:
+class JsonWebhook(PostingChannel):
     """Generic webhook `Notifier`; use as ``async with``."""
 
     name = "webhook"
@@ -31,16 +30,7 @@ class JsonWebhook:
         if not config.url or not config.secret:
             raise NotifyError("webhook: url and HUB_WEBHOOK_SECRET are required", retryable=False)
         self._config = config
-        self._http = JsonPoster(self.name)
-
-    async def __aenter__(self) -> JsonWebhook:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._http.__aexit__(exc_type, exc, tb)
+        super().__init__()
 
     async def notify(self, notification: Notification) -> str:
         """POST ``{"alert_id", "recipient", "text", "idempotency_key"}``."""

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from hub.alerts.channels.base import Notification, NotifyError
-from hub.alerts.channels.http import JsonPoster, dumps
+from hub.alerts.channels.http import PostingChannel, dumps
 from hub.alerts.settings import RobotConfig
 
 MAX_BYTES = 2048  # WeCom's limit on text content
@@ -13,7 +11,7 @@ MAX_BYTES = 2048  # WeCom's limit on text content
 RETRYABLE_ERRCODES = frozenset({-1, 45009})
 
 
-class WeComRobot:
+class WeComRobot(PostingChannel):
     """WeCom group robot `Notifier`; use as ``async with``."""
 
     name = "wecom"
@@ -22,16 +20,7 @@ class WeComRobot:
         if not config.url or not config.token:
             raise NotifyError("wecom: url and HUB_WECOM_KEY are required", retryable=False)
         self._url = f"{config.url}{'&' if '?' in config.url else '?'}key={config.token}"
-        self._http = JsonPoster(self.name)
-
-    async def __aenter__(self) -> WeComRobot:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._http.__aexit__(exc_type, exc, tb)
+        super().__init__()
 
     async def notify(self, notification: Notification) -> str:
         """Post the text; a phone-number recipient is @-mentioned."""
