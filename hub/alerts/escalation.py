@@ -98,12 +98,13 @@ class Escalator:
         if policy.fyi_family and "family" not in policy.steps[0].targets:
             self._fyi_family(session, alert, now)
 
-    def fire_due(self, session: Session, now: datetime) -> int:
-        """Advance every escalation whose timer has passed; returns how many fired."""
+    def fire_due(self, session: Session, now: datetime, limit: int | None = None) -> int:
+        """Advance escalations whose timer has passed (the oldest `limit` of them); returns how many fired."""
         due = session.scalars(
             select(Escalation)
             .where(Escalation.due_at.is_not(None), Escalation.due_at <= now)
-            .order_by(Escalation.id)
+            .order_by(Escalation.due_at, Escalation.id)
+            .limit(limit)
         ).all()
         for esc in due:
             alert = session.get(Alert, esc.alert_id)

@@ -31,6 +31,8 @@ from hub.register.models import AlertEvent
 LOGGER = logging.getLogger(__name__)
 
 CLAIM_MAX = 200
+# Escalations begun or advanced per claim (the rest follow at once, in the next claim).
+FIRE_MAX = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +146,11 @@ class AlertWorker:
     # -- database side (threads) ----------------------------------------------------------------------
 
     def _claim(self) -> tuple[list[_Job], datetime | None]:
+        # Few escalations per transaction: on SQLite the register has one writer at a time, and a long
+        # transaction here would hold up the ingest pipeline's commits (and so the MQTT acknowledgements).
         now = self._clock.now()
         with self._sessions.begin() as session:
-            self._escalator.fire_due(session, now)
+            self._escalator.fire_due(session, now, limit=FIRE_MAX)
             rows = session.scalars(
                 select(OutboxMessage)
                 .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now)
