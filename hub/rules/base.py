@@ -82,6 +82,18 @@ class Rule(Protocol):
         ...
 
 
+class TimerRule:
+    """Base of the rules that only act on their home's timer (`due`), never on a single reading."""
+
+    name = "timer"
+    signals: frozenset[Signal] = frozenset()
+    timed = True
+
+    def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
+        """Timer-only: a reading raises nothing by itself."""
+        return ()
+
+
 def hours_text(seconds: float) -> str:
     """A duration in Chinese: 12 小时 / 2 小时 30 分 / 45 分钟."""
     minutes = round(seconds / 60)

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hub.alerts.model import AlertCandidate, Severity
-from hub.models import Reading, Signal
-from hub.rules.base import Context, hours_text
+from hub.rules.base import Context, TimerRule, hours_text
 from hub.rules.state import INACTIVE, MORNING, NEVER, QUIET, ROUTINE, UNKNOWN, HomeState
 
 TIER_WORDS = {"key": "重点对象", "general": "一般对象"}
@@ -33,16 +32,10 @@ def seems_away(home: HomeState, now: float) -> bool:
     )
 
 
-class InactivityRule:
+class InactivityRule(TimerRule):
     """No sign of life for the tier's window (12 h key / 24 h general by default)."""
 
     name = "inactivity"
-    signals: frozenset[Signal] = frozenset()
-    timed = True
-
-    def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
-        """Timer-only rule."""
-        return ()
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Raise once per silence when the window has passed."""
@@ -84,16 +77,10 @@ class InactivityRule:
         return [ctx.candidate(home, "inactivity", Severity.URGENT, now, text)], NEVER
 
 
-class MorningCheckRule:
+class MorningCheckRule(TimerRule):
     """No sign of life today by the configured local time (`morning_check`)."""
 
     name = "morning_check"
-    signals: frozenset[Signal] = frozenset()
-    timed = True
-
-    def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
-        """Timer-only rule."""
-        return ()
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Raise when the check time passes with no sign since the day began."""

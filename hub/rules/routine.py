@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from hub.alerts.model import AlertCandidate, Severity
 from hub.models import Reading, Signal
-from hub.rules.base import Context, clock_text, hours_text
+from hub.rules.base import Context, TimerRule, clock_text, hours_text
 from hub.rules.inactivity import seems_away
 from hub.rules.settings import Thresholds
 from hub.rules.state import (
@@ -109,16 +109,10 @@ def _usable(home: HomeState) -> Baseline | None:
     return b if b is not None and b.days >= home.th.routine_min_days else None
 
 
-class RoutineLateRule:
+class RoutineLateRule(TimerRule):
     """No sign of life by the usual first-activity time plus k spreads."""
 
     name = "routine_late"
-    signals: frozenset[Signal] = frozenset()
-    timed = True
-
-    def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
-        """Timer-only rule."""
-        return ()
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Raise when today's first sign is improbably late for this person."""
@@ -153,16 +147,10 @@ class RoutineLateRule:
         return [ctx.candidate(home, "routine_late", Severity.URGENT, now, text)], tomorrow
 
 
-class QuietGapRule:
+class QuietGapRule(TimerRule):
     """Up and about today, then silent far longer than this person's longest usual quiet spell."""
 
     name = "quiet_gap"
-    signals: frozenset[Signal] = frozenset()
-    timed = True
-
-    def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
-        """Timer-only rule."""
-        return ()
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Raise once per silence that began while the elder is usually awake."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from hub.alerts.model import AlertCandidate, Severity
 from hub.models import Reading, Signal
-from hub.rules.base import Context, hours_text
+from hub.rules.base import Context, TimerRule, hours_text
 from hub.rules.state import FLOW, INACTIVE, NEVER, NO_WATER, SLOT_S, SLOTS, UNKNOWN, DeviceState, HomeState
 
 
@@ -34,16 +34,10 @@ def _is_meter(dev: DeviceState) -> bool:
     return dev.last_total != NEVER
 
 
-class WaterNoUseRule:
+class WaterNoUseRule(TimerRule):
     """Less than `water_no_use_litres` in `water_no_use_hours`, when water is the home's only sign source."""
 
     name = "water_no_use"
-    signals: frozenset[Signal] = frozenset()
-    timed = True
-
-    def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
-        """Timer-only rule."""
-        return ()
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Raise once per dry spell."""
