@@ -151,7 +151,7 @@ async def run_hub(
             rules=None if rules is None else rules.engine,
             bindings=bindings.get,
             store=store,
-            # Escalations and first notifications are written in the alert's own transaction.
+            # Each new alert's escalation row is written in the alert's own transaction; the worker begins it.
             register=RegisterWriter(sessions, on_alert_changes=alerts.escalator.on_alert_changes),
             clock=clock,
             timezone=config.timezone,
