@@ -49,13 +49,15 @@ homes:
 """
 
 
-def make_site(tmp: Path, url: str | None = None) -> sessionmaker[Session]:
-    """Migrate a register (SQLite in `tmp` unless `url`), load the site, return a session factory."""
+def make_site(
+    tmp: Path, url: str | None = None, site_yaml: str = SITE_YAML, name: str = "site.yaml"
+) -> sessionmaker[Session]:
+    """Migrate a register (SQLite in `tmp` unless `url`), load `site_yaml`, return a session factory."""
     engine = make_engine(url or f"sqlite:///{tmp / 'register.sqlite'}")
     migrate(engine)
     sessions = session_factory(engine)
-    site = tmp / "site.yaml"
-    site.write_text(SITE_YAML, encoding="utf-8")
+    site = tmp / name
+    site.write_text(site_yaml, encoding="utf-8")
     with sessions.begin() as session:
         load_site(session, site, known_model=DeviceRegistry.default().knows)
     return sessions

@@ -6,9 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.devices.registry import DeviceRegistry
-from hub.register.db import make_engine, migrate, session_factory
-from hub.register.site import load_site
+from tests.site_fixture import make_site
 
 # As the register keeps them; Twilio sees them in E.164 (+86…).
 VISITOR = "13900000001"
@@ -44,11 +42,4 @@ homes:
 
 def make_alert_site(tmp: Path, url: str | None = None) -> sessionmaker[Session]:
     """Migrate a register, load the alert site, return sessions."""
-    engine = make_engine(url or f"sqlite:///{tmp / 'register.sqlite'}")
-    migrate(engine)
-    sessions = session_factory(engine)
-    site = tmp / "alert-site.yaml"
-    site.write_text(ALERT_SITE, encoding="utf-8")
-    with sessions.begin() as session:
-        load_site(session, site, known_model=DeviceRegistry.default().knows)
-    return sessions
+    return make_site(tmp, url, ALERT_SITE, "alert-site.yaml")
