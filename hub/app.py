@@ -18,6 +18,7 @@ from hub.care.crypto import configure_data_key
 from hub.care.loop import run_care_loop
 from hub.clock import Clock, SystemClock
 from hub.config import Config, ConfigError
+from hub.devices.device_time import DeviceTimePolicy
 from hub.devices.model import Binding
 from hub.devices.registry import DeviceRegistry
 from hub.ingest.pipeline import Pipeline
@@ -119,7 +120,9 @@ async def run_hub(
     """Run the hub until cancelled (or until the pipeline fails, which raises)."""
     clock = clock or SystemClock()
     sessions = await asyncio.to_thread(open_register, config)
-    registry = DeviceRegistry.default()
+    registry = DeviceRegistry.default(
+        DeviceTimePolicy(config.pipeline.device_clock_future_s, config.pipeline.device_clock_max_lag_s)
+    )
     bindings = BindingCache(sessions)
     await asyncio.to_thread(bindings.reload)
     async with AsyncExitStack() as stack:

@@ -91,6 +91,10 @@ class PipelineConfig(_Section):
     batch_max: Annotated[int, Field(ge=1, le=100_000)] = 5000
     flush_interval_s: Annotated[float, Field(gt=0, le=10)] = 0.02
     max_pending: Annotated[int, Field(ge=100)] = 100_000
+    # A device time later than receipt by more than this, or older by more than `device_clock_max_lag_s`
+    # (outside a time the broker held messages for the hub), is implausible: receipt time is used instead.
+    device_clock_future_s: Annotated[float, Field(ge=0, le=3600)] = 120.0
+    device_clock_max_lag_s: Annotated[float, Field(ge=60, le=7 * 86400)] = 900.0
 
 
 class SerialMeterConfig(_Section):

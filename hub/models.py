@@ -85,6 +85,10 @@ class RawMessage:
     topic: str
     payload: bytes
     received_at: datetime
+    # When the delivery path may have held this message before handing it over: (from, until), e.g. the
+    # broker's queue for the hub's session between a disconnect and the reconnect. None = delivered live.
+    # A device time inside this window is plausible even when it is far older than `received_at`.
+    held: tuple[datetime, datetime] | None = None
 
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None:
@@ -93,7 +97,11 @@ class RawMessage:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One normalised measurement: home, device, signal, value, unit, aware UTC timestamp."""
+    """One normalised measurement: home, device, signal, value, unit, aware UTC timestamp.
+
+    `ts` is when it happened as the hub believes it: the device's time when plausible, else the hub's receipt
+    time. `device_ts` keeps the device's own claim when it was set aside as implausible (None otherwise).
+    """
 
     home: str
     device: str
@@ -101,6 +109,7 @@ class Reading:
     value: float
     ts: datetime
     unit: str = field(default="")
+    device_ts: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:

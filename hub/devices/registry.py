@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from hub.devices.definitions import ALL_DEFINITIONS
+from hub.devices.device_time import DeviceTimePolicy
 from hub.devices.ecosystems import ECOSYSTEMS, ROOTLESS, ROOTS
 from hub.devices.errors import DeviceError, UnknownDeviceError
 from hub.devices.model import Binding, DeviceDefinition, Ecosystem, Route
@@ -16,6 +17,7 @@ class DeviceRegistry:
 
     Routing is on the hot path: the first topic segment picks the owning ecosystem with one dict lookup;
     only topics under a device-chosen prefix (Shelly, ESPHome) try the `ROOTLESS` patterns in order.
+    Every decoded reading passes the `DeviceTimePolicy`, so no source can bring in an implausible device time.
     """
 
     def __init__(
@@ -24,7 +26,9 @@ class DeviceRegistry:
         definitions: Iterable[DeviceDefinition],
         roots: dict[str, Ecosystem | None] | None = None,
         rootless: Iterable[Ecosystem] = (),
+        time_policy: DeviceTimePolicy | None = None,
     ) -> None:
+        self.time_policy = time_policy or DeviceTimePolicy()
         self._ecosystems = {ecosystem.name: ecosystem for ecosystem in ecosystems}
         self._definitions: dict[tuple[str, str], DeviceDefinition] = {}
         for definition in definitions:
@@ -38,9 +42,9 @@ class DeviceRegistry:
         self._rootless = tuple(rootless)
 
     @classmethod
-    def default(cls) -> DeviceRegistry:
+    def default(cls, time_policy: DeviceTimePolicy | None = None) -> DeviceRegistry:
         """The registry of every ecosystem and definition shipped with the hub."""
-        return cls(ECOSYSTEMS, ALL_DEFINITIONS, ROOTS, ROOTLESS)
+        return cls(ECOSYSTEMS, ALL_DEFINITIONS, ROOTS, ROOTLESS, time_policy)
 
     def subscriptions(self) -> list[str]:
         """The MQTT topic filters covering every ecosystem (the serial-only CJ/T 188 has none)."""
@@ -76,7 +80,7 @@ class DeviceRegistry:
                 f"device {binding.device} is bound in {binding.ecosystem!r}, message came from {route.ecosystem!r}"
             )
         definition = self.definition(route.ecosystem, binding.model)
-        return definition.decode(raw.payload, route, binding, raw.received_at)
+        return self.time_policy.settle(definition.decode(raw.payload, route, binding, raw.received_at), raw)
 
     def models(self) -> list[DeviceDefinition]:
         """Every definition, ordered by ecosystem then model."""

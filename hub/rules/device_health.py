@@ -13,7 +13,46 @@ from collections.abc import Sequence
 from hub.alerts.model import AlertCandidate, Severity
 from hub.models import Reading, Signal
 from hub.rules.base import Context, hours_text
-from hub.rules.state import NEVER, HomeState
+from hub.rules.state import CLOCK_REPORTED, NEVER, DeviceState, HomeState
+
+# A device whose time stays implausible this long (receipt time) has a wrong clock; a shorter spell is more
+# likely a queue of old messages flushed at once (a bridge that lost its link), which ends by itself.
+CLOCK_PERSIST_S = 600.0
+
+
+def clock_finding(
+    home: HomeState, dev: DeviceState, reading: Reading, ts: float, ctx: Context
+) -> AlertCandidate | None:
+    """Track a reading whose device time was set aside (`Reading.device_ts`): "设备时钟异常" once it persists.
+
+    The home stays watched on the hub's receipt time meanwhile; this is a finding for maintenance only.
+    """
+    since = dev.clock_off_since
+    if since == CLOCK_REPORTED:
+        return None
+    if since == NEVER:
+        dev.clock_off_since = ts
+        return None
+    if ts - since < CLOCK_PERSIST_S:
+        return None
+    dev.clock_off_since = CLOCK_REPORTED
+    claimed = reading.device_ts
+    skew = (
+        ""
+        if claimed is None
+        else f"（设备报告时间 {claimed.isoformat(timespec='seconds')}，与平台接收时间不符）"
+    )
+    text = f"设备 {dev.code} 时钟异常{skew}，已按平台接收时间记录，请校准设备时钟或检修"
+    return ctx.candidate(
+        home,
+        "device_clock",
+        Severity.WARNING,
+        ts,
+        text,
+        device=dev.code,
+        alert_class="device",
+        subject=dev.code,
+    )
 
 
 class DeviceHealthRule:

@@ -25,7 +25,7 @@ from hub.devices.model import Binding
 from hub.models import Reading, Signal
 from hub.rules.base import Rule
 from hub.rules.calendar import Calendar
-from hub.rules.device_health import DeviceHealthRule
+from hub.rules.device_health import DeviceHealthRule, clock_finding
 from hub.rules.immediate import ImmediateEngineRule
 from hub.rules.inactivity import InactivityRule, MorningCheckRule
 from hub.rules.routine import LowWaterDayRule, QuietGapRule, RoutineLateRule
@@ -193,12 +193,18 @@ class RulesEngine:
         signal = reading.signal
         if ts > dev.last_seen:
             dev.last_seen = ts
+        out: list[AlertCandidate] = []
+        if reading.device_ts is not None:
+            finding = clock_finding(home, dev, reading, ts, self)
+            if finding is not None:
+                out.append(finding)
+        elif dev.clock_off_since != NEVER:
+            dev.clock_off_since = NEVER
         if signal is not Signal.AVAILABILITY:
             dev.offline_since = NEVER  # any message from the device shows it is there
             if dev.silent_alerted:
                 dev.silent_alerted = False
                 self.arm(home, ts)
-        out: list[AlertCandidate] = []
         if signal is Signal.WATER_TOTAL:
             litres = water_delta(dev, reading.value)
             if litres > 0:

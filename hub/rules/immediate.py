@@ -58,6 +58,8 @@ class ImmediateRules:
         if rule is None:
             return None
         local = reading.ts.astimezone(self._tz).strftime("%m-%d %H:%M:%S")
+        if reading.device_ts is not None:  # the device's clock was set aside: say so, the time is the hub's
+            local += "（平台接收时间；设备时钟异常）"
         if rule.cancel_value is not None and reading.value == rule.cancel_value:
             return AlertCandidate(
                 home=reading.home,

@@ -19,6 +19,7 @@ SLOT_S = 1800.0  # water histogram slot: 30 minutes
 SLOTS = 24  # 12 hours of slots, the longest window a water rule looks back over
 SLOT_MAX = 65535  # slots hold decilitres in 16 bits (6,553 L per half hour is far beyond any household)
 NEVER = math.inf
+CLOCK_REPORTED = -math.inf
 
 # Signals whose *change* is a sign of life (a heartbeat repeating the cached state is not one).
 _EDGE_BITS: dict[Signal, int] = {
@@ -79,6 +80,7 @@ class DeviceState:
 
     __slots__ = (
         "battery_low",
+        "clock_off_since",
         "code",
         "edge_known",
         "edge_value",
@@ -101,6 +103,9 @@ class DeviceState:
         self.edge_value = 0  # bit per edge signal: that previous value was "on"
         self.last_total = NEVER  # last water total (litres); NEVER = none yet
         self.signs = 0.0  # decayed count of signs this device carried: how much the home relies on it
+        # Receipt time (epoch s) since which every reading carried an implausible device time; NEVER = the
+        # clock looks fine; CLOCK_REPORTED = the finding was raised (until a reading without one).
+        self.clock_off_since = NEVER
 
     def is_sign(self, signal: Signal, value: float) -> bool:
         """Whether this reading is a sign of life, updating the edge memory (water is handled apart)."""

@@ -20,7 +20,7 @@ import struct
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
@@ -38,6 +38,8 @@ from hub.sources.errors import SourceError
 LOGGER = logging.getLogger(__name__)
 
 _PUBACK = struct.Struct("!BBH")
+# A retained message is the last state someone published, at any time in the past.
+_RETAINED_SINCE = datetime.min.replace(tzinfo=UTC)
 
 
 def parse_broker_url(url: str) -> tuple[str, int, bool]:
@@ -74,7 +76,7 @@ class _AckHoldingClient(gmqtt.Client):
     def __init__(
         self,
         client_id: str,
-        on_publish: Callable[[int | None, str, bytes], None],
+        on_publish: Callable[[int | None, str, bytes, bool], None],
         *,
         mqtt5: bool,
         **kwargs: Any,
@@ -96,7 +98,7 @@ class _AckHoldingClient(gmqtt.Client):
         if self._mqtt5:  # skip the properties: we ask for no topic aliases and need none of them
             length, pos = _varint(raw, pos)
             pos += length
-        self._on_publish(mid, topic, raw[pos:])
+        self._on_publish(mid, topic, raw[pos:], bool(cmd & 0x01))
 
     def send_pubacks(self, mids: list[int]) -> None:
         """Acknowledge QoS 1 packet ids in one write (one syscall instead of one per message)."""
@@ -144,6 +146,9 @@ class MqttSource:
         self._ready = asyncio.Event()
         self._client: _AckHoldingClient | None = None
         self._delay = 1.0
+        # When the broker may have been holding messages for our session (see `RawMessage.held`).
+        self._down_since: datetime | None = None
+        self._held: tuple[datetime, datetime] | None = None
         self.connected = asyncio.Event()
 
     async def __aenter__(self) -> Self:
@@ -222,6 +227,14 @@ class MqttSource:
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, properties: dict[str, Any]) -> None:
         self._delay = 1.0
         client.reconnect_delay = 1
+        now = self._clock.now()
+        if flags:
+            # The session was kept: what arrives now may have waited in the broker since we went away (at
+            # most the session expiry, when this process never saw the previous connection).
+            since = self._down_since or now - timedelta(seconds=self._session_expiry_s)
+            self._held = (since, now)
+        else:
+            self._held = None
         if not client.subscriptions:
             for topic in self._subscriptions:
                 client.subscribe(topic, qos=1)
@@ -234,6 +247,8 @@ class MqttSource:
         LOGGER.info("MQTT connected to %s:%s (session present: %s)", self._host, self._port, flags)
 
     def _on_disconnect(self, client: gmqtt.Client, packet: Any, exc: BaseException | None = None) -> None:
+        if self.connected.is_set():
+            self._down_since = self._clock.now()
         self.connected.clear()
         self._delay = min(self._delay * 2, self._reconnect_max_s)
         client.reconnect_delay = self._delay
@@ -249,8 +264,10 @@ class MqttSource:
             self._last_stamp = (tick, stamp)
         return stamp
 
-    def _on_publish(self, mid: int | None, topic: str, payload: bytes) -> None:
-        message = RawMessage("mqtt", topic, payload, self._now())
+    def _on_publish(self, mid: int | None, topic: str, payload: bytes, retained: bool) -> None:
+        now = self._now()
+        held = (_RETAINED_SINCE, now) if retained else self._held
+        message = RawMessage("mqtt", topic, payload, now, held)
         # mid is None for QoS 0 (nothing to acknowledge); we subscribe with QoS 1, so never QoS 2.
         self._buffer.append(Delivery(message) if mid is None else Delivery(message, partial(self._ack, mid)))
         self._ready.set()

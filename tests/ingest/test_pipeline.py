@@ -186,3 +186,22 @@ async def test_cancel_after_press_closes_the_alert_and_a_new_press_opens_another
     assert [(c.cancelled, c.opened, c.count) for c in changes] == [(True, False, 2), (False, True, 2)]
     states = [(a.state, a.count, a.active_key) for a in h.alerts()]
     assert states == [("cancelled", 2, None), ("open", 2, "H002/sos")]
+
+
+async def test_an_sos_from_a_device_with_a_wrong_clock_opens_at_receipt_time(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    claims = {
+        "h001_sos": datetime(1970, 1, 1, tzinfo=UTC),  # a clock never set
+        "h002_sos": datetime(2100, 1, 1, tzinfo=UTC),
+    }
+    async with h.store:
+        for device, claimed in claims.items():
+            h.send(f"zigbee2mqtt/{device}", {"action": "emergency", "last_seen": claimed.isoformat()})
+        await h.pipeline.flush()
+        latest = await h.store.latest("H002")
+    alerts = h.alerts()
+    assert [a.opened_at for a in alerts] == [T0, T0]
+    for alert in alerts:
+        assert "11-28 14:00:00" in alert.explanation  # T0 in Asia/Shanghai, not the device's 01-01 08:00:00
+        assert "设备时钟异常" in alert.explanation
+    assert latest and all(r.ts <= T0 for r in latest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import gmqtt
@@ -111,3 +112,35 @@ async def test_the_source_reconnects_and_resubscribes_after_a_broker_restart(tmp
     finally:
         broker.process.terminate()
         broker.process.wait(10)
+
+
+async def test_deliveries_say_when_the_broker_may_have_held_them(mosquitto: Broker) -> None:
+    """`RawMessage.held`: the window a device time may come from although it is older than receipt."""
+    client_id = f"hub-{uuid.uuid4().hex[:6]}"
+    root = f"test-{client_id}"
+    async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id):
+        pass  # the persistent session now exists
+    await _publish(mosquitto, [(f"{root}/queued", b"{}")])
+    async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id, session_expiry_s=3600) as source:
+        (queued,) = await _take(source, 1)
+        held = queued.message.held
+        assert held is not None
+        # This process never saw the previous connection: the broker kept messages for at most the expiry.
+        assert held[1] - held[0] == timedelta(hours=1)
+        assert held[1] <= queued.message.received_at
+        queued.on_durable()
+
+
+async def test_a_retained_message_may_be_of_any_age(mosquitto: Broker) -> None:
+    client_id = f"hub-{uuid.uuid4().hex[:6]}"
+    root = f"test-{client_id}"
+    pub = gmqtt.Client(f"pub-{uuid.uuid4().hex[:6]}")
+    await pub.connect(mosquitto.host, mosquitto.port)
+    pub.publish(f"{root}/state", b"{}", qos=1, retain=True)
+    await asyncio.sleep(0.3)
+    await pub.disconnect()
+    async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id) as source:
+        (retained,) = await _take(source, 1)
+        held = retained.message.held
+        assert held is not None and held[0].year == 1
+        retained.on_durable()
