@@ -18,9 +18,11 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from hub.alerts import lifecycle
+from hub.alerts.coverage import coverage_gaps
 from hub.alerts.errors import AlertError
 from hub.alerts.outbox import SENT
 from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import OutboxMessage
 from hub.alerts.worker import fall_back
@@ -208,6 +210,24 @@ async def timeline(request: web.Request) -> web.Response:
     return _json(await asyncio.to_thread(read))
 
 
+async def coverage(request: web.Request) -> web.Response:
+    """GET /api/v1/alerts/coverage: holes in the safety net (no duty line, homes nobody can be told about).
+
+    Checked live against the register, within the caller's jurisdiction; the board shows them in red.
+    """
+    svc = request.app[SERVICES]
+    who = require(request, "alerts.read")
+    alerts = request.app.get(ALERTS)
+    config = alerts.service.config if alerts is not None else AlertsConfig()
+
+    def read() -> dict[str, Any]:
+        with svc.sessions() as session:
+            gaps = coverage_gaps(session, config, scope_of(session, who).home_ids)
+        return {"errors": sum(g.level == "error" for g in gaps), "gaps": [g.as_dict() for g in gaps]}
+
+    return _json(await asyncio.to_thread(read))
+
+
 # -- Twilio webhooks ----------------------------------------------------------------------------------
 
 
@@ -297,6 +317,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/alerts/{alert_id}/resolve", resolve)
     app.router.add_post("/api/v1/alerts/{alert_id}/cancel", cancel)
     app.router.add_get("/api/v1/alerts/{alert_id}/timeline", timeline)
+    app.router.add_get("/api/v1/alerts/coverage", coverage)
     app.router.add_post("/api/v1/alerts/twilio/sms", twilio_sms)
     app.router.add_post("/api/v1/alerts/twilio/voice", twilio_voice)
     app.router.add_post("/api/v1/alerts/twilio/status", twilio_status)
