@@ -9,8 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hub.alerts.coverage import coverage_gaps
 from hub.alerts.escalation import Escalator
@@ -21,6 +22,7 @@ from hub.alerts.settings import AlertsConfig
 from hub.alerts.tables import Escalation
 from hub.clock import FrozenClock
 from hub.ingest.register_writer import RegisterWriter
+from hub.register.db import alembic_config
 from hub.register.models import Alert
 from hub.web.api import scoped_alerts
 from hub.web.scope import Scope
@@ -194,3 +196,25 @@ def test_an_alert_with_nobody_at_all_is_flagged_once_and_kept_trying(tmp_path: P
     w.clock.advance(timedelta(minutes=5))
     w.fire()
     assert w.events(change.alert_id).count("no_recipients") == 1  # said once, not every five minutes
+
+
+def test_an_alert_an_older_hub_left_silent_rings_the_duty_line_after_the_upgrade(
+    tmp_path: Path, register_url: str
+) -> None:
+    w = World(tmp_path, register_url, **WITH_DUTY)
+    alert_id = w.raise_alert()
+    with w.sessions.begin() as s:  # what the old code did when the chain ran out: stop, and stay active
+        s.execute(
+            update(Escalation)
+            .where(Escalation.alert_id == alert_id)
+            .values(status="stopped", due_at=None, round=2, step=3, updated_at=w.clock.now())
+        )
+    engine = w.sessions.kw["bind"]
+    config = alembic_config()
+    with engine.connect() as connection, connection.begin():
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+        command.upgrade(config, "head")
+    w.fire()
+    [notice] = texts(w, DUTY, "无人接单")
+    assert f"A{alert_id}" in notice and w.events(alert_id)[-1] == "duty_rung"

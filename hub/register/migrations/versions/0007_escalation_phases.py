@@ -1,5 +1,8 @@
 """Escalation phases: a pending re-notification for a repeated press, and a note for the board.
 
+Escalations that an older hub stopped while their alert is still active (its chain ran out, or it found
+nobody) were silent for good; they become exhausted and overdue, so the first look rings the duty line.
+
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-29
@@ -24,6 +27,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("renotify_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("note", sa.String(length=64), nullable=False, server_default=""))
         batch_op.create_index(batch_op.f("ix_alert_escalations_renotify_at"), ["renotify_at"], unique=False)
+    op.execute(
+        "UPDATE alert_escalations SET status = 'exhausted', due_at = updated_at"
+        " WHERE status = 'stopped' AND alert_id IN (SELECT id FROM alerts WHERE active_key IS NOT NULL)"
+    )
 
 
 def downgrade() -> None:
