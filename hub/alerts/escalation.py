@@ -5,27 +5,32 @@ escalation must start (a `new` row due at once) — resolving recipients there c
 ingest during a burst of alerts. The worker, woken right after the commit, runs `fire_due`, which begins new
 escalations (policy, first step's outbox rows) and advances every escalation whose `due_at` has passed;
 the timers are rows, so a restarted hub finds them again.
+
+A chain that runs out without an acceptance is never left quiet: the escalation becomes `exhausted` and
+rings the policy's duty line (`Policy.exhausted`) on a fixed cadence until someone accepts. A repeated press
+(`PRESS_KINDS`) is marked by the hook (`renotify_at`) and the worker notifies again at once: the current
+step's people, the duty line when exhausted, and the responder when someone has accepted.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.alerts import messages
 from hub.alerts.lifecycle import transition
 from hub.alerts.model import ACTIVE_STATES, AlertState
 from hub.alerts.outbox import enqueue, facts_for
-from hub.alerts.policy import POLICIES, Policy, choose_policy
+from hub.alerts.policy import POLICIES, PRESS_KINDS, Policy, Step, choose_policy
 from hub.alerts.recipients import Recipient, recipients_for
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import AlertChange
-from hub.alerts.tables import Escalation
+from hub.alerts.tables import Escalation, OutboxMessage
 from hub.clock import Clock
 from hub.register.models import Alert, AlertEvent, Elder
 
@@ -33,6 +38,8 @@ LOGGER = logging.getLogger(__name__)
 
 # Status of an escalation recorded in the alert's transaction and not yet begun by the worker.
 NEW = "new"
+# Status once every round ran out without an acceptance: the duty line is rung until someone accepts.
+EXHAUSTED = "exhausted"
 
 _ROLE_ZH = {
     "visitor": "探访联系人",
@@ -45,6 +52,10 @@ _ROLE_ZH = {
 }
 
 
+def _names(people: Sequence[Recipient]) -> str:
+    return "、".join(f"{p.name}({_ROLE_ZH.get(p.role, p.role)})" for p in people)
+
+
 class Escalator:
     """Turns policies into outbox rows and timers; every method runs inside the caller's transaction."""
 
@@ -55,11 +66,19 @@ class Escalator:
         self._tz_name = timezone
 
     def on_alert_changes(self, session: Session, changes: Sequence[AlertChange]) -> None:
-        """RegisterWriter hook: record that each newly opened alert must escalate (same transaction)."""
+        """RegisterWriter hook: record that each newly opened alert must escalate, and that each new press
+        on an active one must be told again (same transaction; the worker does the rest)."""
         now = self._clock.now()
         rows = [self._new_row(change.alert_id, now) for change in changes if change.opened]
         if rows:
             session.execute(insert(Escalation), rows)
+        pressed = [c.alert_id for c in changes if not c.opened and not c.cancelled and c.kind in PRESS_KINDS]
+        if pressed:
+            session.execute(
+                update(Escalation)
+                .where(Escalation.alert_id.in_(pressed), Escalation.renotify_at.is_(None))
+                .values(renotify_at=now)
+            )
 
     def start(self, session: Session, alert_id: int, now: datetime) -> Escalation | None:
         """Persist the escalation of `alert_id` and begin it at once (idempotent per alert)."""
@@ -102,12 +121,21 @@ class Escalator:
         """Advance escalations whose timer has passed (the oldest `limit` of them); returns how many fired."""
         due = session.scalars(
             select(Escalation)
-            .where(Escalation.due_at.is_not(None), Escalation.due_at <= now)
-            .order_by(Escalation.due_at, Escalation.id)
+            .where(
+                or_(
+                    and_(Escalation.due_at.is_not(None), Escalation.due_at <= now),
+                    and_(Escalation.renotify_at.is_not(None), Escalation.renotify_at <= now),
+                )
+            )
+            .order_by(Escalation.id)
             .limit(limit)
         ).all()
         for esc in due:
             alert = session.get(Alert, esc.alert_id)
+            if esc.renotify_at is not None and esc.renotify_at <= now:
+                self._press(session, alert, esc, now)
+            if esc.due_at is None or esc.due_at > now:
+                continue
             if esc.status == NEW and alert is not None and alert.state in ACTIVE_STATES:
                 self._begin(session, alert, esc, now)
                 continue
@@ -128,15 +156,13 @@ class Escalator:
                     detail=f"接单人{esc.responder}未在{minutes}分钟内登记结果，继续升级",
                 )
                 esc.status, esc.responder = "waiting", ""
+            if esc.status == EXHAUSTED:
+                self._exhaust(session, alert, esc, policy, now)
+                continue
             step, rnd = esc.step + 1, esc.round
             if step >= len(policy.steps):
                 if rnd >= policy.repeat:
-                    esc.status, esc.due_at, esc.updated_at = "stopped", None, now
-                    session.add(
-                        AlertEvent(
-                            alert_id=alert.id, at=now, event="exhausted", detail="升级链已全部通知，无人接单"
-                        )
-                    )
+                    self._exhaust(session, alert, esc, policy, now)
                     continue
                 step, rnd = 0, rnd + 1
             self._run_step(session, alert, esc, policy, step, rnd, now)
@@ -144,13 +170,13 @@ class Escalator:
         return len(due)
 
     def next_due(self, session: Session) -> datetime | None:
-        """The earliest pending escalation timer."""
-        return session.scalar(
-            select(Escalation.due_at)
-            .where(Escalation.due_at.is_not(None))
-            .order_by(Escalation.due_at)
-            .limit(1)
-        )
+        """The earliest pending escalation timer (a step, a duty ring or a press to tell)."""
+        times = [
+            session.scalar(select(func.min(column)).where(column.is_not(None)))
+            for column in (Escalation.due_at, Escalation.renotify_at)
+        ]
+        pending = [t for t in times if t is not None]
+        return min(pending) if pending else None
 
     # -- steps ----------------------------------------------------------------------------------------
 
@@ -194,40 +220,24 @@ class Escalator:
             ):
                 step, rnd = 0, rnd + 1
                 continue
-            esc.step, esc.round, esc.status, esc.due_at, esc.updated_at = step, rnd, "stopped", None, now
-            session.add(
-                AlertEvent(
-                    alert_id=alert.id, at=now, event="no_recipients", detail="升级链中没有任何可通知的人"
-                )
-            )
-            LOGGER.error("告警 %s 无人可通知 (no recipients in any step)", alert.id)
+            # Nobody in any step of any round: the chain is exhausted at once (the duty line, or nobody).
+            esc.step, esc.round = step, rnd
+            self._exhaust(session, alert, esc, policy, now)
             return
         not_before = self._quiet_until(local) if policy.quiet_hours else None
         guidance = policy.urgent_guidance
-        for route in spec.routes:
-            if route == "robot":
-                names = "、".join(f"{p.name}({_ROLE_ZH.get(p.role, p.role)})" for p in people)
-                text = self._text(facts, alert, route="sms", guidance=guidance) + f" 已通知：{names}"
-                enqueue(
-                    session,
-                    alert_id=alert.id,
-                    key=f"a{alert.id}-r{rnd}-s{step}-robot",
-                    purpose="act",
-                    role="group",
-                    name="群机器人",
-                    address="group",
-                    route="robot",
-                    text=text,
-                    at=now,
-                    not_before=not_before,
-                )
-                continue
-            for person in people:
-                self._enqueue_person(
-                    session, alert, facts, person, route, step, rnd, now, not_before, guidance
-                )
-        who = "、".join(f"{p.name}({_ROLE_ZH.get(p.role, p.role)})" for p in people)
-        esc.step, esc.round, esc.status, esc.updated_at = step, rnd, "waiting", now
+        self._send(
+            session,
+            alert,
+            people,
+            spec.routes,
+            f"a{alert.id}-r{rnd}-s{step}",
+            lambda route: self._text(facts, alert, route=route, guidance=guidance),
+            now,
+            not_before,
+        )
+        who = _names(people)
+        esc.step, esc.round, esc.status, esc.updated_at, esc.note = step, rnd, "waiting", now, ""
         esc.due_at = now + timedelta(seconds=spec.wait_s * self._config.wait_scale)
         if alert.state == AlertState.OPEN:
             transition(
@@ -244,32 +254,209 @@ class Escalator:
                 )
             )
 
-    def _enqueue_person(
+    def _send(
         self,
         session: Session,
         alert: Alert,
-        facts: messages.AlertFacts,
-        person: Recipient,
-        route: str,
-        step: int,
-        rnd: int,
+        people: Sequence[Recipient],
+        routes: Sequence[str],
+        key: str,
+        text_for: Callable[[str], str],
         now: datetime,
-        not_before: datetime | None,
-        guidance: bool,
+        not_before: datetime | None = None,
     ) -> None:
-        enqueue(
-            session,
-            alert_id=alert.id,
-            key=f"a{alert.id}-r{rnd}-s{step}-{route}-{person.phone}",
-            purpose="act",
-            role=person.role,
-            name=person.name,
-            address=person.phone,
-            route=route,
-            text=self._text(facts, alert, route=route, guidance=guidance),
-            at=now,
-            not_before=not_before,
+        """Queue "please act" messages to `people` over `routes`; the group robot gets one with the names."""
+        for route in routes:
+            if route == "robot":
+                enqueue(
+                    session,
+                    alert_id=alert.id,
+                    key=f"{key}-robot",
+                    purpose="act",
+                    role="group",
+                    name="群机器人",
+                    address="group",
+                    route="robot",
+                    text=text_for("sms") + f" 已通知：{_names(people)}",
+                    at=now,
+                    not_before=not_before,
+                )
+                continue
+            for person in people:
+                enqueue(
+                    session,
+                    alert_id=alert.id,
+                    key=f"{key}-{route}-{person.phone}",
+                    purpose="act",
+                    role=person.role,
+                    name=person.name,
+                    address=person.phone,
+                    route=route,
+                    text=text_for(route),
+                    at=now,
+                    not_before=not_before,
+                )
+
+    def _people(
+        self, session: Session, alert: Alert, targets: Sequence[str], local: datetime
+    ) -> list[Recipient]:
+        """Everyone behind `targets`, deduplicated by phone, in order."""
+        seen: set[str] = set()
+        out = []
+        for target in targets:
+            for person in recipients_for(session, alert.home_id, target, local, self._config):
+                if person.phone not in seen:
+                    seen.add(person.phone)
+                    out.append(person)
+        return out
+
+    def _duty(
+        self, session: Session, alert: Alert, policy: Policy, local: datetime
+    ) -> tuple[list[Recipient], str]:
+        """Who an exhausted chain rings, and the board's note: the duty line, else everyone in the chain."""
+        spec = policy.exhausted
+        people = self._people(session, alert, spec.targets, local)
+        if people:
+            return people, "无人接单·已升级" + "、".join(_ROLE_ZH.get(t, t) for t in spec.targets)
+        # No duty line configured (a start-up configuration error): the whole chain is rung instead.
+        people = self._people(session, alert, [t for s in policy.steps for t in s.targets], local)
+        if people:
+            return people, "无人接单·未配置值班，重复通知全链"
+        return [], "无人可通知·配置错误"
+
+    def _exhaust(
+        self, session: Session, alert: Alert, esc: Escalation, policy: Policy, now: datetime
+    ) -> None:
+        """The chain ran out without an acceptance: ring the duty line now and again every cadence."""
+        spec: Step = policy.exhausted
+        first = esc.status != EXHAUSTED
+        # Rings count on from the last round, so each ring's messages have keys of their own.
+        esc.round = max(esc.round, policy.repeat) + 1
+        every = self._config.exhausted_repeat_s.get(policy.name, spec.wait_s) * self._config.wait_scale
+        esc.status, esc.due_at, esc.updated_at = EXHAUSTED, now + timedelta(seconds=every), now
+        local = now.astimezone(self._tz)
+        people, esc.note = self._duty(session, alert, policy, local)
+        minutes = f"{every / 60:g}"
+        if not people:
+            last = session.scalar(
+                select(AlertEvent.event)
+                .where(AlertEvent.alert_id == alert.id)
+                .order_by(AlertEvent.id.desc())
+                .limit(1)
+            )
+            if last != "no_recipients":  # said once, not every cadence; it is retried every cadence
+                session.add(
+                    AlertEvent(
+                        alert_id=alert.id,
+                        at=now,
+                        event="no_recipients",
+                        detail="配置错误：登记册中该户没有任何可通知的人，且未配置区值班"
+                        f"（alerts.district_duty）；每{minutes}分钟重试",
+                    )
+                )
+                LOGGER.error(
+                    "配置错误 configuration error: 告警 %s 无人可通知 (nobody in the register for this home "
+                    "and no alerts.district_duty)",
+                    alert.id,
+                )
+            return
+        facts = facts_for(session, alert)
+        not_before = self._quiet_until(local) if policy.quiet_hours else None
+
+        def text_for(route: str) -> str:
+            if alert.alert_class == "device":
+                return self._text(facts, alert, route=route, guidance=False)
+            if route == "voice":
+                return messages.exhausted_voice(facts)
+            return messages.exhausted_text(facts, self._tz_name)
+
+        self._send(
+            session, alert, people, spec.routes, f"a{alert.id}-x{esc.round}", text_for, now, not_before
         )
+        if alert.state == AlertState.OPEN:
+            transition(session, alert, AlertState.NOTIFYING, at=now, event="notifying", detail=esc.note)
+        if first:
+            detail = f"升级链已全部通知，无人接单：通知{_names(people)}，每{minutes}分钟重复，直至有人接单"
+            session.add(AlertEvent(alert_id=alert.id, at=now, event="exhausted", detail=detail))
+        else:
+            ring = esc.round - policy.repeat
+            detail = f"无人接单，第{ring}次通知{_names(people)}"
+            session.add(AlertEvent(alert_id=alert.id, at=now, event="duty_rung", detail=detail))
+
+    def _press(self, session: Session, alert: Alert | None, esc: Escalation, now: datetime) -> None:
+        """A new press on an active alert: tell the current step's people (and the responder) again."""
+        policy = POLICIES.get(esc.policy)
+        if alert is None or alert.state not in ACTIVE_STATES or esc.status == NEW or policy is None:
+            esc.renotify_at = None  # closed, or not begun yet (its first messages count every press)
+            return
+        last = session.scalar(
+            select(func.max(OutboxMessage.created_at)).where(
+                OutboxMessage.alert_id == alert.id, OutboxMessage.idempotency_key.like(f"a{alert.id}-p%")
+            )
+        )
+        merge = timedelta(seconds=self._config.press_merge_s)
+        if last is not None and now < last + merge:
+            esc.renotify_at = last + merge  # told together with the presses still to come in this window
+            return
+        esc.renotify_at = None
+        local = now.astimezone(self._tz)
+        if esc.status == EXHAUSTED:
+            spec = policy.exhausted
+            people, _ = self._duty(session, alert, policy, local)
+        else:
+            spec = policy.steps[min(esc.step, len(policy.steps) - 1)]
+            people = self._people(session, alert, spec.targets, local)
+            if not people:  # the register changed since that step: whoever the duty line is now
+                people, _ = self._duty(session, alert, policy, local)
+        responder = esc.responder if esc.status == "accepted" else ""
+        if responder:
+            people = self._with_responder(session, alert.id, responder, people)
+        if not people:
+            session.add(
+                AlertEvent(
+                    alert_id=alert.id,
+                    at=now,
+                    event="pressed",
+                    detail=f"第{alert.count}次按下：配置错误，无任何可通知的人",
+                )
+            )
+            LOGGER.error("配置错误 configuration error: 告警 %s 再次按下但无人可通知", alert.id)
+            return
+        facts = facts_for(session, alert)
+        presses = alert.count
+
+        def text_for(route: str) -> str:
+            if route == "voice":
+                return messages.press_voice(facts, presses=presses, responder=responder)
+            return messages.press_text(facts, self._tz_name, presses=presses, at=now, responder=responder)
+
+        self._send(session, alert, people, spec.routes, f"a{alert.id}-p{presses}", text_for, now)
+        session.add(
+            AlertEvent(
+                alert_id=alert.id,
+                at=now,
+                event="pressed",
+                detail=f"第{presses}次按下，再次通知{_names(people)}",
+            )
+        )
+
+    def _with_responder(
+        self, session: Session, alert_id: int, responder: str, people: list[Recipient]
+    ) -> list[Recipient]:
+        """`people` plus the person who accepted, when the hub messaged them about this alert before."""
+        row = session.execute(
+            select(OutboxMessage.name, OutboxMessage.role, OutboxMessage.address)
+            .where(
+                OutboxMessage.alert_id == alert_id,
+                OutboxMessage.purpose == "act",
+                OutboxMessage.name == responder,
+                OutboxMessage.route != "robot",
+            )
+            .limit(1)
+        ).first()
+        if row is None or any(p.phone == row.address for p in people):
+            return people
+        return [Recipient(row.name, row.role, row.address), *people]
 
     def _text(self, facts: messages.AlertFacts, alert: Alert, *, route: str, guidance: bool) -> str:
         if alert.alert_class == "device":

@@ -82,6 +82,7 @@ def acknowledge(session: Session, alert_id: int, *, by: str, via: str, at: datet
     esc = _escalation(session, alert_id)
     if esc is not None:
         esc.status = "accepted"
+        esc.note = ""
         esc.responder = by
         esc.due_at = at + timedelta(seconds=esc.outcome_wait_s)
         esc.updated_at = at
@@ -129,7 +130,9 @@ def _stop(session: Session, alert_id: int, at: datetime) -> None:
     esc = _escalation(session, alert_id)
     if esc is not None:
         esc.status = "stopped"
+        esc.note = ""
         esc.due_at = None
+        esc.renotify_at = None
         esc.updated_at = at
     cancel_pending(session, alert_id)
     session.flush()

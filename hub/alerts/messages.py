@@ -101,3 +101,38 @@ def device_text(facts: AlertFacts, tz: str, device: str) -> str:
 def accepted_reply(facts: AlertFacts, by: str) -> str:
     """Answer to the person whose reply accepted the alert."""
     return f"已确认由{by}接单{facts.code}（{facts.elder}，{facts.address}）。处理后请在系统登记结果。"
+
+
+def exhausted_text(facts: AlertFacts, tz: str) -> str:
+    """To the duty line once the chain ran out: nobody accepted; contact the family, call 120/110, follow up."""
+    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    head = f"【居家监护】无人接单！{facts.elder}{kind}告警 {_when(facts.at, tz)}，升级链已全部通知无人接单："
+    tail = f"。请立即联系家属，必要时拨120/110，并跟进处置。回复1 {facts.code}接单"
+    return _fit(head, f"地址{facts.address}", tail)
+
+
+def exhausted_voice(facts: AlertFacts) -> str:
+    """The duty line's call once the chain ran out."""
+    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    return (
+        f"居家监护紧急通知，无人接单。{facts.elder}，{kind}告警，所有联系人均未接单。地址：{facts.address}。"
+        "请立即联系家属，必要时拨打120或110，并跟进处置。您能负责处置请按1。"
+    )
+
+
+def press_text(facts: AlertFacts, tz: str, *, presses: int, at: datetime, responder: str) -> str:
+    """A new press of the button on an alert that is already active: the Nth press, and who is on it."""
+    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    head = f"【居家监护】{facts.elder}再次{kind}（第{presses}次按下）{_when(at, tz)}："
+    state = f"已由{responder}接单，请尽快到场" if responder else "仍无人接单"
+    return _fit(head, f"地址{facts.address}", f"。{state}。回复1 {facts.code}接单")
+
+
+def press_voice(facts: AlertFacts, *, presses: int, responder: str) -> str:
+    """The call for a new press."""
+    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    state = f"已由{responder}接单，请尽快到场。" if responder else "仍无人接单。"
+    return (
+        f"居家监护紧急通知。{facts.elder}再次{kind}，第{presses}次按下。地址：{facts.address}。{state}"
+        "您能前往处置请按1。"
+    )

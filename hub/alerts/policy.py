@@ -3,6 +3,8 @@
 A policy is chosen by the elder's tier, the alert's severity and its class (`choose_policy`). A step's
 targets are resolved against the register when the step fires (hub.alerts.recipients); a step with several
 targets notifies them in parallel (critical alerts: the designated visitor and the family at once).
+When the last round ends with nobody accepting, the policy's `exhausted` step is rung again and again on
+its own cadence until someone accepts (an unanswered alert never goes quiet).
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from hub.alerts.model import Severity
 
 # Who a step reaches; resolved by hub.alerts.recipients.
 TARGETS = ("visitor", "family", "responsible", "street", "district", "maintenance")
+
+# Kinds whose every repeat is a person pressing again: each press notifies again, whatever the alert's
+# state (a detector that keeps reporting the same smoke is not a new call for help, a button press is).
+PRESS_KINDS = frozenset({"sos"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +39,15 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """Ordered steps; after the last, the chain starts again `repeat` more times, then stays quiet."""
+    """Ordered steps; after the last, the chain starts again `repeat` more times, then `exhausted` rings.
+
+    `exhausted` is who is rung, over which routes and how often, once every round ran out without an
+    acceptance; it repeats until someone accepts (`alerts.exhausted_repeat_s` may change the cadence).
+    """
 
     name: str
     steps: tuple[Step, ...]
+    exhausted: Step
     repeat: int = 1
     urgent_guidance: bool = False  # the first message carries 120/110 guidance
     quiet_hours: bool = False  # delivery waits out the configured quiet hours
@@ -54,6 +65,7 @@ POLICIES: dict[str, Policy] = {
                 Step(("street",), ("sms", "voice"), 300),
                 Step(("district",), ("sms", "voice", "robot"), 600),
             ),
+            Step(("district",), ("sms", "voice", "robot"), 300),
             repeat=2,
             urgent_guidance=True,
         ),
@@ -66,6 +78,7 @@ POLICIES: dict[str, Policy] = {
                 Step(("street",), ("sms",), 900),
                 Step(("district",), ("sms", "robot"), 1800),
             ),
+            Step(("district",), ("sms", "robot"), 900),
             repeat=1,
         ),
         Policy(
@@ -77,6 +90,7 @@ POLICIES: dict[str, Policy] = {
                 Step(("street",), ("sms",), 1800),
                 Step(("district",), ("sms", "robot"), 3600),
             ),
+            Step(("district",), ("sms", "robot"), 1800),
             repeat=0,
         ),
         Policy(
@@ -85,12 +99,14 @@ POLICIES: dict[str, Policy] = {
                 Step(("visitor",), ("sms",), 3600),
                 Step(("responsible",), ("sms",), 7200),
             ),
+            Step(("district",), ("sms",), 4 * 3600),
             repeat=0,
             fyi_family=False,
         ),
         Policy(
             "device",
             (Step(("maintenance",), ("robot", "sms"), 4 * 3600),),
+            Step(("maintenance",), ("robot", "sms"), 4 * 3600),
             repeat=1,
             quiet_hours=True,
             fyi_family=False,

@@ -23,6 +23,7 @@ from hub.alerts.channels.log import LogNotifier
 from hub.alerts.channels.twilio import TwilioChannels
 from hub.alerts.channels.webhook import JsonWebhook
 from hub.alerts.channels.wecom import WeComRobot
+from hub.alerts.coverage import Gap, coverage_gaps
 from hub.alerts.escalation import Escalator
 from hub.alerts.outbox import enqueue
 from hub.alerts.replies import ReplyOutcome, handle_reply
@@ -32,6 +33,9 @@ from hub.alerts.worker import AlertWorker
 from hub.clock import Clock
 
 LOGGER = logging.getLogger(__name__)
+
+# Start-up log lines about coverage gaps; the rest are counted (the board lists every one).
+GAPS_LOGGED = 20
 
 
 class AlertService:
@@ -54,6 +58,7 @@ class AlertService:
         self._stack = AsyncExitStack()
         self.channels: dict[str, Notifier] = {}
         self.worker = AlertWorker(sessions, self.escalator, self.channels, config, clock)
+        self.gaps: list[Gap] = []  # found at start-up; GET /api/v1/alerts/coverage checks again
 
     async def __aenter__(self) -> AlertService:
         cfg = self.config
@@ -78,7 +83,19 @@ class AlertService:
             channels[extra.name] = extra
         self.channels.update(channels)  # the worker holds this very dict
         LOGGER.info("告警通知渠道: %s", ", ".join(sorted(self.channels)))
+        self.gaps = await asyncio.to_thread(self.check_coverage)
         return self
+
+    def check_coverage(self) -> list[Gap]:
+        """Log every hole in the safety net as a configuration error (the hub still starts)."""
+        with self.sessions() as session:
+            gaps = coverage_gaps(session, self.config)
+        for gap in gaps[:GAPS_LOGGED]:
+            log = LOGGER.error if gap.level == "error" else LOGGER.warning
+            log("配置错误 configuration error: %s", gap.problem)
+        if len(gaps) > GAPS_LOGGED:
+            LOGGER.error("配置错误 configuration error: 另有 %d 项未列出，见看板", len(gaps) - GAPS_LOGGED)
+        return gaps
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hub.alerts.policy import POLICIES
+
 ENV_TWILIO_TOKEN = "HUB_TWILIO_AUTH_TOKEN"
 ENV_WECOM_KEY = "HUB_WECOM_KEY"
 ENV_DINGTALK_TOKEN = "HUB_DINGTALK_TOKEN"
@@ -88,6 +90,11 @@ class AlertsConfig(_Section):
     outcome_wait_s: Annotated[int, Field(ge=1)] = 1800
     district_duty: list[PersonConfig] = Field(default_factory=list)
     maintenance: list[PersonConfig] = Field(default_factory=list)
+    # Per policy name: how often (s) an exhausted chain rings its duty line again; unset = the policy's own.
+    exhausted_repeat_s: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    # Repeated presses within this time of the last re-notification are told together at its end, so a
+    # frightened elder pressing twenty times in a minute does not flood the people who are on their way.
+    press_merge_s: Annotated[float, Field(ge=0)] = 60.0
     # Device-class alerts wait out these local hours ("22:00-07:00"; empty = never quiet).
     quiet_hours: str = "22:00-07:00"
     rate_limit_count: Annotated[int, Field(ge=1)] = 10
@@ -120,6 +127,14 @@ class AlertsConfig(_Section):
     def _check_quiet(cls, v: str) -> str:
         if v and (len(v.split("-")) != 2 or not all(_HHMM.match(p) for p in v.split("-"))):
             raise ValueError(f'must look like "22:00-07:00" or be empty, got {v!r}')
+        return v
+
+    @field_validator("exhausted_repeat_s")
+    @classmethod
+    def _check_policies(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(POLICIES))
+        if unknown:
+            raise ValueError(f"unknown policy name(s) {unknown}; known: {sorted(POLICIES)}")
         return v
 
     @field_validator("routes")

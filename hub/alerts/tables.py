@@ -36,7 +36,9 @@ class Escalation(Base):
     """The escalation of one alert: which step of which policy, and when the next thing is due.
 
     `due_at` is the persisted timer: NULL when nothing is pending (stopped), otherwise the worker acts at
-    that time (next step, or resume because the responder recorded no outcome).
+    that time (next step, ring the duty line again once the chain is exhausted, or resume because the
+    responder recorded no outcome). `renotify_at` is a second timer: a repeated press (SOS) waits there
+    for the worker to notify again, without disturbing the step timer.
     """
 
     __tablename__ = "alert_escalations"
@@ -46,12 +48,16 @@ class Escalation(Base):
     policy: Mapped[str] = mapped_column(String(32))
     step: Mapped[int] = mapped_column(Integer, default=0)  # index of the last step sent
     round: Mapped[int] = mapped_column(Integer, default=0)  # repeats of the whole chain done
-    status: Mapped[str] = mapped_column(String(16))  # new | waiting | accepted | stopped
+    # new | waiting | accepted | exhausted (the chain ran out: the duty line is rung) | stopped
+    status: Mapped[str] = mapped_column(String(16))
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     responder: Mapped[str] = mapped_column(String(64), default="")
     # How long an accepted alert may wait for an outcome before escalation resumes.
     outcome_wait_s: Mapped[int] = mapped_column(Integer, default=1800)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    renotify_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    # What the board says about the escalation's phase (e.g. 无人接单·已升级区值班); empty when nothing to say.
+    note: Mapped[str] = mapped_column(String(64), default="")
 
 
 class OutboxMessage(Base):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,12 +19,15 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from hub.alerts import lifecycle
+from hub.alerts.coverage import coverage_gaps
 from hub.alerts.errors import AlertError
 from hub.alerts.outbox import SENT
 from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import OutboxMessage
 from hub.alerts.worker import fall_back
+from hub.care.idcard import mask_phone
 from hub.register.models import Alert, AlertEvent, Home
 from hub.web import audit
 from hub.web.access import forbidden, require
@@ -40,6 +44,9 @@ class AlertsWeb:
 
 
 ALERTS = web.AppKey("alerts", AlertsWeb)
+
+# A phone number inside a provider's error text ("+8613900000001 is not a valid number").
+_PHONE = re.compile(r"\+?\d{7,}")
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -62,10 +69,19 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+# Longest accepted value per body field: `by` becomes the escalation's responder (64 characters in the
+# register; PostgreSQL refuses longer, which would be a 500), the rest are bounded so a hostile or broken
+# client cannot grow every alert's timeline without limit.
+MAX_CHARS = {"by": 64, "via": 32, "outcome": 200, "reason": 500, "notes": 2000}
+
+
 def _text(data: dict[str, Any], key: str, *, required: bool = True, default: str = "") -> str:
     value = data.get(key, default)
     if not isinstance(value, str) or (required and not value.strip()):
         raise web.HTTPBadRequest(text=f"字段 {key} 必须是非空字符串")
+    limit = MAX_CHARS.get(key)
+    if limit is not None and len(value) > limit:
+        raise web.HTTPBadRequest(text=f"字段 {key} 过长（最多 {limit} 个字符，收到 {len(value)} 个）")
     return value
 
 
@@ -162,7 +178,8 @@ async def cancel(request: web.Request) -> web.Response:
 async def timeline(request: web.Request) -> web.Response:
     """GET /api/v1/alerts/{id}/timeline: the alert, its events and its notifications.
 
-    Maintenance gets no notification texts or phone numbers (those name and reach people).
+    Maintenance gets no notification texts or phone numbers (those name and reach people). Everyone else
+    sees the numbers masked, as on the elder's page: the full number is the audited reveal's to give.
     """
     svc = request.app[SERVICES]
     who = require(request, "alerts.read")
@@ -192,18 +209,36 @@ async def timeline(request: web.Request) -> web.Response:
                         "id": m.id,
                         "purpose": m.purpose,
                         "name": m.name,
-                        "address": m.address,
+                        "address": m.address if m.route == "robot" else mask_phone(m.address),
                         "route": m.route,
                         "status": m.status,
                         "via": m.sent_via,
                         "provider_status": m.provider_status,
                         "text": m.text,
-                        "error": m.last_error,
+                        "error": _PHONE.sub(lambda d: mask_phone(d.group()), m.last_error),
                     }
                     for m in outbox
                     if not scope.device_only
                 ],
             }
+
+    return _json(await asyncio.to_thread(read))
+
+
+async def coverage(request: web.Request) -> web.Response:
+    """GET /api/v1/alerts/coverage: holes in the safety net (no duty line, homes nobody can be told about).
+
+    Checked live against the register, within the caller's jurisdiction; the board shows them in red.
+    """
+    svc = request.app[SERVICES]
+    who = require(request, "alerts.read")
+    alerts = request.app.get(ALERTS)
+    config = alerts.service.config if alerts is not None else AlertsConfig()
+
+    def read() -> dict[str, Any]:
+        with svc.sessions() as session:
+            gaps = coverage_gaps(session, config, scope_of(session, who).home_ids)
+        return {"errors": sum(g.level == "error" for g in gaps), "gaps": [g.as_dict() for g in gaps]}
 
     return _json(await asyncio.to_thread(read))
 
@@ -297,6 +332,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/alerts/{alert_id}/resolve", resolve)
     app.router.add_post("/api/v1/alerts/{alert_id}/cancel", cancel)
     app.router.add_get("/api/v1/alerts/{alert_id}/timeline", timeline)
+    app.router.add_get("/api/v1/alerts/coverage", coverage)
     app.router.add_post("/api/v1/alerts/twilio/sms", twilio_sms)
     app.router.add_post("/api/v1/alerts/twilio/voice", twilio_voice)
     app.router.add_post("/api/v1/alerts/twilio/status", twilio_status)

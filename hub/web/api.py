@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import and_, case, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import metrics
+from hub.alerts.escalation import EXHAUSTED
 from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import Escalation
 from hub.clock import Clock
@@ -76,8 +77,19 @@ async def metrics_text(request: web.Request) -> web.Response:
 def scoped_alerts(
     session: Session, scope: Any, *, active_only: bool = False, limit: int = 500, alert_id: int | None = None
 ) -> list[dict[str, Any]]:
-    """Newest alerts first within `scope`, each with its home's place and who accepted it."""
-    stmt = select(Alert, Home).join(Home, Alert.home_id == Home.id)
+    """Alerts within `scope`, each with its home's place, who accepted it and whether its chain ran out.
+
+    Exhausted alerts (nobody accepted after the whole chain) come first, then the other active ones, then
+    the closed; newest first within each. The order is the database's, so `limit` never cuts off an
+    exhausted or active alert in favour of a newer closed one.
+    """
+    exhausted = and_(Escalation.status == EXHAUSTED, Alert.active_key.is_not(None))
+    rank = case((exhausted, 0), (Alert.active_key.is_not(None), 1), else_=2)
+    stmt = (
+        select(Alert, Home)
+        .join(Home, Alert.home_id == Home.id)
+        .outerjoin(Escalation, Escalation.alert_id == Alert.id)
+    )
     if active_only:
         stmt = stmt.where(Alert.active_key.is_not(None))
     if alert_id is not None:
@@ -86,13 +98,16 @@ def scoped_alerts(
         stmt = stmt.where(Alert.home_id.in_(scope.home_ids))
     if scope.device_only:
         stmt = stmt.where(Alert.alert_class == "device")
-    rows = session.execute(stmt.order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit)).all()
+    rows = session.execute(stmt.order_by(rank, Alert.opened_at.desc(), Alert.id.desc()).limit(limit)).all()
     ids = [a.id for a, _ in rows]
-    accepted = dict(
-        session.execute(
-            select(Escalation.alert_id, Escalation.responder).where(Escalation.alert_id.in_(ids))
-        ).all()
-    )
+    escalations = {
+        alert_id: (responder, status, note)
+        for alert_id, responder, status, note in session.execute(
+            select(Escalation.alert_id, Escalation.responder, Escalation.status, Escalation.note).where(
+                Escalation.alert_id.in_(ids)
+            )
+        )
+    }
     elders: dict[int, list[str]] = {}
     if not scope.device_only:
         for home_id, code, name in session.execute(
@@ -101,12 +116,16 @@ def scoped_alerts(
             elders.setdefault(home_id, []).append(f"{name}（{code}）")
     out = []
     for alert, home in rows:
+        responder, status, note = escalations.get(alert.id, ("", "", ""))
         item = alert_to_dict(alert, home.code)
         item |= {
             "address": home.address,
             "street": home.street,
             "community": home.community,
-            "accepted_by": accepted.get(alert.id) or "",
+            "accepted_by": responder,
+            # The chain ran out without an acceptance: the board shows it red, at the top.
+            "exhausted": status == EXHAUSTED and alert.active_key is not None,
+            "escalation_note": note if alert.active_key is not None else "",
             "elders": elders.get(home.id, []),
         }
         out.append(item)

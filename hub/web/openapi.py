@@ -84,6 +84,7 @@ OPERATIONS: tuple[Op, ...] = (
         (Param("active", type="boolean", description="只看未关闭的"), _LIMIT),
     ),
     Op("get", "/api/v1/alerts/stream", "实时告警（server-sent events，event: alerts）", "告警"),
+    Op("get", "/api/v1/alerts/coverage", "通知覆盖缺口（无人可通知的住户、未配置区值班）", "告警"),
     Op(
         "post",
         "/api/v1/alerts/{alert_id}/ack",

@@ -8,64 +8,21 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts import lifecycle
 from hub.alerts.channels.log import LogNotifier
 from hub.alerts.channels.twilio import TwilioChannels
 from hub.alerts.errors import AlertError
-from hub.alerts.escalation import Escalator
 from hub.alerts.model import AlertCandidate, Severity
 from hub.alerts.recipients import on_shift
 from hub.alerts.replies import handle_reply
-from hub.alerts.settings import AlertsConfig, TwilioConfig
-from hub.alerts.tables import Escalation, OnCallShift, OutboxMessage
+from hub.alerts.settings import TwilioConfig
+from hub.alerts.tables import Escalation, OnCallShift
 from hub.alerts.worker import AlertWorker
-from hub.clock import FrozenClock
-from hub.ingest.register_writer import RegisterWriter
-from hub.register.models import Alert, AlertEvent
+from hub.register.models import Alert
 from tests.alerts.fakes import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from tests.alerts.site import DAUGHTER, ONCALL, RESPONSIBLE, SON, VISITOR, make_alert_site
-
-T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 14:00 local
-
-
-class World:
-    """A register with the alert site, an escalator on a frozen clock and a writer that uses its hook."""
-
-    def __init__(self, tmp: Path, url: str | None = None, **config: object) -> None:
-        self.sessions: sessionmaker[Session] = make_alert_site(tmp, url)
-        self.clock = FrozenClock(T0)
-        self.config = AlertsConfig.model_validate({"poll_s": 0.01, **config})
-        self.escalator = Escalator(self.config, self.clock)
-        self.writer = RegisterWriter(self.sessions, on_alert_changes=self.escalator.on_alert_changes)
-
-    def raise_alert(
-        self, kind: str = "sos", severity: Severity = Severity.CRITICAL, cls: str = "elder"
-    ) -> int:
-        cand = AlertCandidate("H001", kind, severity, self.clock.now(), f"H001-{kind}", f"{kind} 报警", cls)
-        [change] = self.writer.commit([], [cand], {}, self.clock.now())
-        self.fire()  # the worker's first pass, which the commit wakes at once
-        return change.alert_id
-
-    def outbox(self, **where: object) -> list[OutboxMessage]:
-        with self.sessions() as s:
-            stmt = select(OutboxMessage).order_by(OutboxMessage.id)
-            for k, v in where.items():
-                stmt = stmt.where(getattr(OutboxMessage, k) == v)
-            return list(s.scalars(stmt))
-
-    def events(self, alert_id: int) -> list[str]:
-        with self.sessions() as s:
-            return list(
-                s.scalars(
-                    select(AlertEvent.event).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
-                )
-            )
-
-    def fire(self) -> None:
-        with self.sessions.begin() as s:
-            self.escalator.fire_due(s, self.clock.now())
+from tests.alerts.world import T0, World
 
 
 def test_the_escalation_commits_with_the_alert_and_begins_on_the_next_worker_pass(

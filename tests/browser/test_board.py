@@ -8,16 +8,20 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import gmqtt
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy import select
 
+from hub.alerts.tables import Escalation
 from hub.app import RunningHub, run_hub
 from hub.config import parse_config
+from hub.register.db import make_engine, session_factory
+from hub.register.models import Alert, Home
 from hub.web.auth import add_user
 from tests.services.mosquitto import Broker, free_port
 from tests.site_fixture import make_site
@@ -143,3 +147,52 @@ async def test_relative_sees_only_their_elder(
     await page.goto(hub_url + "/#/elder/E001")  # typed by hand: the API refuses it
     await page.wait_for_selector("p.error", timeout=WAIT_MS)
     assert "管辖范围" in await page.locator("p.error").inner_text()
+
+
+async def test_an_exhausted_alert_is_red_on_top_and_configuration_gaps_are_shown(
+    hub_url: str, browser: Browser, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'register.sqlite'}")
+    now = datetime.now(UTC)
+    with session_factory(engine).begin() as session:
+        homes = dict(session.execute(select(Home.code, Home.id)).all())
+        ids = []
+        for code, minutes in (("H001", 30), ("H002", 1)):  # H001's is older: newest-first would bury it
+            alert = Alert(
+                home_id=homes[code],
+                kind="sos",
+                severity="critical",
+                alert_class="elder",
+                state="notifying",
+                active_key=f"{code}/sos",
+                device_code=f"{code}-sos",
+                explanation="按下紧急呼叫按钮",
+                opened_at=now - timedelta(minutes=minutes),
+                last_seen_at=now,
+            )
+            session.add(alert)
+            session.flush()
+            ids.append(alert.id)
+        session.add(
+            Escalation(
+                alert_id=ids[0],
+                policy="critical",
+                status="exhausted",
+                note="无人接单·已升级区值班",
+                updated_at=now,
+                due_at=now + timedelta(hours=1),
+            )
+        )
+    engine.dispose()
+    page = await _login(browser, hub_url, "值班员")
+    first = page.locator("li.alert").first
+    await first.wait_for(timeout=WAIT_MS)
+    assert await first.get_attribute("data-id") == str(ids[0])
+    assert "无人接单·已升级区值班" in await first.inner_text()
+    red = await first.evaluate("e => getComputedStyle(e).borderLeftColor")
+    assert red == "rgb(198, 40, 40)"  # --red
+    # This hub runs without a district duty line, and H002 has nobody in the register: both are errors.
+    gaps = page.locator("#coverage")
+    await gaps.wait_for(timeout=WAIT_MS)
+    text = await gaps.inner_text()
+    assert "配置错误" in text and "district_duty" in text and "H002" in text

@@ -15,7 +15,9 @@ const SEVERITIES = { critical: "紧急", major: "重要", warning: "警告", min
 const ACTIVE = new Set(["open", "notifying", "acknowledged"]);
 const EVENTS = {
   opened: "告警产生", repeated: "重复触发", notified: "已通知", acknowledged: "接单", resolved: "处置完成",
-  cancelled: "取消", escalated: "升级通知",
+  cancelled: "取消", escalated: "升级通知", exhausted: "无人接单·升级值班", duty_rung: "再次通知值班",
+  pressed: "再次按下", resumed: "恢复升级", step_skipped: "跳过", no_recipients: "无人可通知（配置错误）",
+  fallback: "改用其他渠道", delivery_failed: "发送失败",
 };
 // Which role may open which page (the API enforces it again; this only hides useless links).
 const PAGES = {
@@ -144,7 +146,11 @@ function boardPage() {
   const showClosed = Object.assign(el("input"), { type: "checkbox" });
   const head = el("div", "row");
   head.append(el("h2", "", "实时告警"), label("显示已关闭", showClosed));
-  view(head, status, list);
+  const gaps = el("ul", "gaps");
+  gaps.id = "coverage";
+  gaps.hidden = true;
+  view(head, gaps, status, list);
+  showCoverage(gaps);
   let last = [];
   const draw = () => renderBoard(list, last, showClosed.checked);
   showClosed.addEventListener("change", draw);
@@ -158,12 +164,26 @@ function boardPage() {
   boardTimer = setInterval(draw, 1000); // elapsed times tick without a new event
 }
 
+// Holes in the safety net (no duty line, homes nobody can be told about): red, above the alerts.
+async function showCoverage(box) {
+  try {
+    const data = await api("/api/v1/alerts/coverage");
+    box.replaceChildren(...data.gaps.map((g) => el("li", `gap gap-${g.level}`,
+      `${g.level === "error" ? "配置错误" : "提醒"}：${g.problem}`)));
+    box.hidden = !data.gaps.length;
+  } catch {
+    box.hidden = true; // the alert list still works; the error banner is for actions
+  }
+}
+
 function renderBoard(list, alerts, showClosed) {
   const shown = alerts.filter((a) => showClosed || ACTIVE.has(a.state));
-  shown.sort((a, b) => Number(ACTIVE.has(b.state)) - Number(ACTIVE.has(a.state))
+  // Nobody accepted after the whole chain: those first, then the other active ones, newest first.
+  shown.sort((a, b) => Number(Boolean(b.exhausted)) - Number(Boolean(a.exhausted))
+    || Number(ACTIVE.has(b.state)) - Number(ACTIVE.has(a.state))
     || String(b.opened_at).localeCompare(String(a.opened_at)));
   const items = shown.map((a) => {
-    const li = el("li", `alert sev-${a.severity} state-${a.state}`);
+    const li = el("li", `alert sev-${a.severity} state-${a.state}${a.exhausted ? " exhausted" : ""}`);
     li.dataset.id = a.id;
     li.dataset.kind = a.kind;
     li.dataset.state = a.state;
@@ -172,6 +192,7 @@ function renderBoard(list, alerts, showClosed) {
     title.href = `#/alert/${a.id}`;
     head.append(title, el("span", `badge sev`, SEVERITIES[a.severity] || a.severity),
       el("span", "badge state", ALERT_STATES[a.state] || a.state));
+    if (a.exhausted) head.append(el("span", "badge exhausted", a.escalation_note || "无人接单·已升级区值班"));
     if (a.class === "device") head.append(el("span", "badge", "设备"));
     const meta = el("div", "alert-meta");
     meta.append(
