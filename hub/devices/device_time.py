@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import timedelta
 
 from hub.models import RawMessage, Reading
 
@@ -46,15 +45,16 @@ class DeviceTimePolicy:
 
     def plausible(self, raw: RawMessage, reading: Reading) -> bool:
         """Whether the device time of `reading` can be true for a message received as `raw` was."""
-        ts = reading.ts
-        received = raw.received_at
-        lag = timedelta(seconds=self.max_lag_s)
-        if ts > received + timedelta(seconds=self.future_tolerance_s):
+        # Epoch seconds: a device may claim any date, even one that datetime arithmetic cannot shift.
+        ts = reading.ts.timestamp()
+        received = raw.received_at.timestamp()
+        lag = self.max_lag_s
+        if ts > received + self.future_tolerance_s:
             return False
         if ts >= received - lag:
             return True
         held = raw.held
-        return held is not None and held[0] - lag <= ts <= held[1] + lag
+        return held is not None and held[0].timestamp() - lag <= ts <= held[1].timestamp() + lag
 
     def _settled(self, reading: Reading, raw: RawMessage) -> Reading:
         received = raw.received_at

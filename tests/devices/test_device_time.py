@@ -150,3 +150,11 @@ def test_a_burst_of_queued_old_messages_is_no_clock_finding() -> None:
     burst = [(T0 + timedelta(seconds=s), T0 - timedelta(hours=1) + timedelta(minutes=s)) for s in range(30)]
     live = [(T0 + timedelta(minutes=m), T0 + timedelta(minutes=m)) for m in range(1, 30)]
     assert _clock_findings(engine, burst + live) == []
+
+
+def test_dates_at_the_ends_of_the_calendar_are_handled() -> None:
+    retained = (datetime.min.replace(tzinfo=UTC), T0)  # a retained message: of any age
+    for claimed in (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)):
+        for held in (None, retained):
+            readings = decode(MOTION, {"occupancy": True, "last_seen": iso(claimed)}, T0, held=held)
+            assert all(r.ts <= T0 for r in readings)

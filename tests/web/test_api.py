@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -255,14 +255,14 @@ def test_native_decoder_accepts_the_http_channel() -> None:
 
 async def test_ingest_with_device_token_is_accepted_and_visible(hub: Hub) -> None:
     token = hub.token_for("H001-health")
-    reading = {"signal": "heart_rate", "value": 72, "ts": "2026-11-28T06:00:00+00:00"}
+    # A monitor's own time a few minutes back (a device time days old would be replaced by receipt time).
+    measured = (datetime.now(UTC) - timedelta(minutes=3)).replace(microsecond=0)
+    reading = {"signal": "heart_rate", "value": 72, "ts": measured.isoformat()}
     status, body = await hub.ingest(json.dumps(reading), token)
     assert status == 202, body
     # 202 means durable: the reading is visible at once, no polling needed.
     heart = _latest(await hub.get("/api/v1/homes"), "H001", "heart_rate")
-    assert [(r["device"], r["value"], r["ts"]) for r in heart] == [
-        ("H001-health", 72, "2026-11-28T06:00:00+00:00")
-    ]
+    assert [(r["device"], r["value"], r["ts"]) for r in heart] == [("H001-health", 72, measured.isoformat())]
 
     readings = [
         {"signal": "bp_systolic", "value": 135, "ts": "2026-11-28T06:01:00+00:00"},
