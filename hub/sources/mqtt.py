@@ -20,7 +20,7 @@ import struct
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
@@ -38,6 +38,8 @@ from hub.sources.errors import SourceError
 LOGGER = logging.getLogger(__name__)
 
 _PUBACK = struct.Struct("!BBH")
+# Consecutive messages' receipt times differ by at least this much (see MqttSource._now).
+_ONE_US = timedelta(microseconds=1)
 
 
 def parse_broker_url(url: str) -> tuple[str, int, bool]:
@@ -240,13 +242,17 @@ class MqttSource:
         LOGGER.warning("MQTT connection lost; reconnecting in %.0fs", self._delay)
 
     def _now(self) -> datetime:
-        # Messages read from one socket chunk share a receipt time (to the millisecond): asking the clock
-        # for each of tens of thousands of messages a second is measurable.
+        # The clock is read at most once a millisecond: asking it for each of tens of thousands of messages
+        # a second is measurable. Every message still gets its own receipt time, one microsecond after the
+        # one before: the stores key a reading by its time, so a backlog that the broker redelivers in one
+        # burst (after an outage) would otherwise collapse into one reading per device and signal.
         tick = asyncio.get_running_loop().time()
         last_tick, stamp = self._last_stamp
+        stamp += _ONE_US
         if tick - last_tick > 0.001:
-            stamp = self._clock.now()
-            self._last_stamp = (tick, stamp)
+            stamp = max(stamp, self._clock.now())
+            last_tick = tick
+        self._last_stamp = (last_tick, stamp)
         return stamp
 
     def _on_publish(self, mid: int | None, topic: str, payload: bytes) -> None:
