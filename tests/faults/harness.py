@@ -89,6 +89,15 @@ class FaultHub:
         self.process.start()
         await asyncio.to_thread(self.process.wait_ready)
 
+    async def supervise(self, restart_s: float = 0.5) -> None:
+        """Start the hub again whenever it exits, as systemd's ``Restart=always`` does in production
+        (deploy/systemd/eldercare-hub.service; `restart_s` stands for its RestartSec). Run as a task."""
+        while True:
+            await asyncio.sleep(restart_s)
+            if self.exited() is not None:
+                self.restarts += 1
+                self.process.start()
+
     def exited(self) -> int | None:
         """The hub's exit code, or None while it runs."""
         return None if self.process.proc is None else self.process.proc.poll()

@@ -10,6 +10,9 @@ the faults table (``FAULTS-TABLE | fault | SOS sent | alerts | notifications | r
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,6 +32,7 @@ from tests.faults.harness import (
 )
 from tests.services.influxdb import InfluxServer
 from tests.services.mosquitto import Broker, start_mosquitto
+from tests.services.pg_cluster import PgCluster
 
 pytestmark = pytest.mark.slow
 
@@ -119,6 +123,37 @@ async def test_influxdb_down_for_ten_minutes(
     assert_nothing_lost(result)
 
 
+async def test_postgresql_restart(tmp_path: Path, broker: Broker, twilio: FakeTwilio) -> None:
+    """The register's PostgreSQL (a private cluster) stops while traffic flows and starts again a few
+    seconds later. The hub fails closed: it acknowledges nothing it could not commit, says why and exits;
+    its supervisor (systemd ``Restart=always``, modelled here) starts it again until PostgreSQL is back, and
+    the broker redelivers what was not acknowledged."""
+    cluster = PgCluster()
+    try:
+        cluster.start()
+        hub = FaultHub(tmp_path, broker, twilio, register_url=cluster.url)
+        traffic = Traffic(broker)
+        await hub.start()
+        supervisor = asyncio.create_task(hub.supervise())
+        try:
+            await _phase(traffic, range(HALF))
+            await asyncio.to_thread(cluster.stop)
+            await _phase(traffic, range(HALF, HOMES))
+            await asyncio.sleep(3.0)
+            await asyncio.to_thread(cluster.start)
+            result = await outcome(
+                "PostgreSQL restarted", hub, traffic, lambda: sqlite_readings(hub.data_dir), twilio=twilio
+            )
+            assert hub.restarts >= 1
+            assert "错误 error" in hub.log()  # said why it stopped, in one line (no traceback needed)
+        finally:
+            supervisor.cancel()
+            await hub.stop()
+    finally:
+        cluster.remove()
+    assert_nothing_lost(result)
+
+
 async def test_sms_provider_fails_then_times_out(tmp_path: Path, broker: Broker, twilio: FakeTwilio) -> None:
     """Twilio answers HTTP 500 to every request, then stops answering at all; every SOS still reaches the
     visitor through the GSM modem, the next channel of the chain."""
@@ -149,4 +184,62 @@ async def test_sms_provider_fails_then_times_out(tmp_path: Path, broker: Broker,
     finally:
         await hub.stop()
         modem.close()
+    assert_nothing_lost(result)
+
+
+@contextlib.contextmanager
+def _small_disk(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `where` (needs root)."""
+    where.mkdir(parents=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=False)
+    if done.returncode != 0:
+        pytest.fail("cannot mount a small tmpfs for the full-disk test (needs root)")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Fill `disk` up to the last byte; returns the filler file."""
+    filler = disk / "filler"
+    chunk = b"\0" * 65536
+    with filler.open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(chunk)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        with contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 512)
+    return filler
+
+
+async def test_data_dir_disk_full(tmp_path: Path, broker: Broker, twilio: FakeTwilio) -> None:
+    """The disk of `data_dir` (register and time series, SQLite) fills up while traffic flows. The hub
+    fails closed: it acknowledges nothing it could not write, logs the disk error and exits; its
+    supervisor (systemd ``Restart=always``, modelled here) starts it again; once space is freed, the broker's
+    redelivery brings everything in."""
+    with _small_disk(tmp_path / "disk", "32m") as disk:
+        hub = FaultHub(tmp_path, broker, twilio, data_dir=disk / "data")
+        traffic = Traffic(broker)
+        await hub.start()
+        supervisor = asyncio.create_task(hub.supervise())
+        try:
+            await traffic.connect()
+            await traffic.burst(range(HOMES), 2)
+            await traffic.close()
+            filler = await asyncio.to_thread(_fill, disk)
+            await _phase(traffic, range(HALF))
+            await _phase(traffic, range(HALF, HOMES))
+            await asyncio.sleep(3.0)
+            assert "database or disk is full" in hub.log()
+            filler.unlink()
+            result = await outcome(
+                "data_dir disk full", hub, traffic, lambda: sqlite_readings(hub.data_dir), twilio=twilio
+            )
+        finally:
+            supervisor.cancel()
+            await hub.stop()
     assert_nothing_lost(result)
