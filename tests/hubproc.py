@@ -98,14 +98,16 @@ def sos_site(homes: int) -> str:
     return yaml.safe_dump(site, allow_unicode=True, sort_keys=False)
 
 
-def cli(config: Path, *args: str, timeout: float = 120) -> str:
-    """Run `eldercare-hub --config CONFIG ARGS…` to completion and return its stdout."""
+def cli(config: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> str:
+    """Run `eldercare-hub --config CONFIG ARGS…` to completion and return its stdout (`env` is added to
+    this process's environment)."""
     out = subprocess.run(
         [sys.executable, "-m", "hub.cli", "--config", str(config), *args],
         check=True,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
     return out.stdout
 
@@ -113,8 +115,9 @@ def cli(config: Path, *args: str, timeout: float = 120) -> str:
 class HubProcess:
     """`eldercare-hub run` in a child process."""
 
-    def __init__(self, config: Path, http_port: int, log: Path) -> None:
+    def __init__(self, config: Path, http_port: int, log: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
+        self.env = env or {}  # added to this process's environment (secrets such as HUB_TWILIO_AUTH_TOKEN)
         self.http_port = http_port
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
@@ -127,7 +130,7 @@ class HubProcess:
                 [sys.executable, "-m", "hub.cli", "--config", str(self.config), "run"],
                 stdout=log,
                 stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
             )
 
     def health(self) -> dict[str, Any] | None:
@@ -172,8 +175,17 @@ class HubProcess:
         headers = {}
         if path.startswith("/api/"):
             if not self._token:
-                cli(self.config, "user", "add", "hubproc-admin", "--role", "admin", "--no-password")
-                self._token = cli(self.config, "user", "token", "hubproc-admin").strip()
+                cli(
+                    self.config,
+                    "user",
+                    "add",
+                    "hubproc-admin",
+                    "--role",
+                    "admin",
+                    "--no-password",
+                    env=self.env,
+                )
+                self._token = cli(self.config, "user", "token", "hubproc-admin", env=self.env).strip()
             headers["Authorization"] = f"Bearer {self._token}"
         request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", headers=headers)
         with urllib.request.urlopen(request, timeout=5) as r:

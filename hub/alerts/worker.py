@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -101,6 +102,7 @@ class AlertWorker:
         except RuntimeError:
             self._loop = None  # set by run()
         self.sent = 0  # messages delivered since start
+        self._slots: dict[str, asyncio.Semaphore] = {}  # channels that send one message at a time
 
     def chain(self, route: str) -> list[str]:
         """The route's channels that are configured here, in fallback order, always ending with "log"."""
@@ -228,16 +230,30 @@ class AlertWorker:
         if later is not None:
             return _Result(job, name, deferred_until=later)
         note = Notification(job.alert_id or 0, job.address, job.text, job.key, outbox_id=job.id)
-        try:
-            async with asyncio.timeout(self._config.send_timeout_s):
-                provider_id = await self._channels[name].notify(note)
-        except NotifyError as exc:
-            LOGGER.warning("通知发送失败 %s via %s: %s", job.key, name, exc)
-            return _Result(job, name, error=str(exc), retryable=exc.retryable)
-        except TimeoutError:
-            # A timeout may or may not have sent: fall back (a duplicate beats a missed SOS).
-            return _Result(job, name, error=f"超时 timeout after {self._config.send_timeout_s} s")
+        channel = self._channels[name]
+        # The timeout is the provider's time to answer, not the wait for a one-at-a-time channel (a GSM
+        # modem): timed from the queue, a burst of SOS sends would time out there and end in the log.
+        async with self._slot(name, channel):
+            try:
+                async with asyncio.timeout(self._config.send_timeout_s):
+                    provider_id = await channel.notify(note)
+            except NotifyError as exc:
+                LOGGER.warning("通知发送失败 %s via %s: %s", job.key, name, exc)
+                return _Result(job, name, error=str(exc), retryable=exc.retryable)
+            except TimeoutError:
+                # A timeout may or may not have sent: fall back (a duplicate beats a missed SOS).
+                LOGGER.warning("通知发送超时 %s via %s (%.1f s)", job.key, name, self._config.send_timeout_s)
+                return _Result(job, name, error=f"超时 timeout after {self._config.send_timeout_s} s")
         return _Result(job, name, provider_id=provider_id)
+
+    def _slot(self, name: str, channel: Notifier) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A place in the channel's queue when it sends one message at a time (`max_concurrent`)."""
+        limit = getattr(channel, "max_concurrent", 0)
+        if not limit:
+            return contextlib.nullcontext()
+        if name not in self._slots:
+            self._slots[name] = asyncio.Semaphore(limit)
+        return self._slots[name]
 
 
 def fall_back(session: Session, row: OutboxMessage, now: datetime, *, reason: str, chain: list[str]) -> None:

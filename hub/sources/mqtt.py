@@ -40,6 +40,8 @@ LOGGER = logging.getLogger(__name__)
 _PUBACK = struct.Struct("!BBH")
 # A retained message is the last state someone published, at any time in the past.
 _RETAINED_SINCE = datetime.min.replace(tzinfo=UTC)
+# Consecutive messages' receipt times differ by at least this much (see MqttSource._now).
+_ONE_US = timedelta(microseconds=1)
 
 
 def parse_broker_url(url: str) -> tuple[str, int, bool]:
@@ -255,13 +257,17 @@ class MqttSource:
         LOGGER.warning("MQTT connection lost; reconnecting in %.0fs", self._delay)
 
     def _now(self) -> datetime:
-        # Messages read from one socket chunk share a receipt time (to the millisecond): asking the clock
-        # for each of tens of thousands of messages a second is measurable.
+        # The clock is read at most once a millisecond: asking it for each of tens of thousands of messages
+        # a second is measurable. Every message still gets its own receipt time, one microsecond after the
+        # one before: the stores key a reading by its time, so a backlog that the broker redelivers in one
+        # burst (after an outage) would otherwise collapse into one reading per device and signal.
         tick = asyncio.get_running_loop().time()
         last_tick, stamp = self._last_stamp
+        stamp += _ONE_US
         if tick - last_tick > 0.001:
-            stamp = self._clock.now()
-            self._last_stamp = (tick, stamp)
+            stamp = max(stamp, self._clock.now())
+            last_tick = tick
+        self._last_stamp = (last_tick, stamp)
         return stamp
 
     def _on_publish(self, mid: int | None, topic: str, payload: bytes, retained: bool) -> None:

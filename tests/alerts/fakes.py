@@ -37,6 +37,7 @@ class FakeTwilio:
     port: int = 0
     received: list[Received] = field(default_factory=list)
     fail_with: tuple[int, int] | None = None  # (HTTP status, Twilio error code) for every request
+    hang_s: float = 0.0  # answer every request only after this long (a provider that times out)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     _sids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -61,6 +62,8 @@ class FakeTwilio:
         form = {k: str(v) for k, v in (await request.post()).items()}
         self.received.append(Received(request.path, form, arrived))
         self.arrived.set()
+        if self.hang_s:
+            await asyncio.sleep(self.hang_s)
         if self.fail_with is not None:
             status, code = self.fail_with
             return web.json_response(

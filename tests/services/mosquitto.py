@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -49,8 +50,12 @@ class Broker:
         return f"mqtt://{self.host}:{self.port}"
 
 
-def start_mosquitto(workdir: Path, port: int | None = None) -> Broker:
-    """Start Mosquitto in the foreground of a child process with the hub's queue limits."""
+def start_mosquitto(workdir: Path, port: int | None = None, *, persistence: bool = False) -> Broker:
+    """Start Mosquitto in the foreground of a child process with the hub's queue limits.
+
+    With `persistence`, sessions and queued messages are saved in `workdir` when the broker stops (as a
+    production broker is set up), so a broker restarted on the same `port` and `workdir` still has them.
+    """
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(binary).exists():
         subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), "mosquitto"], check=True)
@@ -60,8 +65,10 @@ def start_mosquitto(workdir: Path, port: int | None = None) -> Broker:
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
         "allow_anonymous true\n"
-        "persistence false\n"
-        "log_dest stderr\n"
+        + (f"persistence true\npersistence_location {workdir}/\n" if persistence else "persistence false\n")
+        # As root Mosquitto drops to its own user, which may not write the test's folder.
+        + ("user root\n" if persistence and os.geteuid() == 0 else "")
+        + "log_dest stderr\n"
         "log_type error\n"
         "log_type warning\n"
         f"include_dir {workdir / 'conf.d'}\n"

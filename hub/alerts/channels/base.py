@@ -32,7 +32,11 @@ class NotifyError(AlertError):
 
 
 class Notifier(Protocol):
-    """Sends notifications over one channel."""
+    """Sends notifications over one channel.
+
+    A channel that can send only one message at a time (a GSM modem) says so with a class attribute
+    ``max_concurrent = 1``; the worker then queues its sends outside the send timeout.
+    """
 
     name: str
 

@@ -67,6 +67,8 @@ class GsmModem:
     """GSM modem SMS `Notifier` and inbound-SMS reader; use as ``async with``."""
 
     name = "gsm_sms"
+    # One SMS at a time on one modem: the worker queues sends before its send timeout starts.
+    max_concurrent = 1
 
     def __init__(self, config: GsmConfig, on_sms: InboundHandler | None = None) -> None:
         if not config.url:
