@@ -28,6 +28,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from yarl import URL
 
 from hub.clock import Clock
 from hub.web import audit
@@ -45,6 +46,7 @@ _PUBLIC_EXACT = frozenset(
 )
 _PUBLIC_PREFIX = ("/static/", "/api/v1/alerts/twilio/")
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
+_LOOPBACK_NAMES = _LOOPBACK | {"localhost"}
 _hasher = PasswordHasher()
 
 
@@ -278,6 +280,39 @@ def is_public(path: str) -> bool:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _local_demo_request(request: web.Request, bound_to: str) -> bool:
+    """Whether the demo user may stand in: a loopback peer, a loopback bind and a loopback Host name.
+
+    The Host check defeats DNS rebinding: a foreign site whose name resolves to 127.0.0.1 sends its own
+    name in Host, and must not be signed in as the demo admin.
+    """
+    if request.remote not in _LOOPBACK or bound_to not in _LOOPBACK:
+        return False
+    try:
+        name = URL(f"http://{request.host}").host
+    except ValueError:
+        return False
+    return name in _LOOPBACK_NAMES
+
+
+def _refuse_cross_site(request: web.Request) -> None:
+    """403 unless a credential-less write comes from the hub's own page.
+
+    The demo user needs no cookie, so the SameSite cookie and the CSRF token do not protect it: any page the
+    operator opens could POST text/plain to 127.0.0.1. Our page sends its Origin and the X-CSRF-Token
+    header; a custom header forces a CORS preflight, which the hub never grants to another site.
+    """
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise web.HTTPForbidden(
+            text=_err(f"跨站请求被拒绝（来源 {origin[:100]}）"), content_type="application/json"
+        )
+    if CSRF_HEADER not in request.headers:
+        raise web.HTTPForbidden(
+            text=_err(f"缺少 {CSRF_HEADER} 请求头：写操作须由本系统页面发出"), content_type="application/json"
+        )
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate private routes (token, then cookie, then the local demo user); enforce CSRF."""
@@ -301,7 +336,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                     raise web.HTTPForbidden(
                         text=_err("CSRF 校验失败，请刷新页面"), content_type="application/json"
                     )
-    if who is None and auth.config.demo_user and request.remote in _LOOPBACK and auth.host in _LOOPBACK:
+    if who is None and auth.config.demo_user and _local_demo_request(request, auth.host):
+        if request.method not in _SAFE:
+            _refuse_cross_site(request)
         who = await asyncio.to_thread(auth.by_name, auth.config.demo_user)
     if who is None:
         raise web.HTTPUnauthorized(text=_err("请先登录"), content_type="application/json")

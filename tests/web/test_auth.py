@@ -132,3 +132,44 @@ async def test_openapi_lists_every_route(api: Api) -> None:
     assert routes == described
     served = await (await api.client.get("/api/v1/openapi.json")).json()
     assert served["openapi"].startswith("3.") and served["paths"] == document()["paths"]
+
+
+@pytest.fixture
+async def demo_api(tmp_path: Path) -> AsyncIterator[Api]:
+    """The API as `eldercare-hub demo` runs it: local requests without credentials act as the admin."""
+    async for value in make_api(tmp_path, web=WebConfig(demo_user="区管理员")):
+        yield value
+
+
+async def test_demo_auto_login_does_not_bypass_the_cross_site_checks(demo_api: Api) -> None:
+    alert = demo_api.alert_ids["H001/sos"]
+    page = f"http://{demo_api.client.host}:{demo_api.client.port}"
+    # What any web page the operator happens to open can send without a CORS preflight.
+    forged = {"Content-Type": "text/plain", "Origin": "http://evil-site.example"}
+    async with demo_api.client.post(
+        f"/api/v1/alerts/{alert}/ack", data='{"by": "evil-site"}', headers=forged
+    ) as resp:
+        assert resp.status == 403
+    simple = {"Content-Type": "text/plain"}  # a browser that sends no Origin: still no custom header
+    async with demo_api.client.post(
+        f"/api/v1/alerts/{alert}/cancel", data='{"by": "evil-site"}', headers=simple
+    ) as resp:
+        assert resp.status == 403
+    # DNS rebinding: a foreign name resolved to 127.0.0.1 is not the local demo page.
+    async with demo_api.client.get("/api/v1/elders", headers={"Host": "evil-site.example"}) as resp:
+        assert resp.status == 401
+    timeline = await (
+        await demo_api.client.get(f"/api/v1/alerts/{alert}/timeline", headers=demo_api.auth("区管理员"))
+    ).json()
+    assert timeline["alert"]["state"] == "open" and "evil-site" not in str(timeline)
+    with demo_api.sessions() as session:
+        denied = session.scalars(select(AuditEntry.target).where(AuditEntry.action == "denied")).all()
+    assert sorted(denied) == [f"POST /api/v1/alerts/{alert}/ack", f"POST /api/v1/alerts/{alert}/cancel"]
+    # The demo page itself (same origin, JSON with the X-CSRF-Token header) still works signed out.
+    async with demo_api.client.post(
+        f"/api/v1/alerts/{alert}/ack", json={}, headers={"Origin": page, "X-CSRF-Token": ""}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["state"] == "acknowledged"
+    async with demo_api.client.get("/api/v1/auth/me") as resp:
+        assert (await resp.json())["name"] == "区管理员"
