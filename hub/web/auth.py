@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -63,12 +64,20 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password nobody knows: what unknown users' passwords are checked against."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
 def check_password(stored: str, password: str) -> bool:
-    """Whether `password` matches the stored argon2 hash ("" never matches)."""
-    if not stored:
-        return False
+    """Whether `password` matches the stored argon2 hash ("" never matches).
+
+    An empty hash (unknown user, user without a password) is still checked, against a dummy hash, so
+    that the time of a failed login does not tell whether the name exists.
+    """
     try:
-        return _hasher.verify(stored, password)
+        return _hasher.verify(stored or _dummy_hash(), password) and bool(stored)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -220,7 +229,9 @@ class Authenticator:
         now = self.clock.now()
         with self.sessions.begin() as session:
             user = session.scalar(select(WebUser).where(WebUser.name == name))
-            ok = user is not None and not user.disabled and check_password(user.password_hash, password)
+            # The hash is checked first, for every name, so that all failures take the same time.
+            matches = check_password(user.password_hash if user is not None else "", password)
+            ok = matches and user is not None and not user.disabled
             audit.record(
                 session,
                 at=now,

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
-from hub.web import audit
+from hub.web import audit, auth
+from hub.web.auth import add_user
 from hub.web.openapi import document
 from hub.web.settings import WebConfig
 from hub.web.tables import AuditEntry
@@ -173,3 +176,28 @@ async def test_demo_auto_login_does_not_bypass_the_cross_site_checks(demo_api: A
         assert (await resp.json())["state"] == "acknowledged"
     async with demo_api.client.get("/api/v1/auth/me") as resp:
         assert (await resp.json())["name"] == "区管理员"
+
+
+class _CountingHasher(PasswordHasher):
+    """argon2's own hasher, counting how often a password is checked."""
+
+    verified = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        type(self).verified += 1
+        return super().verify(hash, password)
+
+
+@pytest.mark.parametrize("name", ["李娜", "没有此人", "无密码用户", "停用用户"])
+async def test_login_checks_a_password_hash_whether_or_not_the_user_exists(
+    api: Api, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    # The time of a failed login must not tell whether a name exists: every failure runs argon2 once.
+    with api.sessions.begin() as session:
+        add_user(session, "无密码用户", "admin", now=NOW)
+        add_user(session, "停用用户", "admin", now=NOW, password=PASSWORD).disabled = True
+    monkeypatch.setattr(auth, "_hasher", _CountingHasher())
+    _CountingHasher.verified = 0
+    assert await _login(api, name, "wrong") == 401
+    assert _CountingHasher.verified == 1
+    assert await _login(api, name, PASSWORD) == (200 if name == "李娜" else 401)
