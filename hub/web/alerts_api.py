@@ -24,6 +24,7 @@ from hub.alerts.service import AlertService
 from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import OutboxMessage
 from hub.alerts.worker import fall_back
+from hub.care.idcard import mask_phones
 from hub.register.models import Alert, AlertEvent, Home
 from hub.web import audit
 from hub.web.access import forbidden, require
@@ -162,7 +163,9 @@ async def cancel(request: web.Request) -> web.Response:
 async def timeline(request: web.Request) -> web.Response:
     """GET /api/v1/alerts/{id}/timeline: the alert, its events and its notifications.
 
-    Maintenance gets no notification texts or phone numbers (those name and reach people).
+    Maintenance gets no notification texts or phone numbers (those name and reach people). Everyone else
+    sees phone numbers masked by the elder page's rule (138****5678), in addresses and in free text alike:
+    the full numbers are only for staff, through the audited ``POST /api/v1/elders/{code}/reveal``.
     """
     svc = request.app[SERVICES]
     who = require(request, "alerts.read")
@@ -186,19 +189,22 @@ async def timeline(request: web.Request) -> web.Response:
             ).all()
             return {
                 "alert": found[0],
-                "events": [{"at": e.at.isoformat(), "event": e.event, "detail": e.detail} for e in events],
+                "events": [
+                    {"at": e.at.isoformat(), "event": e.event, "detail": mask_phones(e.detail)}
+                    for e in events
+                ],
                 "notifications": [
                     {
                         "id": m.id,
                         "purpose": m.purpose,
                         "name": m.name,
-                        "address": m.address,
+                        "address": mask_phones(m.address),
                         "route": m.route,
                         "status": m.status,
                         "via": m.sent_via,
                         "provider_status": m.provider_status,
-                        "text": m.text,
-                        "error": m.last_error,
+                        "text": mask_phones(m.text),
+                        "error": mask_phones(m.last_error),
                     }
                     for m in outbox
                     if not scope.device_only

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import metrics
 from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import Escalation
+from hub.care.idcard import mask_phones
 from hub.clock import Clock
 from hub.devices.model import Binding
 from hub.ingest.pipeline import Pipeline
@@ -106,7 +107,8 @@ def scoped_alerts(
             "address": home.address,
             "street": home.street,
             "community": home.community,
-            "accepted_by": accepted.get(alert.id) or "",
+            # An SMS acceptance from a number without a name records the number: masked like the elder page.
+            "accepted_by": mask_phones(accepted.get(alert.id)),
             "elders": elders.get(home.id, []),
         }
         out.append(item)
