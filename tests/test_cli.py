@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,20 @@ def test_device_token_for_unknown_device_exits_1_with_message(loaded: Path) -> N
     assert proc.stdout == ""  # no token printed
     assert "H999-nothing" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_run_with_the_http_port_taken_says_so_in_one_line_and_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        config = tmp_path / "hub.toml"
+        config.write_text(
+            f'data_dir = "{tmp_path / "data"}"\n[http]\nport = {port}\n[mqtt]\nurl = "mqtt://127.0.0.1:1"\n',
+            encoding="utf-8",
+        )
+        proc = run_cli(config, "run")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    told = [line for line in proc.stderr.splitlines() if f"127.0.0.1:{port}" in line]
+    assert len(told) == 1 and "已被占用" in told[0] and "http.port" in told[0], proc.stderr
