@@ -144,6 +144,7 @@ class MqttSource:
         self._ready = asyncio.Event()
         self._client: _AckHoldingClient | None = None
         self._delay = 1.0
+        self._closing = False
         self.connected = asyncio.Event()
 
     async def __aenter__(self) -> Self:
@@ -199,6 +200,7 @@ class MqttSource:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         """Disconnect; unacknowledged messages stay with the broker for the next session."""
+        self._closing = True  # the disconnect below is ours: not a lost connection
         if self._client is not None:
             try:
                 await self._client.disconnect()
@@ -235,6 +237,9 @@ class MqttSource:
 
     def _on_disconnect(self, client: gmqtt.Client, packet: Any, exc: BaseException | None = None) -> None:
         self.connected.clear()
+        if self._closing:
+            LOGGER.info("MQTT disconnected from %s:%s", self._host, self._port)
+            return
         self._delay = min(self._delay * 2, self._reconnect_max_s)
         client.reconnect_delay = self._delay
         LOGGER.warning("MQTT connection lost; reconnecting in %.0fs", self._delay)
