@@ -130,18 +130,25 @@ def test_device_token_for_unknown_device_exits_1_with_message(loaded: Path) -> N
     assert "Traceback" not in proc.stderr
 
 
-def test_run_with_the_http_port_taken_says_so_in_one_line_and_exits_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("host", "told"),
+    [("127.0.0.1", ["已被占用", "http.port"]), ("192.0.2.1", ["无法", "http.host"])],  # TEST-NET: not ours
+)
+def test_run_that_cannot_listen_says_where_in_one_line_and_exits_1(
+    tmp_path: Path, host: str, told: list[str]
+) -> None:
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
         config = tmp_path / "hub.toml"
         config.write_text(
-            f'data_dir = "{tmp_path / "data"}"\n[http]\nport = {port}\n[mqtt]\nurl = "mqtt://127.0.0.1:1"\n',
+            f'data_dir = "{tmp_path / "data"}"\n[http]\nhost = "{host}"\nport = {port}\n'
+            '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n',
             encoding="utf-8",
         )
         proc = run_cli(config, "run")
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
-    told = [line for line in proc.stderr.splitlines() if f"127.0.0.1:{port}" in line]
-    assert len(told) == 1 and "已被占用" in told[0] and "http.port" in told[0], proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if f"{host}:{port}" in line]
+    assert len(lines) == 1 and all(word in lines[0] for word in told), proc.stderr
