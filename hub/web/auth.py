@@ -279,6 +279,26 @@ def current(request: web.Request) -> Principal:
     return who
 
 
+async def still_signed_in(request: web.Request) -> bool:
+    """Whether the credentials of a long-lived request still stand for the same user, role and scope.
+
+    The board's stream stays open for hours; it asks before each event, so that a logout, an expired
+    session, a disabled user or a changed role ends it (the browser reconnects and must sign in again).
+    """
+    who = current(request)
+    auth = request.app[AUTH]
+    now: Principal | None
+    if who.via == "token":
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        now = await asyncio.to_thread(auth.by_token, token)
+    elif who.via == "cookie":
+        found = await asyncio.to_thread(auth.by_session, request.cookies.get(SESSION_COOKIE, ""))
+        now = found[0] if found else None
+    else:
+        now = await asyncio.to_thread(auth.by_name, who.name)
+    return now == who
+
+
 def _err(message: str) -> str:
     return json.dumps({"error": message}, ensure_ascii=False)
 

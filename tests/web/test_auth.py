@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 import pytest
+from aiohttp import ClientResponse
 from argon2 import PasswordHasher
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from hub.register.models import AlertEvent
 from hub.web import audit, auth
 from hub.web.auth import add_user
 from hub.web.openapi import document
 from hub.web.settings import WebConfig
-from hub.web.tables import AuditEntry
+from hub.web.tables import AuditEntry, WebUser
 from tests.web.conftest import NOW, PASSWORD, Api, make_api
 
 
@@ -201,3 +204,28 @@ async def test_login_checks_a_password_hash_whether_or_not_the_user_exists(
     assert await _login(api, name, "wrong") == 401
     assert _CountingHasher.verified == 1
     assert await _login(api, name, PASSWORD) == (200 if name == "李娜" else 401)
+
+
+async def _next_event(resp: ClientResponse) -> bytes:
+    """The next alert list of a board stream, skipping keepalives; b"" once the hub has ended it."""
+    while True:
+        chunk = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 10)
+        if not chunk.startswith(b":"):
+            return chunk
+
+
+@pytest.mark.parametrize("ending", ["logout", "disabled"])
+async def test_the_board_stream_ends_when_its_sign_in_does(api: Api, ending: str) -> None:
+    assert await _login(api, "李娜", PASSWORD) == 200
+    csrf = (await (await api.client.get("/api/v1/auth/me")).json())["csrf"]
+    async with api.client.get("/api/v1/alerts/stream") as stream:
+        assert "张秀英" in (await _next_event(stream)).decode()
+        if ending == "logout":
+            async with api.client.post("/api/v1/auth/logout", json={}, headers={"X-CSRF-Token": csrf}) as r:
+                assert r.status == 200
+        else:
+            with api.sessions.begin() as session:
+                session.execute(update(WebUser).where(WebUser.name == "李娜").values(disabled=True))
+        with api.sessions.begin() as session:  # the board changes: a signed-out browser gets none of it
+            session.add(AlertEvent(alert_id=api.alert_ids["H001/sos"], at=NOW, event="note", detail="x"))
+        assert await _next_event(stream) == b""
