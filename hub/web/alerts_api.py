@@ -27,7 +27,7 @@ from hub.alerts.worker import fall_back
 from hub.care.idcard import mask_phones
 from hub.register.models import Alert, AlertEvent, Home
 from hub.web import audit
-from hub.web.access import forbidden, require
+from hub.web.access import error, forbidden, require
 from hub.web.api import SERVICES
 from hub.web.auth import client_ip
 from hub.web.scope import Principal, scope_of
@@ -41,6 +41,7 @@ class AlertsWeb:
 
 
 ALERTS = web.AppKey("alerts", AlertsWeb)
+MAX_BY = 64  # the length of alert_escalations.responder, where an acceptor's name is kept
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -57,26 +58,35 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
     except ValueError as exc:
-        raise web.HTTPBadRequest(text="请求体必须是 JSON 对象") from exc
+        raise error(web.HTTPBadRequest, "请求体必须是 JSON 对象") from exc
     if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text="请求体必须是 JSON 对象")
+        raise error(web.HTTPBadRequest, "请求体必须是 JSON 对象")
     return data
 
 
-def _text(data: dict[str, Any], key: str, *, required: bool = True, default: str = "") -> str:
+def _text(
+    data: dict[str, Any], key: str, *, required: bool = True, default: str = "", max_len: int | None = None
+) -> str:
     value = data.get(key, default)
     if not isinstance(value, str) or (required and not value.strip()):
-        raise web.HTTPBadRequest(text=f"字段 {key} 必须是非空字符串")
+        raise error(web.HTTPBadRequest, f"字段 {key} 必须是非空字符串")
+    if max_len is not None and len(value) > max_len:
+        raise error(web.HTTPBadRequest, f"字段 {key} 不能超过 {max_len} 个字符")
     return value
+
+
+def _by(data: dict[str, Any]) -> str:
+    """Who acted, as the timeline names them (kept as the escalation's responder, at most 64 characters)."""
+    return _text(data, "by", max_len=MAX_BY)
 
 
 def _alert_id(request: web.Request) -> int:
     try:
         value = int(request.match_info["alert_id"])
     except ValueError as exc:
-        raise web.HTTPNotFound(text="告警编号必须是数字") from exc
+        raise error(web.HTTPNotFound, "告警编号必须是数字") from exc
     if not 0 < value < 2**31:  # beyond the id column (32-bit on PostgreSQL): no such alert
-        raise web.HTTPNotFound(text=f"告警 {value} 不存在")
+        raise error(web.HTTPNotFound, f"告警 {value} 不存在")
     return value
 
 
@@ -127,7 +137,7 @@ async def ack(request: web.Request) -> web.Response:
     """POST /api/v1/alerts/{id}/ack ``{"by": "李娜", "via": "web"}``: accept; escalation pauses."""
 
     def apply(session: Any, alert_id: int, data: dict[str, Any], now: datetime) -> Any:
-        by, via = _text(data, "by"), _text(data, "via", required=False, default="web") or "web"
+        by, via = _by(data), _text(data, "via", required=False, default="web", max_len=32) or "web"
         return lifecycle.acknowledge(session, alert_id, by=by, via=via, at=now)
 
     return await _transition(request, apply, "ack")
@@ -140,7 +150,7 @@ async def resolve(request: web.Request) -> web.Response:
         return lifecycle.resolve(
             session,
             alert_id,
-            by=_text(data, "by"),
+            by=_by(data),
             outcome=_text(data, "outcome"),
             notes=_text(data, "notes", required=False),
             at=now,
@@ -154,7 +164,7 @@ async def cancel(request: web.Request) -> web.Response:
 
     def apply(session: Any, alert_id: int, data: dict[str, Any], now: datetime) -> Any:
         return lifecycle.cancel(
-            session, alert_id, by=_text(data, "by"), reason=_text(data, "reason", required=False), at=now
+            session, alert_id, by=_by(data), reason=_text(data, "reason", required=False), at=now
         )
 
     return await _transition(request, apply, "cancel")
@@ -180,7 +190,7 @@ async def timeline(request: web.Request) -> web.Response:
             if not found:
                 if session.get(Alert, alert_id) is not None:
                     raise forbidden(f"告警 {alert_id} 不在您的管辖范围内")
-                raise web.HTTPNotFound(text=f"告警 {alert_id} 不存在")
+                raise error(web.HTTPNotFound, f"告警 {alert_id} 不存在")
             events = session.scalars(
                 select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
             ).all()
