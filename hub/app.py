@@ -36,6 +36,7 @@ from hub.store.base import TimeSeriesStore
 from hub.web.alerts_api import ALERTS, AlertsWeb
 from hub.web.api import Services, build_app
 from hub.web.care_api import CARE
+from hub.web.server import listen
 
 LOGGER = logging.getLogger(__name__)
 
@@ -190,9 +191,7 @@ async def run_hub(
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, config.http.host, config.http.port)
-        await site.start()
-        port = runner.addresses[0][1] if runner.addresses else config.http.port
+        port = await listen(runner, config.http.host, config.http.port)
         http_url = f"http://{config.http.host}:{port}"
         LOGGER.info("HTTP 服务: %s", http_url)
         await stack.enter_async_context(source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -15,6 +16,7 @@ from hub.devices.registry import DeviceRegistry
 from hub.register.site import load_site
 from hub.sim import run_simulation
 from hub.sim.site import dump_site_yaml, simulated_site
+from hub.sources.embedded_broker import pick_port
 from hub.web.auth import add_user
 from hub.web.tables import WebUser
 
@@ -25,6 +27,8 @@ DEMO_PASSWORD = "demo-password"
 
 async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | None = None) -> None:
     """Load a simulated site, start the hub on embedded defaults, then simulate its homes."""
+    # A demo must start: like the embedded broker, it moves to a free port when its own is taken.
+    port = pick_port("127.0.0.1", port, what="演示网页", why="可能已有演示在运行；可用 --port 指定其他端口")
     # The demo only: requests from this machine without a login act as the demo admin (see docs/web.md).
     config = parse_config(
         {"data_dir": str(data_dir), "http": {"port": port}, "web": {"demo_user": DEMO_USER}}
@@ -43,7 +47,14 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
     LOGGER.info("演示站点: %s", await asyncio.to_thread(load))
     started: asyncio.Future[RunningHub] = asyncio.get_running_loop().create_future()
     hub_task = asyncio.create_task(run_hub(config, started=started))
-    running = await asyncio.wait_for(asyncio.shield(started), 60)
+    either: set[asyncio.Future[Any]] = {hub_task, started}
+    await asyncio.wait(either, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    if not started.done():
+        if hub_task.done():
+            hub_task.result()  # failed before it was up: that error at once, not a silent minute of waiting
+        hub_task.cancel()
+        raise TimeoutError("演示未能在 60 秒内启动")
+    running = started.result()
     print(
         f"\n  居家独居老人智能监护平台 演示已启动：请在浏览器打开 {running.http_url}\n"
         f"  本机访问自动以演示管理员身份登录；其他设备请用 用户名 {DEMO_USER} / 密码 {DEMO_PASSWORD} 登录。\n"

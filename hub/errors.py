@@ -10,7 +10,8 @@ Tree::
     ├── RegisterError          (hub.register)    reference data could not be read or written
     │   └── SiteFileError                        a site description file is invalid
     ├── SourceError            (hub.sources)     a connection to a broker, port or peer failed
-    └── AlertError             (hub.alerts)      alert lifecycle violated
+    ├── AlertError             (hub.alerts)      alert lifecycle violated
+    └── WebError               (hub.web)         the HTTP server could not start
 
 Each package defines its own subclass; foreign exceptions are converted at the boundary with ``from exc``.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,27 @@ def test_device_token_for_unknown_device_exits_1_with_message(loaded: Path) -> N
     assert proc.stdout == ""  # no token printed
     assert "H999-nothing" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "told"),
+    [("127.0.0.1", ["已被占用", "http.port"]), ("192.0.2.1", ["无法", "http.host"])],  # TEST-NET: not ours
+)
+def test_run_that_cannot_listen_says_where_in_one_line_and_exits_1(
+    tmp_path: Path, host: str, told: list[str]
+) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        config = tmp_path / "hub.toml"
+        config.write_text(
+            f'data_dir = "{tmp_path / "data"}"\n[http]\nhost = "{host}"\nport = {port}\n'
+            '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n',
+            encoding="utf-8",
+        )
+        proc = run_cli(config, "run")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if f"{host}:{port}" in line]
+    assert len(lines) == 1 and all(word in lines[0] for word in told), proc.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -64,3 +66,25 @@ def test_demo_shows_an_sos_alert_within_a_minute(tmp_path: Path) -> None:
         demo.terminate()
         demo.wait(30)
     assert "http://127.0.0.1" in (tmp_path / "demo.log").read_text()
+
+
+def test_demo_with_its_port_taken_serves_on_a_free_one_and_says_which(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        demo = subprocess.run(
+            [
+                *(sys.executable, "-m", "hub.cli", "demo", "--port", str(port), "--homes", "1"),
+                *("--data-dir", str(tmp_path / "demo"), "--duration", "3"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    out = demo.stdout + demo.stderr
+    assert demo.returncode == 0 and "Traceback" not in out, out
+    moved = [line for line in out.splitlines() if f"127.0.0.1:{port}" in line]
+    assert len(moved) == 1 and "已被占用" in moved[0] and "--port" in moved[0], out
+    (url,) = re.findall(r"请在浏览器打开 (http://127\.0\.0\.1:\d+)", out)
+    assert url != f"http://127.0.0.1:{port}" and url.split(":")[-1] in moved[0]

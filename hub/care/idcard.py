@@ -62,3 +62,12 @@ def mask_phone(phone: str | None) -> str:
     if len(phone) <= 7:
         return phone[:1] + "*" * (len(phone) - 1)
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+# A phone number inside free text: seven or more digits in a row (mobile, landline with area code, +86…).
+_PHONE_IN_TEXT = re.compile(r"\+?\d{7,}")
+
+
+def mask_phones(text: str | None) -> str:
+    """`text` with every phone number in it masked by `mask_phone` (timeline entries, delivery errors)."""
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text or "")

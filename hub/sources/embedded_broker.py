@@ -29,20 +29,17 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def pick_port(host: str, preferred: int) -> int:
-    """`preferred` if it is free, else a free port chosen by the kernel (and say so)."""
+def pick_port(
+    host: str, preferred: int, *, what: str = "内置 MQTT 代理", why: str = "可能已有 Mosquitto 在运行"
+) -> int:
+    """`preferred` if it is free, else a free port chosen by the kernel (and say so, naming `what`)."""
     if preferred and port_is_free(host, preferred):
         return preferred
     with socket.socket() as s:
         s.bind((host, 0))
         port = int(s.getsockname()[1])
     if preferred:
-        LOGGER.warning(
-            "端口 %s:%s 已被占用（可能已有 Mosquitto 在运行），内置 MQTT 代理改用端口 %s",
-            host,
-            preferred,
-            port,
-        )
+        LOGGER.warning("端口 %s:%s 已被占用（%s），%s改用端口 %s", host, preferred, why, what, port)
     return port
 
 

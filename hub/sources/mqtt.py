@@ -151,6 +151,7 @@ class MqttSource:
         # When the broker may have been holding messages for our session (see `RawMessage.held`).
         self._down_since: datetime | None = None
         self._held: tuple[datetime, datetime] | None = None
+        self._closing = False
         self.connected = asyncio.Event()
 
     async def __aenter__(self) -> Self:
@@ -206,6 +207,7 @@ class MqttSource:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         """Disconnect; unacknowledged messages stay with the broker for the next session."""
+        self._closing = True  # the disconnect below is ours: not a lost connection
         if self._client is not None:
             try:
                 await self._client.disconnect()
@@ -252,6 +254,9 @@ class MqttSource:
         if self.connected.is_set():
             self._down_since = self._clock.now()
         self.connected.clear()
+        if self._closing:
+            LOGGER.info("MQTT disconnected from %s:%s", self._host, self._port)
+            return
         self._delay = min(self._delay * 2, self._reconnect_max_s)
         client.reconnect_delay = self._delay
         LOGGER.warning("MQTT connection lost; reconnecting in %.0fs", self._delay)

@@ -17,6 +17,7 @@ from hub import metrics
 from hub.alerts.escalation import EXHAUSTED
 from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import Escalation
+from hub.care.idcard import mask_phones
 from hub.clock import Clock
 from hub.devices.model import Binding
 from hub.ingest.pipeline import Pipeline
@@ -122,7 +123,8 @@ def scoped_alerts(
             "address": home.address,
             "street": home.street,
             "community": home.community,
-            "accepted_by": responder,
+            # An SMS acceptance from a number without a name records the number: masked like the elder page.
+            "accepted_by": mask_phones(responder),
             # The chain ran out without an acceptance: the board shows it red, at the top.
             "exhausted": status == EXHAUSTED and alert.active_key is not None,
             "escalation_note": note if alert.active_key is not None else "",

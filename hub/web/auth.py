@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -28,6 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from yarl import URL
 
 from hub.clock import Clock
 from hub.web import audit
@@ -45,6 +47,7 @@ _PUBLIC_EXACT = frozenset(
 )
 _PUBLIC_PREFIX = ("/static/", "/api/v1/alerts/twilio/")
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
+_LOOPBACK_NAMES = _LOOPBACK | {"localhost"}
 _hasher = PasswordHasher()
 
 
@@ -61,12 +64,20 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password nobody knows: what unknown users' passwords are checked against."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
 def check_password(stored: str, password: str) -> bool:
-    """Whether `password` matches the stored argon2 hash ("" never matches)."""
-    if not stored:
-        return False
+    """Whether `password` matches the stored argon2 hash ("" never matches).
+
+    An empty hash (unknown user, user without a password) is still checked, against a dummy hash, so
+    that the time of a failed login does not tell whether the name exists.
+    """
     try:
-        return _hasher.verify(stored, password)
+        return _hasher.verify(stored or _dummy_hash(), password) and bool(stored)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -218,7 +229,9 @@ class Authenticator:
         now = self.clock.now()
         with self.sessions.begin() as session:
             user = session.scalar(select(WebUser).where(WebUser.name == name))
-            ok = user is not None and not user.disabled and check_password(user.password_hash, password)
+            # The hash is checked first, for every name, so that all failures take the same time.
+            matches = check_password(user.password_hash if user is not None else "", password)
+            ok = matches and user is not None and not user.disabled
             audit.record(
                 session,
                 at=now,
@@ -266,6 +279,26 @@ def current(request: web.Request) -> Principal:
     return who
 
 
+async def still_signed_in(request: web.Request) -> bool:
+    """Whether the credentials of a long-lived request still stand for the same user, role and scope.
+
+    The board's stream stays open for hours; it asks before each event, so that a logout, an expired
+    session, a disabled user or a changed role ends it (the browser reconnects and must sign in again).
+    """
+    who = current(request)
+    auth = request.app[AUTH]
+    now: Principal | None
+    if who.via == "token":
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        now = await asyncio.to_thread(auth.by_token, token)
+    elif who.via == "cookie":
+        found = await asyncio.to_thread(auth.by_session, request.cookies.get(SESSION_COOKIE, ""))
+        now = found[0] if found else None
+    else:
+        now = await asyncio.to_thread(auth.by_name, who.name)
+    return now == who
+
+
 def _err(message: str) -> str:
     return json.dumps({"error": message}, ensure_ascii=False)
 
@@ -276,6 +309,39 @@ def is_public(path: str) -> bool:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _local_demo_request(request: web.Request, bound_to: str) -> bool:
+    """Whether the demo user may stand in: a loopback peer, a loopback bind and a loopback Host name.
+
+    The Host check defeats DNS rebinding: a foreign site whose name resolves to 127.0.0.1 sends its own
+    name in Host, and must not be signed in as the demo admin.
+    """
+    if request.remote not in _LOOPBACK or bound_to not in _LOOPBACK:
+        return False
+    try:
+        name = URL(f"http://{request.host}").host
+    except ValueError:
+        return False
+    return name in _LOOPBACK_NAMES
+
+
+def _refuse_cross_site(request: web.Request) -> None:
+    """403 unless a credential-less write comes from the hub's own page.
+
+    The demo user needs no cookie, so the SameSite cookie and the CSRF token do not protect it: any page the
+    operator opens could POST text/plain to 127.0.0.1. Our page sends its Origin and the X-CSRF-Token
+    header; a custom header forces a CORS preflight, which the hub never grants to another site.
+    """
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise web.HTTPForbidden(
+            text=_err(f"跨站请求被拒绝（来源 {origin[:100]}）"), content_type="application/json"
+        )
+    if CSRF_HEADER not in request.headers:
+        raise web.HTTPForbidden(
+            text=_err(f"缺少 {CSRF_HEADER} 请求头：写操作须由本系统页面发出"), content_type="application/json"
+        )
 
 
 @web.middleware
@@ -301,7 +367,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                     raise web.HTTPForbidden(
                         text=_err("CSRF 校验失败，请刷新页面"), content_type="application/json"
                     )
-    if who is None and auth.config.demo_user and request.remote in _LOOPBACK and auth.host in _LOOPBACK:
+    if who is None and auth.config.demo_user and _local_demo_request(request, auth.host):
+        if request.method not in _SAFE:
+            _refuse_cross_site(request)
         who = await asyncio.to_thread(auth.by_name, auth.config.demo_user)
     if who is None:
         raise web.HTTPUnauthorized(text=_err("请先登录"), content_type="application/json")

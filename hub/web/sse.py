@@ -3,7 +3,8 @@
 One `AlertFeed` per application watches a cheap fingerprint of the alert tables (newest alert id and
 newest timeline entry id) and wakes every open stream when it changes — whatever changed it: the pipeline,
 an SMS reply, a web acknowledgement, another hub process on the same database. Each stream then sends its
-own user's scoped list (event ``alerts``), so no one receives an alert outside their jurisdiction.
+own user's scoped list (event ``alerts``), so no one receives an alert outside their jurisdiction; and
+before each event it checks that the user is still signed in, so a logout ends the stream.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 from hub.register.models import Alert, AlertEvent
 from hub.web.access import in_session, require
 from hub.web.api import SERVICES, scoped_alerts
+from hub.web.auth import still_signed_in
 
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
@@ -101,6 +103,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     seen = -1
     try:
         while not feed.closing:
+            if not await still_signed_in(request):
+                break  # signed out, expired or disabled meanwhile: not one more event
             version = feed.version
             if version != seen:
                 seen = version

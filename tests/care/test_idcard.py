@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from hub.care.idcard import birth_date, check_id_number, mask_id, mask_phone, sex_of
+from hub.care.idcard import birth_date, check_id_number, mask_id, mask_phone, mask_phones, sex_of
 
 
 def test_known_valid_number_passes_and_lower_x_is_normalised() -> None:
@@ -33,3 +33,12 @@ def test_masking_keeps_only_the_ends() -> None:
     assert mask_id("500112194503051234") == "500***********1234"
     assert mask_phone("13812345678") == "138****5678"
     assert mask_id(None) == ""
+
+
+def test_phones_in_free_text_are_masked_and_the_rest_is_kept() -> None:
+    text = "13812345678 经短信接单；+8613812345678 失败于 2026-11-28 08:00（A37，编号 123456）"
+    assert (
+        mask_phones(text)
+        == "138****5678 经短信接单；+86*******5678 失败于 2026-11-28 08:00（A37，编号 123456）"
+    )
+    assert mask_phones("group") == "group" and mask_phones(None) == ""

@@ -71,10 +71,10 @@ def _alert(session: Session, home: str, kind: str, alert_class: str, at: datetim
 
 
 async def make_api(
-    tmp_path: Path, web: WebConfig | None = None, host: str = "127.0.0.1"
+    tmp_path: Path, web: WebConfig | None = None, host: str = "127.0.0.1", url: str | None = None
 ) -> AsyncIterator[Api]:
-    """Build the app over a fresh site; yield a client."""
-    sessions = make_site(tmp_path)
+    """Build the app over a fresh site (SQLite in tmp_path unless `url`); yield a client."""
+    sessions = make_site(tmp_path, url)
     clock = FrozenClock(NOW)
     with sessions.begin() as session:
         tokens = {}

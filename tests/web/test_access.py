@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from hub.alerts.tables import Escalation
 from hub.models import Reading, Signal
 from hub.web.tables import AuditEntry
-from tests.web.conftest import NOW, Api
+from tests.web.conftest import NOW, Api, make_api
 
 ALERTS_SEEN = {
     "区管理员": {"H001/sos", "H002/sos", "H002/offline"},
@@ -207,3 +209,20 @@ async def test_absences_and_modes(api: Api) -> None:
     await _post(api, "区管理员", "/api/v1/modes", mode, 201)
     assert [m["street"] for m in await _get(api, "松牌社区干部", "/api/v1/modes")] == ["龙溪街道"]
     assert await _get(api, "双龙湖街道干部", "/api/v1/modes") == []
+
+
+@pytest.mark.parametrize("action", ["ack", "cancel"])
+async def test_an_overlong_name_for_the_timeline_is_refused_on_every_register(
+    tmp_path: Path, register_url: str, action: str
+) -> None:
+    # The acceptor's name is kept in a 64-character column: PostgreSQL refuses more, and that was a 500.
+    async for api in make_api(tmp_path, url=register_url):
+        alert = api.alert_ids["H001/sos"]
+        with api.sessions.begin() as session:  # escalating, as every elder alert is
+            session.add(Escalation(alert_id=alert, policy="default", status="waiting", updated_at=NOW))
+        body = await _post(api, "李娜", f"/api/v1/alerts/{alert}/{action}", {"by": "李" * 65}, 400)
+        assert "64" in body["error"]
+        timeline = await _get(api, "李娜", f"/api/v1/alerts/{alert}/timeline")
+        assert timeline["alert"]["state"] == "open" and timeline["events"] == []
+        done = await _post(api, "李娜", f"/api/v1/alerts/{alert}/{action}", {"by": "李" * 64})
+        assert done["state"] == ("acknowledged" if action == "ack" else "cancelled")

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import pytest
-from sqlalchemy import func, select
+from aiohttp import ClientResponse
+from argon2 import PasswordHasher
+from sqlalchemy import func, select, update
 
-from hub.web import audit
+from hub.register.models import AlertEvent
+from hub.web import audit, auth
+from hub.web.auth import add_user
 from hub.web.openapi import document
 from hub.web.settings import WebConfig
-from hub.web.tables import AuditEntry
+from hub.web.tables import AuditEntry, WebUser
 from tests.web.conftest import NOW, PASSWORD, Api, make_api
 
 
@@ -132,3 +138,94 @@ async def test_openapi_lists_every_route(api: Api) -> None:
     assert routes == described
     served = await (await api.client.get("/api/v1/openapi.json")).json()
     assert served["openapi"].startswith("3.") and served["paths"] == document()["paths"]
+
+
+@pytest.fixture
+async def demo_api(tmp_path: Path) -> AsyncIterator[Api]:
+    """The API as `eldercare-hub demo` runs it: local requests without credentials act as the admin."""
+    async for value in make_api(tmp_path, web=WebConfig(demo_user="区管理员")):
+        yield value
+
+
+async def test_demo_auto_login_does_not_bypass_the_cross_site_checks(demo_api: Api) -> None:
+    alert = demo_api.alert_ids["H001/sos"]
+    page = f"http://{demo_api.client.host}:{demo_api.client.port}"
+    # What any web page the operator happens to open can send without a CORS preflight.
+    forged = {"Content-Type": "text/plain", "Origin": "http://evil-site.example"}
+    async with demo_api.client.post(
+        f"/api/v1/alerts/{alert}/ack", data='{"by": "evil-site"}', headers=forged
+    ) as resp:
+        assert resp.status == 403
+    simple = {"Content-Type": "text/plain"}  # a browser that sends no Origin: still no custom header
+    async with demo_api.client.post(
+        f"/api/v1/alerts/{alert}/cancel", data='{"by": "evil-site"}', headers=simple
+    ) as resp:
+        assert resp.status == 403
+    # DNS rebinding: a foreign name resolved to 127.0.0.1 is not the local demo page.
+    async with demo_api.client.get("/api/v1/elders", headers={"Host": "evil-site.example"}) as resp:
+        assert resp.status == 401
+    timeline = await (
+        await demo_api.client.get(f"/api/v1/alerts/{alert}/timeline", headers=demo_api.auth("区管理员"))
+    ).json()
+    assert timeline["alert"]["state"] == "open" and "evil-site" not in str(timeline)
+    with demo_api.sessions() as session:
+        denied = session.scalars(select(AuditEntry.target).where(AuditEntry.action == "denied")).all()
+    assert sorted(denied) == [f"POST /api/v1/alerts/{alert}/ack", f"POST /api/v1/alerts/{alert}/cancel"]
+    # The demo page itself (same origin, JSON with the X-CSRF-Token header) still works signed out.
+    async with demo_api.client.post(
+        f"/api/v1/alerts/{alert}/ack", json={}, headers={"Origin": page, "X-CSRF-Token": ""}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["state"] == "acknowledged"
+    async with demo_api.client.get("/api/v1/auth/me") as resp:
+        assert (await resp.json())["name"] == "区管理员"
+
+
+class _CountingHasher(PasswordHasher):
+    """argon2's own hasher, counting how often a password is checked."""
+
+    verified = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        type(self).verified += 1
+        return super().verify(hash, password)
+
+
+@pytest.mark.parametrize("name", ["李娜", "没有此人", "无密码用户", "停用用户"])
+async def test_login_checks_a_password_hash_whether_or_not_the_user_exists(
+    api: Api, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    # The time of a failed login must not tell whether a name exists: every failure runs argon2 once.
+    with api.sessions.begin() as session:
+        add_user(session, "无密码用户", "admin", now=NOW)
+        add_user(session, "停用用户", "admin", now=NOW, password=PASSWORD).disabled = True
+    monkeypatch.setattr(auth, "_hasher", _CountingHasher())
+    _CountingHasher.verified = 0
+    assert await _login(api, name, "wrong") == 401
+    assert _CountingHasher.verified == 1
+    assert await _login(api, name, PASSWORD) == (200 if name == "李娜" else 401)
+
+
+async def _next_event(resp: ClientResponse) -> bytes:
+    """The next alert list of a board stream, skipping keepalives; b"" once the hub has ended it."""
+    while True:
+        chunk = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 10)
+        if not chunk.startswith(b":"):
+            return chunk
+
+
+@pytest.mark.parametrize("ending", ["logout", "disabled"])
+async def test_the_board_stream_ends_when_its_sign_in_does(api: Api, ending: str) -> None:
+    assert await _login(api, "李娜", PASSWORD) == 200
+    csrf = (await (await api.client.get("/api/v1/auth/me")).json())["csrf"]
+    async with api.client.get("/api/v1/alerts/stream") as stream:
+        assert "张秀英" in (await _next_event(stream)).decode()
+        if ending == "logout":
+            async with api.client.post("/api/v1/auth/logout", json={}, headers={"X-CSRF-Token": csrf}) as r:
+                assert r.status == 200
+        else:
+            with api.sessions.begin() as session:
+                session.execute(update(WebUser).where(WebUser.name == "李娜").values(disabled=True))
+        with api.sessions.begin() as session:  # the board changes: a signed-out browser gets none of it
+            session.add(AlertEvent(alert_id=api.alert_ids["H001/sos"], at=NOW, event="note", detail="x"))
+        assert await _next_event(stream) == b""
