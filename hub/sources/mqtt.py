@@ -270,6 +270,13 @@ class MqttSource:
                 LOGGER.info("MQTT disconnect failed: %s", err)
         self.connected.clear()
 
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Publish with QoS 1 on the hub's own session (the self-check); False while not connected."""
+        if self._client is None or not self.connected.is_set():
+            return False
+        self._client.publish(topic, payload, qos=1)
+        return True
+
     def __aiter__(self) -> AsyncIterator[Delivery]:
         return self._iterate()
 
