@@ -321,3 +321,25 @@ async def test_an_unreachable_register_is_named() -> None:
         and "the register is unreachable" in result.reason_en
         and "登记库无法访问" in result.reason_zh
     )
+
+
+@pytest.mark.slow  # blocks the loop for 5 s on purpose
+async def test_a_busy_moment_does_not_skip_a_rules_sweep(
+    start_hub: StartHub, quiet_mosquitto: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # APScheduler's default misfire grace is 1 s: a sweep due while the loop was busy for longer (a burst of
+    # messages, a slow disk) was dropped with only a log line, so inactivity timers fired a sweep late or not.
+    await start_hub(
+        {
+            "mqtt": {"url": quiet_mosquitto.url, "client_id": f"hub-busy-{uuid.uuid4().hex[:6]}"},
+            "rules": {"sweep_interval_s": 4},
+            "health": {"canary_enabled": False},
+        }
+    )
+    await asyncio.sleep(1.0)
+    # The event loop is blocked over the first sweep's due time (about 4 s after start) until well past
+    # APScheduler's grace, and before the second one (about 8 s).
+    time.sleep(5.0)  # noqa: ASYNC251 - blocking the loop is the point
+    await asyncio.sleep(0.5)
+    missed = [r.getMessage() for r in caplog.records if "was missed by" in r.getMessage()]
+    assert missed == []
