@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from hub.app import RunningHub, run_hub
+from hub.clock import FrozenClock
 from hub.config import parse_config
 from hub.web.auth import add_user
 from tests.services.mosquitto import Broker, free_port
@@ -43,6 +45,14 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium
 
 @pytest.fixture
 async def hub_url(quiet_mosquitto: Broker, tmp_path: Path) -> AsyncIterator[str]:
+    async with _hub(quiet_mosquitto, tmp_path, {}) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def _hub(
+    quiet_mosquitto: Broker, tmp_path: Path, health: dict[str, Any], clock: FrozenClock | None = None
+) -> AsyncIterator[str]:
     sessions = make_site(tmp_path)
     with sessions.begin() as session:
         now = datetime.now(UTC)
@@ -53,11 +63,12 @@ async def hub_url(quiet_mosquitto: Broker, tmp_path: Path) -> AsyncIterator[str]
             "data_dir": str(tmp_path),
             "mqtt": {"url": quiet_mosquitto.url, "client_id": f"browser-hub-{uuid.uuid4().hex[:8]}"},
             "http": {"port": free_port()},
+            "health": health,
         },
         env={},
     )
     started: asyncio.Future[RunningHub] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_hub(config, started=started))
+    task = asyncio.create_task(run_hub(config, started=started, clock=clock))
     done, _ = await asyncio.wait([started, task], timeout=30, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()
@@ -143,3 +154,17 @@ async def test_relative_sees_only_their_elder(
     await page.goto(hub_url + "/#/elder/E001")  # typed by hand: the API refuses it
     await page.wait_for_selector("p.error", timeout=WAIT_MS)
     assert "管辖范围" in await page.locator("p.error").inner_text()
+
+
+async def test_the_board_says_when_the_hub_itself_is_not_healthy(
+    quiet_mosquitto: Broker, browser: Browser, tmp_path: Path
+) -> None:
+    # Nothing has been heard for longer than allowed: no alert can appear, so the board must say why.
+    clock = FrozenClock(datetime.now(UTC))
+    async with _hub(quiet_mosquitto, tmp_path, {"canary_enabled": False}, clock) as url:
+        clock.advance(timedelta(hours=3))
+        page = await _login(browser, url, "值班员")
+        banner = page.locator("#hub-health")
+        await banner.wait_for(state="visible", timeout=WAIT_MS)
+        text = await banner.inner_text()
+        assert "平台自检未通过" in text and "长时间未收到任何设备消息" in text

@@ -38,6 +38,8 @@ const VISIT_FIELDS = [
 let me = null;
 let stream = null;
 let boardTimer = null;
+let healthTimer = null;
+const HEALTH_POLL_MS = 15000;
 
 const timeFormat = new Intl.DateTimeFormat("zh-CN", {
   timeZone: TZ, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
@@ -144,7 +146,13 @@ function boardPage() {
   const showClosed = Object.assign(el("input"), { type: "checkbox" });
   const head = el("div", "row");
   head.append(el("h2", "", "实时告警"), label("显示已关闭", showClosed));
-  view(head, status, list);
+  // The hub's own self-check: a deaf hub shows no alerts, so the board must say that it is deaf.
+  const health = el("p", "banner hub-health");
+  health.id = "hub-health";
+  health.hidden = true;
+  view(head, health, status, list);
+  showHealth(health);
+  healthTimer = setInterval(() => showHealth(health), HEALTH_POLL_MS);
   let last = [];
   const draw = () => renderBoard(list, last, showClosed.checked);
   showClosed.addEventListener("change", draw);
@@ -156,6 +164,21 @@ function boardPage() {
   });
   stream.onerror = () => { status.textContent = "连接中断，正在重连…"; };
   boardTimer = setInterval(draw, 1000); // elapsed times tick without a new event
+}
+
+async function showHealth(box) {
+  let text = "";
+  try {
+    const body = await (await fetch("/healthz")).json();
+    if (body.status !== "ok") {
+      const reasons = (body.failing || []).map((f) => f.reason_zh).join("；");
+      text = `平台自检未通过，老人可能未被监护：${reasons || body.error || body.status}`;
+    }
+  } catch (e) {
+    text = "无法取得平台自检状态（平台可能已停止）";
+  }
+  box.textContent = text;
+  box.hidden = !text;
 }
 
 function renderBoard(list, alerts, showClosed) {
@@ -476,6 +499,7 @@ async function quarantinePage() {
 async function route() {
   if (stream) { stream.close(); stream = null; }
   if (boardTimer) { clearInterval(boardTimer); boardTimer = null; }
+  if (healthTimer) { clearInterval(healthTimer); healthTimer = null; }
   const hash = location.hash || "#/";
   if (!me) await whoami();
   if (!me) { loginPage(); return; }
