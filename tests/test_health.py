@@ -343,3 +343,44 @@ async def test_a_busy_moment_does_not_skip_a_rules_sweep(
     await asyncio.sleep(0.5)
     missed = [r.getMessage() for r in caplog.records if "was missed by" in r.getMessage()]
     assert missed == []
+
+
+async def test_a_stuck_alert_worker_is_not_ok(start_hub: StartHub) -> None:
+    # The duty robot hangs (a provider that takes the request and never answers): the worker waits in its
+    # send, nothing else goes out meanwhile, and /healthz must say so.
+    asked, release = asyncio.Event(), asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        asked.set()
+        await release.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/hook", hang)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        clock = FrozenClock(datetime.now(UTC))
+        hub = await start_hub(
+            {
+                "mqtt": {"url": f"mqtt://127.0.0.1:{free_port()}"},  # down: the system alert goes out
+                "alerts": {
+                    "webhook": {"url": f"http://127.0.0.1:{port}/hook"},
+                    "routes": {"sms": ["twilio_sms"], "voice": ["twilio_voice"], "robot": ["webhook"]},
+                    "send_timeout_s": 3600,
+                },
+                "health": {"canary_enabled": False, "alert_worker_late_s": 60},
+            },
+            clock=clock,
+        )
+        await asyncio.wait_for(asked.wait(), DEADLINE_S)
+        clock.advance(timedelta(minutes=5))
+        status, body = await hub.health()
+        assert status == 503
+        assert "the alert worker is late" in hub.failing(body)["alerts"]["reason_en"]
+        assert "告警发送进程迟滞" in hub.failing(body)["alerts"]["reason_zh"]
+    finally:
+        release.set()
+        await runner.cleanup()

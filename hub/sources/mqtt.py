@@ -274,7 +274,11 @@ class MqttSource:
         """Publish with QoS 1 on the hub's own session (the self-check); False while not connected."""
         if self._client is None or not self.connected.is_set():
             return False
-        self._client.publish(topic, payload, qos=1)
+        try:
+            self._client.publish(topic, payload, qos=1)
+        except (OSError, ConnectionError, AttributeError) as exc:  # the connection closed under us
+            LOGGER.info("MQTT publish of %s failed: %r", topic, exc)
+            return False
         return True
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
