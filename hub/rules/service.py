@@ -115,10 +115,11 @@ class RulesService:
 
     async def sweep_now(self) -> list[AlertCandidate]:
         """One sweep at the clock's time; the candidates are handed to the pipeline."""
-        self.last_sweep_at = now = self._clock.now()
+        now = self._clock.now()
         candidates = self.engine.sweep(now)
         if candidates and self._raise is not None:
             self._raise(candidates)
+        self.last_sweep_at = now  # only a sweep that completed counts (one that raises leaves it stale)
         return candidates
 
     async def refresh(self) -> None:
