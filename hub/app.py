@@ -8,9 +8,11 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts.service import AlertService
@@ -18,15 +20,18 @@ from hub.care.crypto import configure_data_key
 from hub.care.loop import run_care_loop
 from hub.clock import Clock, SystemClock
 from hub.config import Config, ConfigError
+from hub.devices.canary import canary_binding, canary_topic, registry_with_canary
 from hub.devices.device_time import DeviceTimePolicy
 from hub.devices.model import Binding
-from hub.devices.registry import DeviceRegistry
+from hub.health import CheckResult, Health, age_check, failing, ok, ping_register, silence_limit
 from hub.ingest.pipeline import Pipeline
 from hub.ingest.register_writer import RegisterWriter
 from hub.models import RawMessage
 from hub.register.bindings import load_bindings
 from hub.register.db import make_engine, migrate, session_factory
+from hub.rules.immediate import ImmediateRules
 from hub.rules.service import RulesService
+from hub.selfcheck import Canary, watch
 from hub.sources.delivery import Delivery
 from hub.sources.embedded_broker import EmbeddedBroker
 from hub.sources.mqtt import MqttSource
@@ -47,18 +52,34 @@ BINDING_REFRESH_S = 15.0
 class BindingCache:
     """The register's device bindings, kept in memory and reloaded periodically (site loads, onboarding)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], extra: Binding | None = None) -> None:
         self._sessions = sessions
+        self._extra = extra
         self._bindings: Mapping[tuple[str, str], Binding] = {}
+        self._with_extra: Mapping[tuple[str, str], Binding] = {}
 
     def get(self) -> Mapping[tuple[str, str], Binding]:
-        """The current bindings (no I/O)."""
+        """The register's bindings (no I/O): what the rules engine watches."""
         return self._bindings
+
+    def for_pipeline(self) -> Mapping[tuple[str, str], Binding]:
+        """The register's bindings plus the hub's own canary (no I/O): what the pipeline decodes."""
+        return self._with_extra
 
     def reload(self) -> None:
         """Read the bindings from the register (blocking; call in a thread)."""
         with self._sessions() as session:
-            self._bindings = load_bindings(session)
+            bindings = load_bindings(session)
+        extra = {} if self._extra is None else {(self._extra.ecosystem, self._extra.external_id): self._extra}
+        self._bindings, self._with_extra = bindings, {**bindings, **extra}
+
+    def report_intervals(self) -> list[float]:
+        """The report intervals the register declares for bound devices (settings.report_interval_s)."""
+        out = []
+        for binding in self._bindings.values():
+            with contextlib.suppress(TypeError, ValueError):
+                out.append(float(binding.settings.get("report_interval_s") or 0))
+        return out
 
     async def refresh_forever(self, every: float = BINDING_REFRESH_S) -> None:
         """Reload every `every` seconds."""
@@ -109,6 +130,7 @@ class RunningHub:
     store: TimeSeriesStore
     alerts: AlertService
     rules: RulesService | None = None  # None when `rules.enabled` is false
+    health: Health | None = None
 
 
 async def run_hub(
@@ -121,10 +143,11 @@ async def run_hub(
     """Run the hub until cancelled (or until the pipeline fails, which raises)."""
     clock = clock or SystemClock()
     sessions = await asyncio.to_thread(open_register, config)
-    registry = DeviceRegistry.default(
+    registry = registry_with_canary(
         DeviceTimePolicy(config.pipeline.device_clock_future_s, config.pipeline.device_clock_max_lag_s)
     )
-    bindings = BindingCache(sessions)
+    canary = Canary(canary_topic(config.mqtt.client_id), config.health, clock)
+    bindings = BindingCache(sessions, extra=canary_binding(config.mqtt.client_id))
     await asyncio.to_thread(bindings.reload)
     async with AsyncExitStack() as stack:
         broker_url = config.mqtt.url
@@ -152,8 +175,8 @@ async def run_hub(
             )
         pipeline = Pipeline(
             registry=registry,
-            rules=None if rules is None else rules.engine,
-            bindings=bindings.get,
+            rules=canary.rules(ImmediateRules(config.timezone) if rules is None else rules.engine),
+            bindings=bindings.for_pipeline,
             store=store,
             # Each new alert's escalation row is written in the alert's own transaction; the worker begins it.
             register=RegisterWriter(sessions, on_alert_changes=alerts.escalator.on_alert_changes),
@@ -162,7 +185,7 @@ async def run_hub(
             batch_max=config.pipeline.batch_max,
             flush_interval=config.pipeline.flush_interval_s,
             max_pending=config.pipeline.max_pending,
-            on_batch_durable=on_batch_durable,
+            on_batch_durable=_both(canary.on_batch_durable, on_batch_durable),
             on_alerts_committed=alerts.committed,
         )
         await pipeline.restore()
@@ -170,7 +193,7 @@ async def run_hub(
             rules.start(pipeline.raise_candidates)
         source = MqttSource(
             broker_url,
-            config.mqtt.subscriptions or registry.subscriptions(),
+            [*(config.mqtt.subscriptions or registry.subscriptions()), canary.topic],
             client_id=config.mqtt.client_id,
             username=config.mqtt.username,
             password=config.mqtt.password,
@@ -182,8 +205,16 @@ async def run_hub(
             receive_maximum=config.mqtt.receive_maximum,
             clock=clock,
         )
+        health = _health(config, clock, sessions, store, pipeline, source, rules, alerts, bindings, canary)
         services = Services(
-            sessions, store, pipeline, clock, source.connected.is_set, web=config.web, host=config.http.host
+            sessions,
+            store,
+            pipeline,
+            clock,
+            source.connected.is_set,
+            web=config.web,
+            host=config.http.host,
+            health=health,
         )
         app = build_app(services)
         app[ALERTS] = AlertsWeb(alerts)
@@ -194,7 +225,6 @@ async def run_hub(
         port = await listen(runner, config.http.host, config.http.port)
         http_url = f"http://{config.http.host}:{port}"
         LOGGER.info("HTTP 服务: %s", http_url)
-        await stack.enter_async_context(source)
         for serial_cfg in config.serial:
             poller = Cjt188Poller(
                 serial_cfg.url,
@@ -206,15 +236,28 @@ async def run_hub(
             await stack.enter_async_context(poller)
             # A serial reply needs no acknowledgement: the meter is polled again next interval anyway.
             stack.push_async_callback(_cancel, asyncio.create_task(pipeline.consume(_unacknowledged(poller))))
+
+        async def mqtt() -> None:
+            # Connecting runs beside the rest: while the broker is down the alert worker still sends (SMS
+            # and robots need no MQTT), HTTP ingest still stores and /healthz says why the hub is deaf.
+            # The source is entered on the stack, so it disconnects only after the last flush has acked.
+            await stack.enter_async_context(source)
+            await pipeline.consume(source)
+
         tasks = [
             asyncio.create_task(pipeline.run(), name="pipeline"),
-            asyncio.create_task(pipeline.consume(source), name="mqtt"),
+            asyncio.create_task(mqtt(), name="mqtt"),
             asyncio.create_task(bindings.refresh_forever(), name="bindings"),
             asyncio.create_task(alerts.worker.run(), name="alerts"),
             asyncio.create_task(run_care_loop(sessions, config.care, config.timezone, clock), name="care"),
+            asyncio.create_task(watch(health, alerts), name="health"),
         ]
-        if started is not None and not started.done():
-            started.set_result(RunningHub(pipeline, broker_url, http_url, sessions, store, alerts, rules))
+        if config.health.canary_enabled:
+            tasks.append(asyncio.create_task(canary.run(source.publish), name="canary"))
+        running = RunningHub(pipeline, broker_url, http_url, sessions, store, alerts, rules, health)
+        if started is not None:
+            # Announced once the broker session is up (callers publish at once), or never while it is down.
+            tasks.append(asyncio.create_task(_announce(started, running, source.connected), name="started"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -225,6 +268,122 @@ async def run_hub(
             # Whatever was accepted gets one last chance to become durable before the store closes.
             if pipeline.failed is None:
                 await pipeline.flush()
+
+
+async def _announce(
+    started: asyncio.Future[RunningHub], running: RunningHub, connected: asyncio.Event
+) -> None:
+    await connected.wait()
+    if not started.done():
+        started.set_result(running)
+
+
+def _both(
+    first: Callable[[list[Delivery]], None], second: Callable[[list[Delivery]], None] | None
+) -> Callable[[list[Delivery]], None]:
+    if second is None:
+        return first
+
+    def call(deliveries: list[Delivery]) -> None:
+        first(deliveries)
+        second(deliveries)
+
+    return call
+
+
+def _health(
+    config: Config,
+    clock: Clock,
+    sessions: sessionmaker[Session],
+    store: TimeSeriesStore,
+    pipeline: Pipeline,
+    source: MqttSource,
+    rules: RulesService | None,
+    alerts: AlertService,
+    bindings: BindingCache,
+    canary: Canary,
+) -> Health:
+    """The hub's health checks over the heartbeats of its parts (hub/health.py lists them)."""
+    cfg = config.health
+    health = Health(cfg, clock)
+
+    def pipeline_check(now: datetime) -> CheckResult:
+        failed = pipeline.failed
+        if failed is None:
+            return ok("pipeline")
+        return failing("pipeline", f"数据管道已停止: {failed}", f"the ingest pipeline stopped: {failed}")
+
+    def mqtt_check(now: datetime) -> CheckResult:
+        if source.connected.is_set():
+            return ok("mqtt")
+        zh, en = source.failure or ("正在连接 broker", "connecting to the broker")
+        return failing("mqtt", f"MQTT 未连接: {zh}", f"MQTT is not connected: {en}")
+
+    def store_check(now: datetime) -> CheckResult:
+        pending = store.pending()
+        if pending <= cfg.store_pending_max:
+            return ok("store")
+        return failing(
+            "store",
+            f"时序库积压 {pending} 条读数未写入（上限 {cfg.store_pending_max}），正暂存于本地",
+            f"{pending} readings are spooled, not yet in the time-series store (limit {cfg.store_pending_max})",
+        )
+
+    def register_ping() -> None:
+        with sessions() as session:
+            session.execute(text("SELECT 1"))
+
+    async def register_check(now: datetime) -> CheckResult:
+        return await ping_register(register_ping, cfg.register_timeout_s)
+
+    def alerts_check(now: datetime) -> CheckResult:
+        return age_check(
+            "alerts",
+            alerts.worker.last_loop_at,
+            health.started_at,
+            now,
+            cfg.alert_worker_late_s,
+            "告警发送进程迟滞",
+            "the alert worker is late",
+        )
+
+    def messages_check(now: datetime) -> CheckResult:
+        if not bindings.get():
+            return ok("messages")  # nothing bound, nothing to hear yet
+        return age_check(
+            "messages",
+            pipeline.last_message_at,
+            health.started_at,
+            now,
+            silence_limit(cfg, bindings.report_intervals()),
+            "长时间未收到任何设备消息",
+            "no device message for too long",
+        )
+
+    health.add("pipeline", pipeline_check)
+    health.add("mqtt", mqtt_check)
+    health.add("store", store_check)
+    health.add("register", register_check)
+    if rules is not None:
+        sweep_limit = 3 * rules.config.sweep_interval_s + 5
+
+        def rules_check(now: datetime) -> CheckResult:
+            return age_check(
+                "rules",
+                rules.last_sweep_at,
+                health.started_at,
+                now,
+                sweep_limit,
+                "规则定时扫描迟滞（不活动等超时告警可能不会触发）",
+                "the rules sweep is late (inactivity timers may not fire)",
+            )
+
+        health.add("rules", rules_check)
+    health.add("alerts", alerts_check)
+    health.add("messages", messages_check)
+    if cfg.canary_enabled:
+        health.add("canary", canary.check)
+    return health
 
 
 async def _unacknowledged(messages: AsyncIterable[RawMessage]) -> AsyncIterator[Delivery]:

@@ -18,6 +18,7 @@ from hub.alerts.settings import AlertsConfig
 from hub.care.settings import CareConfig
 from hub.deploy.settings import BrokerSettings
 from hub.errors import HubError
+from hub.health import HealthConfig
 from hub.rules.settings import RulesConfig
 from hub.web.settings import WebConfig
 
@@ -124,6 +125,7 @@ class Config(_Section):
     alerts: AlertsConfig = AlertsConfig()
     care: CareConfig = CareConfig()
     web: WebConfig = WebConfig()
+    health: HealthConfig = HealthConfig()
 
     @property
     def register_url(self) -> str:

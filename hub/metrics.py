@@ -26,6 +26,12 @@ QUEUE_DEPTH = Gauge("hub_queue_depth", "Messages accepted but not yet durable", 
 STORE_PENDING = Gauge(
     "hub_store_pending", "Readings spooled but not yet in the time-series database", registry=REGISTRY
 )
+HEALTH_CHECK = Gauge(
+    "hub_health_check_ok",
+    "1 when the named health check passes, 0 when it fails (the reason is in /healthz)",
+    ["check"],
+    registry=REGISTRY,
+)
 
 
 def render() -> bytes:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the tests use are installed and, where the tests use the system's, running.
 #   scripts/services.sh            everything
-#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb compose browser
+#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb compose browser promtool
 # The tests start their own private Mosquitto and InfluxDB processes (own ports and config); PostgreSQL is
 # the system server, started here when it is not running. Idempotent.
 set -euo pipefail
@@ -46,11 +46,18 @@ browser_ready() {
     fi
 }
 
+promtool_ready() {
+    # promtool (from Debian's prometheus) unit-tests deploy/monitoring's alert rules, the dead-man's switch.
+    if ! command -v promtool >/dev/null 2>&1; then
+        echo "installing prometheus (for promtool)"; apt_install prometheus
+    fi
+}
+
 influxdb_ready() {
     bash "$here/influxdb.sh"
 }
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb compose browser)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb compose browser promtool)
 for t in "${targets[@]}"; do
     case "$t" in
         mosquitto) mosquitto_ready ;;
@@ -58,6 +65,7 @@ for t in "${targets[@]}"; do
         influxdb) influxdb_ready ;;
         compose) compose_ready ;;
         browser) browser_ready ;;
+        promtool) promtool_ready ;;
         *) echo "unknown service $t" >&2; exit 2 ;;
     esac
 done

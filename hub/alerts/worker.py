@@ -103,6 +103,7 @@ class AlertWorker:
             self._loop = None  # set by run()
         self.sent = 0  # messages delivered since start
         self._slots: dict[str, asyncio.Semaphore] = {}  # channels that send one message at a time
+        self.last_loop_at: datetime | None = None  # heartbeat for the hub's health check
 
     def chain(self, route: str) -> list[str]:
         """The route's channels that are configured here, in fallback order, always ending with "log"."""
@@ -128,6 +129,7 @@ class AlertWorker:
         self._loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            self.last_loop_at = self._clock.now()
             delay = await self.run_once()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):

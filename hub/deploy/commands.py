@@ -23,13 +23,16 @@ from hub.deploy.principals import hub_principal, register_principals
 def cmd_broker_config(args: argparse.Namespace) -> int:
     """Write mosquitto.conf, passwd, acl and conf.d/hub-queues.conf for the register's devices."""
     from hub.cli import _config, _sessions
+    from hub.devices.canary import canary_topic
     from hub.devices.registry import DeviceRegistry
 
     config = _config(args)
     if not config.mqtt.password:
         raise DeployError("HUB_MQTT_PASSWORD is not set: the hub's broker user needs a password")
     hub = hub_principal(
-        config.mqtt.username, config.mqtt.subscriptions or DeviceRegistry.default().subscriptions()
+        config.mqtt.username,
+        config.mqtt.subscriptions or DeviceRegistry.default().subscriptions(),
+        canary=canary_topic(config.mqtt.client_id) if config.health.canary_enabled else "",
     )
     with _sessions(config)() as session:
         principals = register_principals(session)

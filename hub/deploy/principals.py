@@ -19,7 +19,8 @@ The unit of access is the *principal*, the thing that really holds an MQTT conne
 - **CJ/T 188** meters hang on the hub's serial port and have no broker principal.
 
 Devices get no read access at all: nothing they need is published to them, and a device that subscribes to
-``#`` gets nothing. The hub gets read access to exactly its subscription filters and no write access.
+``#`` gets nothing. The hub gets read access to exactly its subscription filters, and read and write access
+to its own self-check topic ``eldercare-hub/canary/<client id>`` only (hub/selfcheck.py).
 """
 
 from __future__ import annotations
@@ -197,8 +198,9 @@ def principal_of_device(session: Session, device_code: str) -> Principal:
     )
 
 
-def hub_principal(username: str, filters: Sequence[str]) -> Principal:
-    """The hub: read access to its subscription filters, nothing else."""
+def hub_principal(username: str, filters: Sequence[str], canary: str = "") -> Principal:
+    """The hub: read access to its subscription filters; write and read only its own self-check topic."""
     if not username:
         raise DeployError("mqtt.username is empty: the hub needs its own broker user (and HUB_MQTT_PASSWORD)")
-    return Principal(check_username(username), "hub", "", "", (), "", (), tuple(filters))
+    own = (canary,) if canary else ()
+    return Principal(check_username(username), "hub", "", "", (), "", own, (*filters, *own))

@@ -22,6 +22,7 @@ from hub import metrics
 from hub.alerts.model import AlertCandidate, Severity
 from hub.alerts.store import AlertChange
 from hub.clock import Clock
+from hub.devices.canary import is_canary
 from hub.devices.counters import CounterTracker
 from hub.devices.errors import DeviceError, UnknownDeviceError
 from hub.devices.model import Binding
@@ -107,6 +108,8 @@ class Pipeline:
         self._room.set()
         self._failed: BaseException | None = None
         self.durable_messages = 0  # messages made durable since start (benchmarks read it)
+        # When the last message from outside arrived (the hub's own canary does not count): health check.
+        self.last_message_at: datetime | None = None
 
     async def restore(self) -> None:
         """Load persisted counter state so meter totals continue where they were."""
@@ -137,6 +140,8 @@ class Pipeline:
         batch = self._batch
         raw = delivery.message
         batch.by_source[raw.source] = batch.by_source.get(raw.source, 0) + 1
+        if not is_canary(raw.topic):
+            self.last_message_at = raw.received_at
         try:
             readings = self._decode(raw)
         except DeviceError as exc:

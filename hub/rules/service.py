@@ -59,6 +59,7 @@ class RulesService:
         self._clock = clock
         self._raise: Callable[[list[AlertCandidate]], None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        self.last_sweep_at: datetime | None = None  # heartbeat for the hub's health check
 
     def _read_register(self) -> tuple[dict[str, HomeProfile], Calendar]:
         with self._sessions() as session:
@@ -86,8 +87,16 @@ class RulesService:
         self._raise = raise_candidates
         cfg = self.config
         scheduler = AsyncIOScheduler(timezone=self.timezone)
+        # A sweep that starts late must still run: APScheduler's default misfire grace (1 s) silently
+        # skipped sweeps whenever the loop was busy for a second (a burst of messages), so timers did not fire.
         scheduler.add_job(
-            self.sweep_now, "interval", seconds=cfg.sweep_interval_s, id="rules-sweep", max_instances=1
+            self.sweep_now,
+            "interval",
+            seconds=cfg.sweep_interval_s,
+            id="rules-sweep",
+            max_instances=1,
+            misfire_grace_time=None,
+            coalesce=True,
         )
         scheduler.add_job(
             self.refresh, "interval", seconds=cfg.calendar_refresh_s, id="rules-refresh", max_instances=1
@@ -106,9 +115,11 @@ class RulesService:
 
     async def sweep_now(self) -> list[AlertCandidate]:
         """One sweep at the clock's time; the candidates are handed to the pipeline."""
-        candidates = self.engine.sweep(self._clock.now())
+        now = self._clock.now()
+        candidates = self.engine.sweep(now)
         if candidates and self._raise is not None:
             self._raise(candidates)
+        self.last_sweep_at = now  # only a sweep that completed counts (one that raises leaves it stale)
         return candidates
 
     async def refresh(self) -> None:

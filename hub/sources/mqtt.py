@@ -13,8 +13,10 @@ by itself and we grow its delay the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import socket
 import ssl
 import struct
 import uuid
@@ -51,6 +53,55 @@ def parse_broker_url(url: str) -> tuple[str, int, bool]:
         raise SourceError(f"broker URL must look like mqtt://host:1883, got {url!r}")
     tls = parts.scheme in ("mqtts", "ssl")
     return parts.hostname, parts.port or (8883 if tls else 1883), tls
+
+
+# CONNACK reason codes (MQTT 3.1.1 and 5) → what the operator should check, in Chinese and English.
+_AUTH_CODES = frozenset({4, 5, 134, 135, 138, 140})
+_VERSION_CODES = frozenset({1, 132})
+# How long one connection attempt may wait for the broker's CONNACK: a TLS port reached with mqtt://, or a
+# port where something else listens, accepts TCP and then says nothing.
+CONNACK_TIMEOUT_S = 10.0
+
+
+def describe_connect_error(
+    exc: BaseException, host: str, port: int, tls: bool, connack_timeout_s: float = CONNACK_TIMEOUT_S
+) -> tuple[str, str]:
+    """Why a connection attempt failed, plainly, in Chinese and English (refused, auth, version, TLS …)."""
+    where = f"{host}:{port}"
+    if isinstance(exc, MQTTConnectError):
+        code = getattr(exc, "_code", None)
+        if code in _AUTH_CODES:
+            return (
+                f"broker {where} 拒绝登录：用户名或密码错误或无权限（MQTT 原因码 {code}）",
+                f"broker {where} refused the login: bad username/password or not authorised (MQTT reason code {code})",
+            )
+        if code in _VERSION_CODES:
+            return (
+                f"broker {where} 不支持所用的 MQTT 协议版本（原因码 {code}）",
+                f"broker {where} does not accept the MQTT protocol version (reason code {code})",
+            )
+        return (f"broker {where} 拒绝连接: {exc}", f"broker {where} refused the connection: {exc}")
+    if isinstance(exc, ssl.SSLError) or (tls and isinstance(exc, ConnectionResetError)):
+        # A plain MQTT port answers a TLS ClientHello by closing the connection.
+        return (
+            f"与 broker {where} 的 TLS 握手失败（证书？或不是 TLS 端口）: {exc}",
+            f"TLS handshake with broker {where} failed (certificate, or not a TLS port?): {exc}",
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return (
+            f"连接被拒绝：{where} 上没有 MQTT broker 在监听",
+            f"connection refused: nothing listens on {where}",
+        )
+    if isinstance(exc, socket.gaierror):
+        return (f"无法解析 broker 主机名 {host}: {exc}", f"cannot resolve the broker host {host}: {exc}")
+    if isinstance(exc, TimeoutError):
+        hint_zh = "（TLS 端口请用 mqtts://）" if not tls else "（端口是否为 TLS 端口？）"
+        hint_en = " (a TLS port needs mqtts://)" if not tls else " (is the port a TLS port?)"
+        return (
+            f"{where} 接受了 TCP 连接，但 {connack_timeout_s:g} 秒内没有 MQTT 应答{hint_zh}",
+            f"{where} accepted TCP but sent no MQTT CONNACK within {connack_timeout_s:g} s{hint_en}",
+        )
+    return (f"无法连接 broker {where}: {exc!r}", f"cannot connect to broker {where}: {exc!r}")
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -129,6 +180,7 @@ class MqttSource:
         receive_maximum: int = 10_000,
         clock: Clock | None = None,
         connect_timeout_s: float | None = None,
+        connack_timeout_s: float = CONNACK_TIMEOUT_S,
     ) -> None:
         self._host, self._port, self._tls = parse_broker_url(url)
         self._subscriptions = list(subscriptions)
@@ -142,6 +194,7 @@ class MqttSource:
         self._receive_maximum = receive_maximum
         self._clock = clock or SystemClock()
         self._connect_timeout_s = connect_timeout_s
+        self._connack_timeout_s = connack_timeout_s
         self._buffer: deque[Delivery] = deque()
         self._acks: list[int] = []
         self._last_stamp = (-1.0, self._clock.now())
@@ -153,6 +206,8 @@ class MqttSource:
         self._held: tuple[datetime, datetime] | None = None
         self._closing = False
         self.connected = asyncio.Event()
+        # Why the last connection attempt failed (Chinese, English); None once connected.
+        self.failure: tuple[str, str] | None = None
 
     async def __aenter__(self) -> Self:
         """Connect (retrying with backoff) and subscribe."""
@@ -178,30 +233,39 @@ class MqttSource:
         delay = 0.5
         while True:
             try:
-                await client.connect(
-                    self._host,
-                    self._port,
-                    ssl=ssl.create_default_context() if self._tls else False,
-                    keepalive=self._keepalive_s,
-                    version=MQTTv50 if self._mqtt5 else MQTTv311,
-                )
+                async with asyncio.timeout(self._connack_timeout_s):
+                    await client.connect(
+                        self._host,
+                        self._port,
+                        ssl=ssl.create_default_context() if self._tls else False,
+                        keepalive=self._keepalive_s,
+                        version=MQTTv50 if self._mqtt5 else MQTTv311,
+                    )
                 break
-            except (OSError, MQTTConnectError) as exc:
+            except (OSError, MQTTConnectError) as exc:  # TimeoutError is an OSError; so are SSL errors
+                with contextlib.suppress(Exception):  # a half-open attempt must not keep reconnecting
+                    async with asyncio.timeout(2):
+                        await client.disconnect()
+                reason = self._note_failure(exc)
                 now = asyncio.get_running_loop().time()
                 if deadline is not None and now + delay > deadline:
                     raise SourceError(
-                        f"cannot connect to MQTT broker {self._host}:{self._port}: {exc}"
+                        f"cannot connect to MQTT broker {self._host}:{self._port}: {reason[1]}"
                     ) from exc
-                LOGGER.warning(
-                    "MQTT broker %s:%s unreachable (%s); retrying in %.1fs",
-                    self._host,
-                    self._port,
-                    exc,
-                    delay,
+                LOGGER.debug(
+                    "MQTT connect to %s:%s failed (%r); retrying in %.1fs", self._host, self._port, exc, delay
                 )
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, self._reconnect_max_s)
         return self
+
+    def _note_failure(self, exc: BaseException) -> tuple[str, str]:
+        """Remember why the attempt failed; log it once, plainly, and again only when the reason changes."""
+        reason = describe_connect_error(exc, self._host, self._port, self._tls, self._connack_timeout_s)
+        if reason != self.failure:
+            LOGGER.error("MQTT 连接失败 %s | MQTT connection failed: %s; 将持续重试 (retrying)", *reason)
+        self.failure = reason
+        return reason
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -214,6 +278,17 @@ class MqttSource:
             except (OSError, ConnectionError) as err:
                 LOGGER.info("MQTT disconnect failed: %s", err)
         self.connected.clear()
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Publish with QoS 1 on the hub's own session (the self-check); False while not connected."""
+        if self._client is None or not self.connected.is_set():
+            return False
+        try:
+            self._client.publish(topic, payload, qos=1)
+        except (OSError, ConnectionError, AttributeError) as exc:  # the connection closed under us
+            LOGGER.info("MQTT publish of %s failed: %r", topic, exc)
+            return False
+        return True
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
         return self._iterate()
@@ -248,10 +323,12 @@ class MqttSource:
             for subscription in client.subscriptions:
                 client.resubscribe(subscription)
         self.connected.set()
+        self.failure = None
         LOGGER.info("MQTT connected to %s:%s (session present: %s)", self._host, self._port, flags)
 
     def _on_disconnect(self, client: gmqtt.Client, packet: Any, exc: BaseException | None = None) -> None:
-        if self.connected.is_set():
+        was_connected = self.connected.is_set()
+        if was_connected:
             self._down_since = self._clock.now()
         self.connected.clear()
         if self._closing:
@@ -259,7 +336,12 @@ class MqttSource:
             return
         self._delay = min(self._delay * 2, self._reconnect_max_s)
         client.reconnect_delay = self._delay
-        LOGGER.warning("MQTT connection lost; reconnecting in %.0fs", self._delay)
+        if was_connected:  # a refused attempt is reported once by _note_failure, not here on every retry
+            self.failure = (
+                "与 broker 的连接已断开，正在重连",
+                "the broker connection was lost; reconnecting",
+            )
+            LOGGER.warning("MQTT connection lost; reconnecting in %.0fs", self._delay)
 
     def _now(self) -> datetime:
         # The clock is read at most once a millisecond: asking it for each of tens of thousands of messages

@@ -20,6 +20,7 @@ from hub.alerts.tables import Escalation
 from hub.care.idcard import mask_phones
 from hub.clock import Clock
 from hub.devices.model import Binding
+from hub.health import Health
 from hub.ingest.pipeline import Pipeline
 from hub.ingest.quarantine import list_quarantine
 from hub.models import RawMessage
@@ -44,6 +45,7 @@ class Services:
     mqtt_connected: Callable[[], bool]
     web: WebConfig = field(default_factory=WebConfig)
     host: str = "127.0.0.1"  # where the HTTP server is bound (decides the cookie Secure flag)
+    health: Health | None = None  # the hub's checks; None in tests that build the API alone
 
 
 SERVICES = web.AppKey("services", Services)
@@ -54,24 +56,34 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness and readiness: 200 when the pipeline runs, 503 once it has failed."""
+    """Readiness: 200 only when every health check passes (hub/health.py); 503 with each failing check's
+    reason (Chinese and English) otherwise. "failed" once the pipeline has stopped, else "unhealthy"."""
     svc = request.app[SERVICES]
     failed = svc.pipeline.failed
+    results = [] if svc.health is None else await svc.health.evaluate()
+    failing = [r.as_dict() for r in results if not r.ok]
+    status = "failed" if failed is not None else "unhealthy" if failing else "ok"
     body = {
-        "status": "ok" if failed is None else "failed",
+        "status": status,
         "mqtt_connected": svc.mqtt_connected(),
         "pending": svc.pipeline.pending,
         "store_pending": svc.store.pending(),
         "error": None if failed is None else str(failed),
+        "failing": failing,
+        "checks": [r.as_dict() for r in results],
     }
-    return _json(body, 200 if failed is None else 503)
+    return _json(body, 200 if status == "ok" else 503)
 
 
 async def metrics_text(request: web.Request) -> web.Response:
-    """Prometheus text format (behind ``web.metrics_token`` when one is set)."""
-    token = request.app[SERVICES].web.metrics_token
+    """Prometheus text format (behind ``web.metrics_token`` when one is set); the health gauges are
+    evaluated at each scrape, so they are as fresh as /healthz."""
+    svc = request.app[SERVICES]
+    token = svc.web.metrics_token
     if token and request.headers.get("Authorization", "") != f"Bearer {token}":
         return _json({"error": "需要监控令牌"}, 401)
+    if svc.health is not None:
+        await svc.health.evaluate()
     return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from sqlalchemy import select
 
 from hub.alerts.tables import Escalation
 from hub.app import RunningHub, run_hub
+from hub.clock import FrozenClock
 from hub.config import parse_config
 from hub.register.db import make_engine, session_factory
 from hub.register.models import Alert, Home
@@ -47,6 +49,14 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium
 
 @pytest.fixture
 async def hub_url(quiet_mosquitto: Broker, tmp_path: Path) -> AsyncIterator[str]:
+    async with _hub(quiet_mosquitto, tmp_path, {}) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def _hub(
+    quiet_mosquitto: Broker, tmp_path: Path, health: dict[str, Any], clock: FrozenClock | None = None
+) -> AsyncIterator[str]:
     sessions = make_site(tmp_path)
     with sessions.begin() as session:
         now = datetime.now(UTC)
@@ -57,11 +67,12 @@ async def hub_url(quiet_mosquitto: Broker, tmp_path: Path) -> AsyncIterator[str]
             "data_dir": str(tmp_path),
             "mqtt": {"url": quiet_mosquitto.url, "client_id": f"browser-hub-{uuid.uuid4().hex[:8]}"},
             "http": {"port": free_port()},
+            "health": health,
         },
         env={},
     )
     started: asyncio.Future[RunningHub] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_hub(config, started=started))
+    task = asyncio.create_task(run_hub(config, started=started, clock=clock))
     done, _ = await asyncio.wait([started, task], timeout=30, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()
@@ -196,3 +207,17 @@ async def test_an_exhausted_alert_is_red_on_top_and_configuration_gaps_are_shown
     await gaps.wait_for(timeout=WAIT_MS)
     text = await gaps.inner_text()
     assert "配置错误" in text and "district_duty" in text and "H002" in text
+
+
+async def test_the_board_says_when_the_hub_itself_is_not_healthy(
+    quiet_mosquitto: Broker, browser: Browser, tmp_path: Path
+) -> None:
+    # Nothing has been heard for longer than allowed: no alert can appear, so the board must say why.
+    clock = FrozenClock(datetime.now(UTC))
+    async with _hub(quiet_mosquitto, tmp_path, {"canary_enabled": False}, clock) as url:
+        clock.advance(timedelta(hours=3))
+        page = await _login(browser, url, "值班员")
+        banner = page.locator("#hub-health")
+        await banner.wait_for(state="visible", timeout=WAIT_MS)
+        text = await banner.inner_text()
+        assert "平台自检未通过" in text and "长时间未收到任何设备消息" in text

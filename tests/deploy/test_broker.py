@@ -238,3 +238,11 @@ def test_issuing_again_needs_rotate_so_a_bridge_is_not_cut_off(deployment: Deplo
     run = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
     assert "z2m-H001 already has a broker password" in run.stderr and "--rotate" in run.stderr
+
+
+async def test_the_hubs_self_check_passes_the_generated_acl(hub: RunningHub) -> None:
+    # The broker ACL lets the hub publish (and read) its own canary, so the self-check can come back.
+    from hub.devices.canary import CANARY_HOME
+
+    rows = await _eventually_readings(hub, CANARY_HOME, Signal.AVAILABILITY)
+    assert rows, "the canary never came back through the broker"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 
 import yaml
 
@@ -48,3 +50,27 @@ def test_prometheus_scrapes_the_hub_metrics_path() -> None:
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["eldercare-hub"]["metrics_path"] == "/metrics"
     assert "eldercare-alerts.yml" in config["rule_files"]
+
+
+def _promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), "promtool"], check=True)
+        found = shutil.which("promtool") or "/usr/bin/promtool"
+    return found
+
+
+def test_a_dead_hub_alerts_when_metrics_stop_answering() -> None:
+    """The dead-man's switch: Prometheus alerts when /metrics fails (HubDown) or vanishes (HubMetricsAbsent),
+    and on any failing self-check (HubUnhealthy); proven by promtool's rule unit tests."""
+    run = subprocess.run(
+        [_promtool(), "test", "rules", "eldercare-alerts.test.yml"],
+        cwd=MONITORING,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    tested = yaml.safe_load((MONITORING / "eldercare-alerts.test.yml").read_text(encoding="utf-8"))
+    names = {case["alertname"] for test in tested["tests"] for case in test["alert_rule_test"]}
+    assert {"HubDown", "HubMetricsAbsent", "HubUnhealthy"} <= names

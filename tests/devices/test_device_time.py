@@ -42,7 +42,11 @@ def test_a_device_time_in_the_future_is_replaced_by_receipt_time_and_kept_beside
 
 def test_a_device_time_in_1970_or_two_days_behind_is_replaced_by_receipt_time() -> None:
     for claimed in (datetime(1970, 1, 1, tzinfo=UTC), T0 - timedelta(days=2)):
-        (sos,) = [r for r in decode(SOS, {"action": "emergency", "last_seen": iso(claimed)}, T0) if r.signal == "sos"]
+        (sos,) = [
+            r
+            for r in decode(SOS, {"action": "emergency", "last_seen": iso(claimed)}, T0)
+            if r.signal == "sos"
+        ]
         assert sos.ts == T0
         assert sos.device_ts == claimed
 

@@ -40,6 +40,8 @@ const VISIT_FIELDS = [
 let me = null;
 let stream = null;
 let boardTimer = null;
+let healthTimer = null;
+const HEALTH_POLL_MS = 15000;
 
 const timeFormat = new Intl.DateTimeFormat("zh-CN", {
   timeZone: TZ, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
@@ -149,8 +151,14 @@ function boardPage() {
   const gaps = el("ul", "gaps");
   gaps.id = "coverage";
   gaps.hidden = true;
-  view(head, gaps, status, list);
+  // The hub's own self-check: a deaf hub shows no alerts, so the board must say that it is deaf.
+  const health = el("p", "banner hub-health");
+  health.id = "hub-health";
+  health.hidden = true;
+  view(head, health, gaps, status, list);
   showCoverage(gaps);
+  showHealth(health);
+  healthTimer = setInterval(() => showHealth(health), HEALTH_POLL_MS);
   let last = [];
   const draw = () => renderBoard(list, last, showClosed.checked);
   showClosed.addEventListener("change", draw);
@@ -174,6 +182,21 @@ async function showCoverage(box) {
   } catch {
     box.hidden = true; // the alert list still works; the error banner is for actions
   }
+}
+
+async function showHealth(box) {
+  let text = "";
+  try {
+    const body = await (await fetch("/healthz")).json();
+    if (body.status !== "ok") {
+      const reasons = (body.failing || []).map((f) => f.reason_zh).join("；");
+      text = `平台自检未通过，老人可能未被监护：${reasons || body.error || body.status}`;
+    }
+  } catch (e) {
+    text = "无法取得平台自检状态（平台可能已停止）";
+  }
+  box.textContent = text;
+  box.hidden = !text;
 }
 
 function renderBoard(list, alerts, showClosed) {
@@ -497,6 +520,7 @@ async function quarantinePage() {
 async function route() {
   if (stream) { stream.close(); stream = null; }
   if (boardTimer) { clearInterval(boardTimer); boardTimer = null; }
+  if (healthTimer) { clearInterval(healthTimer); healthTimer = null; }
   const hash = location.hash || "#/";
   if (!me) await whoami();
   if (!me) { loginPage(); return; }
