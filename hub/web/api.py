@@ -213,8 +213,8 @@ async def ingest(request: web.Request) -> web.Response:
         return _json({"error": "设备令牌无效"}, 401)
     if binding.ecosystem != "native":
         return _json({"error": f"设备 {binding.device} 不是 native 设备，不能通过 HTTP 上报"}, 400)
-    body = await request.content.read(MAX_INGEST_BYTES + 1)
-    if len(body) > MAX_INGEST_BYTES:
+    body = await _read_body(request, MAX_INGEST_BYTES)
+    if body is None:
         return _json({"error": f"请求体超过 {MAX_INGEST_BYTES} 字节"}, 413)
     # The HTTP channel of the native scheme: same decoder, topic names the device.
     topic = f"eldercare/{binding.external_id}/http"
@@ -229,6 +229,25 @@ async def ingest(request: web.Request) -> web.Response:
     if reasons:
         return _json({"error": f"无法解析，已隔离保存: {reasons[0]}"}, 400)
     return _json({"status": "accepted"}, 202)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than `limit` bytes.
+
+    One ``content.read(n)`` returns what has arrived so far (often 64 KiB), not n bytes: a slow or chunked
+    body was cut and quarantined as broken JSON. So read until the end, and stop as soon as the limit is
+    passed; aiohttp discards the unread rest before it closes (lingering close), so the client gets its 413.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _limit(request: web.Request, default: int) -> int:

@@ -327,3 +327,37 @@ async def test_ingest_body_too_large_is_refused(hub: Hub) -> None:
     token = hub.token_for("H001-health")
     status, _ = await hub.ingest(b"[" + b" " * MAX_INGEST_BYTES + b"]", token)
     assert status == 413
+
+
+async def _chunks(body: bytes, size: int = 16 * 1024) -> AsyncIterator[bytes]:
+    """`body` in pieces with a pause between them, as a slow client or proxy delivers it (chunked)."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+        await asyncio.sleep(0.005)
+
+
+async def test_ingest_reads_a_large_body_sent_in_chunks_whole(hub: Hub) -> None:
+    # ~195 KB: under the limit, but larger than one read of the server's buffer (it was cut at 64 KiB).
+    token = hub.token_for("H001-health")
+    reading = {"signal": "heart_rate", "value": 71, "ts": "2026-11-28T06:00:00+00:00", "note": "x" * 195_000}
+    body = json.dumps(reading).encode()
+    assert 190_000 < len(body) < MAX_INGEST_BYTES
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    for _ in range(3):
+        async with hub.http.post(hub.url + "/api/v1/ingest", data=_chunks(body), headers=headers) as resp:
+            assert resp.status == 202, await resp.text()
+    assert await hub.get("/api/v1/quarantine") == []
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_ingest_body_of_5_mb_is_always_413(hub: Hub, chunked: bool) -> None:
+    token = hub.token_for("H001-health")
+    body = json.dumps([{"signal": "heart_rate", "value": 70}] * 150_000).encode()
+    assert len(body) > 5_000_000
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    for _ in range(3):
+        data: Any = _chunks(body, 256 * 1024) if chunked else body
+        async with hub.http.post(hub.url + "/api/v1/ingest", data=data, headers=headers) as resp:
+            assert resp.status == 413, await resp.text()
+            assert str(MAX_INGEST_BYTES) in (await resp.json())["error"]
+    assert await hub.get("/api/v1/quarantine") == []  # refused, not half-read and quarantined
