@@ -8,6 +8,7 @@ from hub.devices.definitions import ALL_DEFINITIONS
 from hub.devices.ecosystems import ECOSYSTEMS, ROOTLESS, ROOTS
 from hub.devices.errors import DeviceError, UnknownDeviceError
 from hub.devices.model import Binding, DeviceDefinition, Ecosystem, Route
+from hub.devices.ranges import check_ranges
 from hub.models import RawMessage, Reading
 
 
@@ -70,13 +71,17 @@ class DeviceRegistry:
         return (ecosystem, model) in self._definitions
 
     def decode(self, raw: RawMessage, route: Route, binding: Binding) -> list[Reading]:
-        """Decode `raw` (routed to `route`) for the device `binding` describes; `DeviceError` if it cannot."""
+        """Decode `raw` (routed to `route`) for the device `binding` describes; `DeviceError` if it cannot.
+
+        Every reading is checked against its signal's physical range here, once for every source and
+        decoder; `RangeError` (a `DeviceError`) carries the readings that are possible.
+        """
         if binding.ecosystem != route.ecosystem:
             raise DeviceError(
                 f"device {binding.device} is bound in {binding.ecosystem!r}, message came from {route.ecosystem!r}"
             )
         definition = self.definition(route.ecosystem, binding.model)
-        return definition.decode(raw.payload, route, binding, raw.received_at)
+        return check_ranges(definition.decode(raw.payload, route, binding, raw.received_at))
 
     def models(self) -> list[DeviceDefinition]:
         """Every definition, ordered by ecosystem then model."""

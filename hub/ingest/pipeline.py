@@ -25,6 +25,7 @@ from hub.clock import Clock
 from hub.devices.counters import CounterTracker
 from hub.devices.errors import DeviceError, UnknownDeviceError
 from hub.devices.model import Binding
+from hub.devices.ranges import RangeError
 from hub.devices.registry import DeviceRegistry
 from hub.ingest.register_writer import CounterKey, RegisterWriter
 from hub.models import RawMessage, Reading, Signal
@@ -138,7 +139,7 @@ class Pipeline:
         raw = delivery.message
         batch.by_source[raw.source] = batch.by_source.get(raw.source, 0) + 1
         try:
-            readings = self._decode(raw)
+            readings = self._decode(delivery)
         except DeviceError as exc:
             self._quarantine(delivery, str(exc))
         except Exception as exc:  # a decoder bug must quarantine the message, not stop the pipeline
@@ -177,7 +178,8 @@ class Pipeline:
         metrics.QUARANTINED.labels(delivery.message.source).inc()
         delivery.on_quarantined(reason)
 
-    def _decode(self, raw: RawMessage) -> list[Reading] | None:
+    def _decode(self, delivery: Delivery) -> list[Reading] | None:
+        raw = delivery.message
         route = self._registry.route(raw.topic)
         if route is None:
             return None
@@ -186,7 +188,11 @@ class Pipeline:
             raise UnknownDeviceError(
                 f"未登记的设备 unknown device: {route.ecosystem} '{route.external_id}' is not in the register"
             )
-        return self._registry.decode(raw, route, binding)
+        try:
+            return self._registry.decode(raw, route, binding)
+        except RangeError as exc:  # impossible values are quarantined; the message's other readings count
+            self._quarantine(delivery, str(exc))
+            return exc.kept
 
     # -- durability -----------------------------------------------------------------------------------
 

@@ -186,3 +186,21 @@ async def test_cancel_after_press_closes_the_alert_and_a_new_press_opens_another
     assert [(c.cancelled, c.opened, c.count) for c in changes] == [(True, False, 2), (False, True, 2)]
     states = [(a.state, a.count, a.active_key) for a in h.alerts()]
     assert states == [("cancelled", 2, None), ("open", 2, "H002/sos")]
+
+
+async def test_impossible_value_is_quarantined_and_the_sos_it_came_with_still_alerts(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    async with h.store:
+        h.send("zigbee2mqtt/h001_sos", {"action": "emergency", "battery": 250})
+        await h.pipeline.flush()
+        battery = await h.store.query(
+            "H001", Signal.BATTERY, T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+        )
+    assert [(a.kind, a.state) for a in h.alerts()] == [("sos", "open")]
+    assert battery == []  # the impossible value reached neither the store nor the rules
+    with h.sessions() as s:
+        [row] = s.scalars(select(QuarantinedMessage)).all()
+    assert row.topic == "zigbee2mqtt/h001_sos"
+    assert "battery=250" in row.reason and "0..100" in row.reason
+    assert h.reasons == [row.reason]
+    assert h.acked == ["zigbee2mqtt/h001_sos"]

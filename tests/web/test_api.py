@@ -361,3 +361,19 @@ async def test_ingest_body_of_5_mb_is_always_413(hub: Hub, chunked: bool) -> Non
             assert resp.status == 413, await resp.text()
             assert str(MAX_INGEST_BYTES) in (await resp.json())["error"]
     assert await hub.get("/api/v1/quarantine") == []  # refused, not half-read and quarantined
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [(-50, "heart_rate=-50 超出物理范围 out of range 20..300 bpm"), (True, "must be a number")],
+)
+async def test_ingest_impossible_heart_rate_is_quarantined_with_reason(
+    hub: Hub, value: object, why: str
+) -> None:
+    token = hub.token_for("H001-health")
+    status, body = await hub.ingest(json.dumps({"signal": "heart_rate", "value": value}), token)
+    assert status == 400, body
+    assert why in body["error"]
+    [row] = await hub.get("/api/v1/quarantine")
+    assert why in row["reason"]
+    assert _latest(await hub.get("/api/v1/homes"), "H001", "heart_rate") == []
