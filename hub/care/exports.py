@@ -199,7 +199,43 @@ def write_ledger(path: Path, rows: list[list[Any]], header: LedgerHeader) -> Non
     _save(book, path)
 
 
+# What a spreadsheet program reads as the start of a formula (OWASP "CSV injection"): = + - @, and tab / CR.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A signed number as text ("-5", money formatted by `_money`) computes nothing: left as it is.
+_PLAIN_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
+
+
+def inert(value: Any) -> Any:
+    """`value` safe to put in a cell: text that would start a formula gets a leading apostrophe.
+
+    Names, addresses and notes come from imports and visitors; ``=HYPERLINK(...)`` as a name must stay
+    text in the ledger. Numbers (a negative income) are left as numbers.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+# Characters that mean a directory or are refused by Windows' file systems (where the bundle is opened).
+_NOT_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def safe_file_stem(text: str) -> str:
+    """`text` usable as one file name: separators and reserved characters become ``_``."""
+    return _NOT_IN_FILE_NAMES.sub("_", text).strip(" .") or "_"
+
+
+def _neutralise(book: Workbook) -> None:
+    for ws in book.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str):
+                    cell.value = inert(cell.value)
+
+
 def _save(book: Workbook, path: Path) -> None:
+    # Every workbook passes here, so no export (now or later) can write a live formula from data.
+    _neutralise(book)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         book.save(path)
@@ -500,7 +536,7 @@ def export_bundle(
     written = [out_dir / f"附件1_台帐_{tag}.xlsx"]
     write_ledger(written[0], ledger_rows(session, start, end, access), header)
     for elder in all_elders(session):
-        stem = f"{elder.code}_{elder.name}"
+        stem = safe_file_stem(f"{elder.code}_{elder.name}")
         xlsx = out_dir / "附件2_附件3" / f"{stem}.xlsx"
         pdf = out_dir / "附件2_附件3" / f"{stem}.pdf"
         write_elder_forms(session, elder, xlsx, start=start, end=end, tz=tz, access=access)
