@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.care.errors import CareError
-from hub.care.plans import local_midnight
+from hub.care.plans import check_year, local_midnight
 from hub.care.register import MASKED, IdAccess, all_elders, contacts_with_role, responsible_of, show_id
 from hub.care.tables import CareService, HelpRecord, HouseholdMember, Visit
 from hub.care.visits import CHOICES
@@ -67,7 +67,7 @@ def parse_half(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d{4})H([12])", text.strip().upper())
     if not m:
         raise CareError(f"半年应写作 2026H1 或 2026H2：{text!r}")
-    return int(m.group(1)), int(m.group(2))
+    return check_year(int(m.group(1)), text, "半年"), int(m.group(2))
 
 
 def half_bounds(half: str, tz: ZoneInfo) -> tuple[datetime, datetime]:

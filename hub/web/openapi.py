@@ -26,6 +26,7 @@ class Param:
     required: bool = False
     enum: tuple[str, ...] = ()
     fmt: str = ""
+    pattern: str = ""  # regular expression the value must match (months, half years)
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ OPERATIONS: tuple[Op, ...] = (
         "/api/v1/reports/visit-rate",
         "月度探访率（按镇街、村社区）",
         "报表",
-        (Param("month", description="2026-11", required=True),),
+        (Param("month", description="2026-11", required=True, pattern=r"^[0-9]{4}-[0-9]{2}$"),),
     ),
     Op(
         "post",
@@ -216,7 +217,7 @@ OPERATIONS: tuple[Op, ...] = (
         "报表",
         (
             Param("what", "path", required=True, enum=("ledger", "register", "visits", "bundle")),
-            Param("half", description="2026H2"),
+            Param("half", description="2026H2", pattern=r"^[0-9]{4}H[12]$"),
             Param("show_id", type="boolean"),
             Param("as"),
         ),
@@ -269,6 +270,8 @@ def _param(p: Param) -> dict[str, Any]:
         schema["enum"] = list(p.enum)
     if p.fmt:
         schema["format"] = p.fmt
+    if p.pattern:
+        schema["pattern"] = p.pattern
     return {
         "name": p.name,
         "in": p.where,
