@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from hub.web import audit
 from hub.web.openapi import document
 from hub.web.settings import WebConfig
-from hub.web.tables import AuditEntry
+from hub.web.tables import AuditEntry, WebUser
 from tests.web.conftest import NOW, PASSWORD, Api, make_api
 
 
@@ -132,3 +132,26 @@ async def test_openapi_lists_every_route(api: Api) -> None:
     assert routes == described
     served = await (await api.client.get("/api/v1/openapi.json")).json()
     assert served["openapi"].startswith("3.") and served["paths"] == document()["paths"]
+
+
+@pytest.mark.parametrize("option", ["--elder", "--visitor-of"])
+def test_user_add_refuses_an_elder_that_is_not_in_the_register(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    from hub.cli import main
+    from tests.site_fixture import make_site
+
+    sessions = make_site(
+        tmp_path, f"sqlite:///{tmp_path / 'register.sqlite'}"
+    )  # the default register of data_dir
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(f'data_dir = "{tmp_path}"\n', encoding="utf-8")
+    role = "relative" if option == "--elder" else "visitor"
+    argv = ["--config", str(cfg), "user", "add", "王家属", "--role", role, "--no-password"]
+    with pytest.raises(SystemExit) as refused:
+        main([*argv, option, "E001", option, "NOPE"])
+    assert "NOPE" in str(refused.value.code) and "E001" not in str(refused.value.code)
+    with sessions() as session:
+        assert session.scalar(select(WebUser).where(WebUser.name == "王家属")) is None
+    assert main([*argv, option, "E001"]) == 0
+    assert "已添加用户 王家属" in capsys.readouterr().out
