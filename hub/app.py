@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alerts.model import AlertCandidate, Severity
 from hub.alerts.service import AlertService
 from hub.care.crypto import configure_data_key
 from hub.care.loop import run_care_loop
@@ -43,11 +44,18 @@ BINDING_REFRESH_S = 15.0
 
 
 class BindingCache:
-    """The register's device bindings, kept in memory and reloaded periodically (site loads, onboarding)."""
+    """The register's device bindings, kept in memory and reloaded periodically (site loads, onboarding).
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    With a `registry`, each reload also checks every binding against its model (`misconfigured`): the site
+    loader refuses such devices, but a register written by hand, by an older hub or by a model whose needs
+    changed can still hold one, and every message of it would be quarantined.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], registry: DeviceRegistry | None = None) -> None:
         self._sessions = sessions
+        self._registry = registry
         self._bindings: Mapping[tuple[str, str], Binding] = {}
+        self.misconfigured: dict[str, tuple[Binding, list[str]]] = {}  # device code → (binding, problems)
 
     def get(self) -> Mapping[tuple[str, str], Binding]:
         """The current bindings (no I/O)."""
@@ -57,12 +65,60 @@ class BindingCache:
         """Read the bindings from the register (blocking; call in a thread)."""
         with self._sessions() as session:
             self._bindings = load_bindings(session)
+        if self._registry is not None:
+            checked = ((b, self._registry.binding_problems(b)) for b in self._bindings.values())
+            self.misconfigured = {b.device: (b, problems) for b, problems in checked if problems}
 
-    async def refresh_forever(self, every: float = BINDING_REFRESH_S) -> None:
-        """Reload every `every` seconds."""
+    async def refresh_forever(
+        self, every: float = BINDING_REFRESH_S, on_reload: Callable[[], None] | None = None
+    ) -> None:
+        """Reload every `every` seconds (then call `on_reload`)."""
         while True:
             await asyncio.sleep(every)
             await asyncio.to_thread(self.reload)
+            if on_reload is not None:
+                on_reload()
+
+
+class ConfigAlerts:
+    """Tells people about registered devices whose model or settings make them undecodable.
+
+    One device-class alert per device (kind ``device_config``) when the problem is first seen, at start-up
+    or after a reload, and again only when the problem changes; the log says it too.
+    """
+
+    def __init__(
+        self, bindings: BindingCache, raise_candidates: Callable[[list[AlertCandidate]], None], clock: Clock
+    ):
+        self._bindings = bindings
+        self._raise = raise_candidates
+        self._clock = clock
+        self._told: dict[str, list[str]] = {}
+
+    def check(self) -> None:
+        """Raise an alert for each newly misconfigured device."""
+        candidates = []
+        for code, (binding, problems) in self._bindings.misconfigured.items():
+            if self._told.get(code) == problems:
+                continue
+            self._told[code] = problems
+            LOGGER.error("设备 %s 配置有误，其消息都将被隔离: %s", code, "; ".join(problems))
+            candidates.append(
+                AlertCandidate(
+                    home=binding.home,
+                    kind="device_config",
+                    severity=Severity.WARNING,
+                    at=self._clock.now(),
+                    device=code,
+                    explanation=(
+                        f"设备 {code} 的型号或设置有误，它的消息都无法解析（已隔离）："
+                        f"{'；'.join(problems)}。请改正站点文件后重新 eldercare-hub load"
+                    ),
+                    alert_class="device",
+                    subject=code,
+                )
+            )
+        self._raise(candidates)
 
 
 def open_register(config: Config) -> sessionmaker[Session]:
@@ -120,7 +176,7 @@ async def run_hub(
     clock = clock or SystemClock()
     sessions = await asyncio.to_thread(open_register, config)
     registry = DeviceRegistry.default()
-    bindings = BindingCache(sessions)
+    bindings = BindingCache(sessions, registry)
     await asyncio.to_thread(bindings.reload)
     async with AsyncExitStack() as stack:
         broker_url = config.mqtt.url
@@ -162,6 +218,8 @@ async def run_hub(
             on_alerts_committed=alerts.committed,
         )
         await pipeline.restore()
+        config_alerts = ConfigAlerts(bindings, pipeline.raise_candidates, clock)
+        config_alerts.check()
         if rules is not None:
             rules.start(pipeline.raise_candidates)
         source = MqttSource(
@@ -207,7 +265,7 @@ async def run_hub(
         tasks = [
             asyncio.create_task(pipeline.run(), name="pipeline"),
             asyncio.create_task(pipeline.consume(source), name="mqtt"),
-            asyncio.create_task(bindings.refresh_forever(), name="bindings"),
+            asyncio.create_task(bindings.refresh_forever(on_reload=config_alerts.check), name="bindings"),
             asyncio.create_task(alerts.worker.run(), name="alerts"),
             asyncio.create_task(run_care_loop(sessions, config.care, config.timezone, clock), name="care"),
         ]

@@ -61,10 +61,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     from hub.register.site import load_site
 
     config = _config(args)
-    known = DeviceRegistry.default().knows
     sessions = _sessions(config)
     with sessions.begin() as session:
-        report = load_site(session, Path(args.file), known_model=known)
+        report = load_site(session, Path(args.file), devices=DeviceRegistry.default())
     print(report.summary())
     return 0
 

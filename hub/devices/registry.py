@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from hub.devices.definitions import ALL_DEFINITIONS
 from hub.devices.ecosystems import ECOSYSTEMS, ROOTLESS, ROOTS
@@ -65,6 +66,39 @@ class DeviceRegistry:
             return self._definitions[(ecosystem, model)]
         except KeyError:
             raise UnknownDeviceError(f"no device model {model!r} in ecosystem {ecosystem!r}") from None
+
+    def model_names(self, ecosystem: str) -> list[str]:
+        """The models of `ecosystem` (empty for an unknown ecosystem)."""
+        return sorted(model for eco, model in self._definitions if eco == ecosystem)
+
+    def unknown_model(self, ecosystem: str, model: str) -> str:
+        """Why (`ecosystem`, `model`) names no definition, listing what exists instead."""
+        if ecosystem not in self._ecosystems:
+            return f"unknown ecosystem {ecosystem!r}; ecosystems: {', '.join(sorted(self._ecosystems))}"
+        return f"unknown model {model!r} for ecosystem {ecosystem!r}; its models: {', '.join(self.model_names(ecosystem))}"
+
+    def settings_problems(
+        self, ecosystem: str, model: str, settings: Mapping[str, Any]
+    ) -> list[tuple[str, str]]:
+        """What is wrong with a device's settings for its model, as (field, message); [] when nothing is."""
+        definition = self.definition(ecosystem, model)
+        problems = [
+            (f"settings.{name}", f"model {model} requires setting '{name}'")
+            for name in sorted(definition.required_settings)
+            if name not in settings
+        ]
+        if definition.check_settings is not None:
+            problems += definition.check_settings(settings)
+        return problems
+
+    def binding_problems(self, binding: Binding) -> list[str]:
+        """What makes a registered device undecodable (unknown model, settings), as "field: message" lines."""
+        if not self.knows(binding.ecosystem, binding.model):
+            return [f"model: {self.unknown_model(binding.ecosystem, binding.model)}"]
+        return [
+            f"{field}: {message}"
+            for field, message in self.settings_problems(binding.ecosystem, binding.model, binding.settings)
+        ]
 
     def knows(self, ecosystem: str, model: str) -> bool:
         """Whether `model` is a known model of `ecosystem` (the site loader's check)."""

@@ -307,7 +307,7 @@ def load_site_register(site: Path, scratch: Path) -> SiteRegister:
         migrate(engine)
         sessions = session_factory(engine)
         with sessions.begin() as session:
-            load_site(session, site, known_model=DeviceRegistry.default().knows)
+            load_site(session, site, devices=DeviceRegistry.default())
         with sessions() as session:
             return SiteRegister(load_bindings(session), load_profiles(session))
     finally:

@@ -78,3 +78,10 @@ def test_possible_readings_of_a_message_with_an_impossible_one_are_kept() -> Non
         _decode("zigbee2mqtt/sos_1", {"action": "emergency", "battery": 250}, SOS_BUTTON)
     assert "battery=250" in str(caught.value)
     assert [(r.signal, r.value) for r in caught.value.kept] == [(Signal.SOS, 1.0)]
+
+
+def test_an_esphome_gas_detector_mapped_in_objects_raises_gas() -> None:
+    # examples/site.yaml maps kitchen_gas → gas; every such message used to be quarantined.
+    node = Binding("home-1", "node-1", "esphome", "h002-node", "node", {"objects": {"kitchen_gas": "gas"}})
+    [reading] = _decode("h002-node/binary_sensor/kitchen_gas/state", b"ON", node)
+    assert (reading.signal, reading.value) == (Signal.GAS, 1.0)
