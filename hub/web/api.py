@@ -19,7 +19,7 @@ from hub.alerts.tables import Escalation
 from hub.clock import Clock
 from hub.devices.model import Binding
 from hub.ingest.pipeline import Pipeline
-from hub.ingest.quarantine import list_quarantine
+from hub.ingest.quarantine import DEFAULT_PAGE, MAX_PAGE, list_quarantine
 from hub.models import RawMessage
 from hub.register.models import Alert, Elder, Home
 from hub.register.tokens import device_for_token
@@ -178,18 +178,27 @@ async def homes(request: web.Request) -> web.Response:
 
 
 async def quarantine(request: web.Request) -> web.Response:
-    """GET /api/v1/quarantine[?limit=N] (district admin and maintenance)."""
+    """GET /api/v1/quarantine[?limit=N][&before=ID] (district admin and maintenance), newest first.
+
+    A page of at most `MAX_PAGE` (default `DEFAULT_PAGE`); header ``X-Next-Before`` gives the ``before``
+    of the next page while there is one.
+    """
     from hub.web.access import require
 
     require(request, "quarantine.read")
     svc = request.app[SERVICES]
-    limit = _limit(request, 100)
+    limit = min(_limit(request, DEFAULT_PAGE), MAX_PAGE)
+    before = _int_param(request, "before")
 
     def read() -> list[dict[str, object]]:
         with svc.sessions() as session:
-            return list_quarantine(session, limit)
+            return list_quarantine(session, limit + 1, before)
 
-    return _json(await asyncio.to_thread(read))
+    rows = await asyncio.to_thread(read)
+    response = _json(rows[:limit])
+    if len(rows) > limit:
+        response.headers["X-Next-Before"] = str(rows[limit - 1]["id"])
+    return response
 
 
 async def ingest(request: web.Request) -> web.Response:
@@ -248,6 +257,16 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _int_param(request: web.Request, key: str) -> int | None:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"{key} 必须是整数") from exc
 
 
 def _limit(request: web.Request, default: int) -> int:

@@ -157,7 +157,13 @@ OPERATIONS: tuple[Op, ...] = (
         ),
     ),
     Op("get", "/api/v1/devices", "设备及健康状况", "设备"),
-    Op("get", "/api/v1/quarantine", "隔离的消息", "设备", (_LIMIT,)),
+    Op(
+        "get",
+        "/api/v1/quarantine",
+        "隔离的消息（从新到旧分页；响应头 X-Next-Before 给出下一页的 before）",
+        "设备",
+        (_LIMIT, Param("before", type="integer", description="上一页最后一条的编号")),
+    ),
     Op("get", "/api/v1/elders", "老年人名册（脱敏）", "老年人"),
     Op("get", "/api/v1/elders/{code}", "老年人档案（脱敏，留痕）", "老年人", (_CODE,)),
     Op(

@@ -406,3 +406,29 @@ async def test_a_registered_device_its_model_cannot_decode_raises_a_device_alert
             ("device_config", "H001-water", "device")
         ]
         assert "settings.litres_per_pulse" in alerts[0]["explanation"]
+
+
+async def test_quarantine_list_is_paged_and_bounded(hub: Hub) -> None:
+    big = b"x" * 5_000_000  # a 5 MB payload to a device nobody registered
+    await hub.publish("zigbee2mqtt/stranger", big)
+    await until(partial(hub.get, "/api/v1/quarantine"), bool, "the quarantine entry")
+    token = hub.token_for("H001-health")
+    for i in range(3):
+        assert (await hub.ingest(f"not json {i}", token))[0] == 400
+    async with hub.http.get(hub.url + "/api/v1/quarantine", headers=hub.auth) as resp:
+        body = await resp.read()
+        assert len(body) < 100_000  # was 5.9 MB
+        rows = json.loads(body)
+    assert [r["size"] for r in rows] == [10, 10, 10, 5_000_000]
+    assert rows[-1]["truncated"] and not rows[0]["truncated"] and rows[0]["payload"] == "not json 2"
+    seen: list[int] = []
+    before = ""
+    while True:
+        async with hub.http.get(f"{hub.url}/api/v1/quarantine?limit=3{before}", headers=hub.auth) as resp:
+            page = await resp.json()
+            seen += [r["id"] for r in page]
+            following = resp.headers.get("X-Next-Before")
+        if following is None:
+            break
+        before = f"&before={following}"
+    assert seen == [r["id"] for r in rows]
