@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alerts.model import AlertCandidate, Severity
 from hub.alerts.service import AlertService
 from hub.care.crypto import configure_data_key
 from hub.care.loop import run_care_loop
@@ -23,6 +24,7 @@ from hub.config import Config, ConfigError
 from hub.devices.canary import canary_binding, canary_topic, registry_with_canary
 from hub.devices.device_time import DeviceTimePolicy
 from hub.devices.model import Binding
+from hub.devices.registry import DeviceRegistry
 from hub.health import CheckResult, Health, age_check, failing, ok, ping_register, silence_limit
 from hub.ingest.pipeline import Pipeline
 from hub.ingest.register_writer import RegisterWriter
@@ -50,13 +52,27 @@ BINDING_REFRESH_S = 15.0
 
 
 class BindingCache:
-    """The register's device bindings, kept in memory and reloaded periodically (site loads, onboarding)."""
+    """The register's device bindings, kept in memory and reloaded periodically (site loads, onboarding).
 
-    def __init__(self, sessions: sessionmaker[Session], extra: Binding | None = None) -> None:
+    With a `registry`, each reload also checks every binding against its model (`misconfigured`): the site
+    loader refuses such devices, but a register written by hand, by an older hub or by a model whose needs
+    changed can still hold one, and every message of it would be quarantined.
+    `extra` is a binding the register never holds (the hub's own canary): the pipeline decodes it, the rules
+    never see it.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        registry: DeviceRegistry | None = None,
+        extra: Binding | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._registry = registry
         self._extra = extra
         self._bindings: Mapping[tuple[str, str], Binding] = {}
         self._with_extra: Mapping[tuple[str, str], Binding] = {}
+        self.misconfigured: dict[str, tuple[Binding, list[str]]] = {}  # device code → (binding, problems)
 
     def get(self) -> Mapping[tuple[str, str], Binding]:
         """The register's bindings (no I/O): what the rules engine watches."""
@@ -72,6 +88,9 @@ class BindingCache:
             bindings = load_bindings(session)
         extra = {} if self._extra is None else {(self._extra.ecosystem, self._extra.external_id): self._extra}
         self._bindings, self._with_extra = bindings, {**bindings, **extra}
+        if self._registry is not None:
+            checked = ((b, self._registry.binding_problems(b)) for b in bindings.values())
+            self.misconfigured = {b.device: (b, problems) for b, problems in checked if problems}
 
     def report_intervals(self) -> list[float]:
         """The report intervals the register declares for bound devices (settings.report_interval_s)."""
@@ -81,11 +100,56 @@ class BindingCache:
                 out.append(float(binding.settings.get("report_interval_s") or 0))
         return out
 
-    async def refresh_forever(self, every: float = BINDING_REFRESH_S) -> None:
-        """Reload every `every` seconds."""
+    async def refresh_forever(
+        self, every: float = BINDING_REFRESH_S, on_reload: Callable[[], None] | None = None
+    ) -> None:
+        """Reload every `every` seconds (then call `on_reload`)."""
         while True:
             await asyncio.sleep(every)
             await asyncio.to_thread(self.reload)
+            if on_reload is not None:
+                on_reload()
+
+
+class ConfigAlerts:
+    """Tells people about registered devices whose model or settings make them undecodable.
+
+    One device-class alert per device (kind ``device_config``) when the problem is first seen, at start-up
+    or after a reload, and again only when the problem changes; the log says it too.
+    """
+
+    def __init__(
+        self, bindings: BindingCache, raise_candidates: Callable[[list[AlertCandidate]], None], clock: Clock
+    ):
+        self._bindings = bindings
+        self._raise = raise_candidates
+        self._clock = clock
+        self._told: dict[str, list[str]] = {}
+
+    def check(self) -> None:
+        """Raise an alert for each newly misconfigured device."""
+        candidates = []
+        for code, (binding, problems) in self._bindings.misconfigured.items():
+            if self._told.get(code) == problems:
+                continue
+            self._told[code] = problems
+            LOGGER.error("设备 %s 配置有误，其消息都将被隔离: %s", code, "; ".join(problems))
+            candidates.append(
+                AlertCandidate(
+                    home=binding.home,
+                    kind="device_config",
+                    severity=Severity.WARNING,
+                    at=self._clock.now(),
+                    device=code,
+                    explanation=(
+                        f"设备 {code} 的型号或设置有误，它的消息都无法解析（已隔离）："
+                        f"{'；'.join(problems)}。请改正站点文件后重新 eldercare-hub load"
+                    ),
+                    alert_class="device",
+                    subject=code,
+                )
+            )
+        self._raise(candidates)
 
 
 def open_register(config: Config) -> sessionmaker[Session]:
@@ -147,7 +211,7 @@ async def run_hub(
         DeviceTimePolicy(config.pipeline.device_clock_future_s, config.pipeline.device_clock_max_lag_s)
     )
     canary = Canary(canary_topic(config.mqtt.client_id), config.health, clock)
-    bindings = BindingCache(sessions, extra=canary_binding(config.mqtt.client_id))
+    bindings = BindingCache(sessions, registry, extra=canary_binding(config.mqtt.client_id))
     await asyncio.to_thread(bindings.reload)
     async with AsyncExitStack() as stack:
         broker_url = config.mqtt.url
@@ -189,6 +253,8 @@ async def run_hub(
             on_alerts_committed=alerts.committed,
         )
         await pipeline.restore()
+        config_alerts = ConfigAlerts(bindings, pipeline.raise_candidates, clock)
+        config_alerts.check()
         if rules is not None:
             rules.start(pipeline.raise_candidates)
         source = MqttSource(
@@ -247,7 +313,7 @@ async def run_hub(
         tasks = [
             asyncio.create_task(pipeline.run(), name="pipeline"),
             asyncio.create_task(mqtt(), name="mqtt"),
-            asyncio.create_task(bindings.refresh_forever(), name="bindings"),
+            asyncio.create_task(bindings.refresh_forever(on_reload=config_alerts.check), name="bindings"),
             asyncio.create_task(alerts.worker.run(), name="alerts"),
             asyncio.create_task(run_care_loop(sessions, config.care, config.timezone, clock), name="care"),
             asyncio.create_task(watch(health, alerts), name="health"),

@@ -62,10 +62,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     from hub.register.site import load_site
 
     config = _config(args)
-    known = DeviceRegistry.default().knows
     sessions = _sessions(config)
     with sessions.begin() as session:
-        report = load_site(session, Path(args.file), known_model=known)
+        report = load_site(session, Path(args.file), devices=DeviceRegistry.default())
     print(report.summary())
     return 0
 
@@ -91,20 +90,25 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     """List quarantined messages with their reasons."""
-    from hub.ingest.quarantine import count_quarantine, list_quarantine
+    from hub.ingest.quarantine import MAX_PAGE, count_quarantine, list_quarantine
 
+    limit = max(1, min(args.limit, MAX_PAGE))
     with _sessions(_config(args))() as session:
-        rows = list_quarantine(session, args.limit)
+        rows = list_quarantine(session, limit + 1, args.before)
         total = count_quarantine(session)
+    more, rows = len(rows) > limit, rows[:limit]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
-    print(f"隔离消息共 {total} 条（显示最新 {len(rows)} 条）")
+    print(f"隔离消息共 {total} 条（本页 {len(rows)} 条，从新到旧）")
     for q in rows:
+        size = f"  {q['size']} 字节，仅保留开头" if q["truncated"] else ""
         print(
-            f"#{q['id']:<6} {str(q['received_at'])[:19]} {q['source']:<6} {q['topic']}\n"
+            f"#{q['id']:<6} {str(q['received_at'])[:19]} {q['source']:<6} {q['topic']}{size}\n"
             f"        原因: {q['reason']}\n        内容: {str(q['payload'])[:200]}"
         )
+    if more:
+        print(f"下一页: eldercare-hub quarantine list --before {rows[-1]['id']}")
     return 0
 
 
@@ -165,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     q_sub = p.add_subparsers(dest="quarantine_cmd", required=True)
     ql = q_sub.add_parser("list", help="list quarantined messages")
     ql.add_argument("--json", action="store_true")
-    ql.add_argument("--limit", type=int, default=50)
+    ql.add_argument("--limit", type=int, default=50, help="messages per page (at most 500)")
+    ql.add_argument("--before", type=int, default=None, help="continue after this id (the next page)")
 
     p = add("simulate", cmd_simulate, "publish simulated homes' traffic")
     p.add_argument("--homes", type=int, default=10)

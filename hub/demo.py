@@ -42,7 +42,7 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
             if session.scalar(select(WebUser.id).where(WebUser.name == DEMO_USER)) is None:
                 add_user(session, DEMO_USER, "admin", now=SystemClock().now(), password=DEMO_PASSWORD)
         with sessions.begin() as session:
-            return load_site(session, site_file, known_model=DeviceRegistry.default().knows).summary()
+            return load_site(session, site_file, devices=DeviceRegistry.default()).summary()
 
     LOGGER.info("演示站点: %s", await asyncio.to_thread(load))
     started: asyncio.Future[RunningHub] = asyncio.get_running_loop().create_future()

@@ -59,5 +59,5 @@ def make_site(
     site = tmp / name
     site.write_text(site_yaml, encoding="utf-8")
     with sessions.begin() as session:
-        load_site(session, site, known_model=DeviceRegistry.default().knows)
+        load_site(session, site, devices=DeviceRegistry.default())
     return sessions

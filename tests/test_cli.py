@@ -152,3 +152,27 @@ def test_run_that_cannot_listen_says_where_in_one_line_and_exits_1(
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if f"{host}:{port}" in line]
     assert len(lines) == 1 and all(word in lines[0] for word in told), proc.stderr
+
+
+def test_quarantine_list_pages_with_before(config: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from hub.ingest.register_writer import RegisterWriter
+    from hub.models import RawMessage
+    from hub.register.db import make_engine, migrate, session_factory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'register.sqlite'}")
+    migrate(engine)
+    at = datetime(2026, 11, 28, tzinfo=UTC)
+    messages = [
+        (RawMessage("mqtt", f"zigbee2mqtt/x{i}", b"?" * (i + 1) * 40_000, at), "测试") for i in range(3)
+    ]
+    RegisterWriter(session_factory(engine)).commit(messages, [], {}, at)
+    engine.dispose()
+    first = run_cli(config, "quarantine", "list", "--limit", "2")
+    assert first.returncode == 0, first.stderr
+    assert "隔离消息共 3 条（本页 2 条" in first.stdout and "120000 字节，仅保留开头" in first.stdout
+    assert "zigbee2mqtt/x2" in first.stdout and "zigbee2mqtt/x0" not in first.stdout
+    [before] = re.findall(r"quarantine list --before (\d+)", first.stdout)
+    rest = run_cli(config, "quarantine", "list", "--json", "--before", before)
+    assert [r["topic"] for r in json.loads(rest.stdout)] == ["zigbee2mqtt/x0"]

@@ -117,7 +117,7 @@ async def test_serial_meter_readings_flow_through_the_hub(hub_on: Any, tmp_path:
 
         sessions = session_factory(make_engine(f"sqlite:///{tmp_path / 'register.sqlite'}"))
         with sessions.begin() as session:
-            load_site(session, site, known_model=DeviceRegistry.default().knows)
+            load_site(session, site, devices=DeviceRegistry.default())
         hub = await hub_on(
             {
                 "mqtt": {"url": "", "embedded_port": 0},

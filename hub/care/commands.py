@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from hub.care.errors import CareError
 from hub.care.exports import LedgerHeader
 from hub.care.register import IdAccess
 from hub.config import Config
@@ -69,10 +70,17 @@ def _header(args: argparse.Namespace, config: Config) -> LedgerHeader:
         unit=args.unit or config.care.unit,
         leader=args.leader or config.care.leader,
         filler=args.filler or config.care.filler,
-        filled_on=date.fromisoformat(args.date)
+        filled_on=_date(args.date, "填表日期 --date")
         if args.date
         else _now().astimezone(ZoneInfo(config.timezone)).date(),
     )
+
+
+def _date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CareError(f"{what} 应写作 2026-12-28 这样的日期：{text!r}") from exc
 
 
 def _current_half(config: Config) -> str:
@@ -155,7 +163,10 @@ def cmd_visits_add(args: argparse.Namespace) -> int:
     with _session(args) as (session, config):
         tz = ZoneInfo(config.timezone)
         if isinstance(data["visited_at"], str):
-            at = datetime.fromisoformat(data["visited_at"])
+            try:
+                at = datetime.fromisoformat(data["visited_at"])
+            except ValueError as exc:
+                raise CareError(f"探访时间 --at 应为 ISO 8601，例如 2026-11-03T10:00：{args.at!r}") from exc
             data["visited_at"] = at if at.tzinfo else at.replace(tzinfo=tz)
         visit = record_visit(
             session,

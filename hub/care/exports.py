@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.care.errors import CareError
-from hub.care.plans import local_midnight
+from hub.care.plans import check_year, local_midnight
 from hub.care.register import MASKED, IdAccess, all_elders, contacts_with_role, responsible_of, show_id
 from hub.care.tables import CareService, HelpRecord, HouseholdMember, Visit
 from hub.care.visits import CHOICES
@@ -67,7 +67,7 @@ def parse_half(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d{4})H([12])", text.strip().upper())
     if not m:
         raise CareError(f"半年应写作 2026H1 或 2026H2：{text!r}")
-    return int(m.group(1)), int(m.group(2))
+    return check_year(int(m.group(1)), text, "半年"), int(m.group(2))
 
 
 def half_bounds(half: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -199,7 +199,43 @@ def write_ledger(path: Path, rows: list[list[Any]], header: LedgerHeader) -> Non
     _save(book, path)
 
 
+# What a spreadsheet program reads as the start of a formula (OWASP "CSV injection"): = + - @, and tab / CR.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A signed number as text ("-5", money formatted by `_money`) computes nothing: left as it is.
+_PLAIN_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
+
+
+def inert(value: Any) -> Any:
+    """`value` safe to put in a cell: text that would start a formula gets a leading apostrophe.
+
+    Names, addresses and notes come from imports and visitors; ``=HYPERLINK(...)`` as a name must stay
+    text in the ledger. Numbers (a negative income) are left as numbers.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+# Characters that mean a directory or are refused by Windows' file systems (where the bundle is opened).
+_NOT_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def safe_file_stem(text: str) -> str:
+    """`text` usable as one file name: separators and reserved characters become ``_``."""
+    return _NOT_IN_FILE_NAMES.sub("_", text).strip(" .") or "_"
+
+
+def _neutralise(book: Workbook) -> None:
+    for ws in book.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str):
+                    cell.value = inert(cell.value)
+
+
 def _save(book: Workbook, path: Path) -> None:
+    # Every workbook passes here, so no export (now or later) can write a live formula from data.
+    _neutralise(book)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         book.save(path)
@@ -500,7 +536,7 @@ def export_bundle(
     written = [out_dir / f"附件1_台帐_{tag}.xlsx"]
     write_ledger(written[0], ledger_rows(session, start, end, access), header)
     for elder in all_elders(session):
-        stem = f"{elder.code}_{elder.name}"
+        stem = safe_file_stem(f"{elder.code}_{elder.name}")
         xlsx = out_dir / "附件2_附件3" / f"{stem}.xlsx"
         pdf = out_dir / "附件2_附件3" / f"{stem}.pdf"
         write_elder_forms(session, elder, xlsx, start=start, end=end, tz=tz, access=access)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -203,13 +202,21 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _xlsx_grid(path: Path, raw: bytes) -> list[list[Any]]:
+    # A damaged or hostile file makes openpyxl (zipfile, the XML parser) fail in many ways — BadZipFile,
+    # ParseError, KeyError, TypeError… — while opening or lazily while reading rows. All of them mean the
+    # same to the person who uploaded it, so every error is converted here, at the boundary.
     try:
         book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise CareError(f"{path}: 不是有效的 xlsx 文件: {exc}") from exc
+    except Exception as exc:
+        raise CareError(f"{path}: 不是有效的 xlsx 文件: {type(exc).__name__}: {exc}") from exc
     try:
-        sheet = book.worksheets[0]
-        return [list(r) for r in sheet.iter_rows(values_only=True)]
+        if not book.worksheets:
+            raise CareError(f"{path}: 不是有效的 xlsx 文件: 没有工作表")
+        return [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+    except CareError:
+        raise
+    except Exception as exc:
+        raise CareError(f"{path}: 不是有效的 xlsx 文件: {type(exc).__name__}: {exc}") from exc
     finally:
         book.close()
 

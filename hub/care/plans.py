@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from hub.alerts.model import ACTIVE_STATES
 from hub.alerts.outbox import enqueue
+from hub.care.errors import CareError
 from hub.care.register import all_elders, responsible_of, visitors_of
 from hub.care.settings import CareConfig
 from hub.care.tables import CareTask, CareTaskEvent, Visit
@@ -61,6 +62,18 @@ def month_periods(year: int, month: int, n: int) -> list[tuple[date, date]]:
     return [
         (first + timedelta(days=a - 1), first + timedelta(days=b - 1)) for a, b in itertools.pairwise(starts)
     ]
+
+
+# The years a report or export may cover: the programme's records start in this century. Outside, dates
+# overflow (0001-01 in UTC+8 is before year 1) and a typo would ask for an empty 9999 report.
+YEARS = range(2000, 2101)
+
+
+def check_year(year: int, text: str, what: str) -> int:
+    """`year` if reports may cover it, else `CareError` naming `what` and the text given."""
+    if year not in YEARS:
+        raise CareError(f"{what}的年份须在 {YEARS.start}–{YEARS.stop - 1} 之间：{text!r}")
+    return year
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:

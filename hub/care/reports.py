@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.care.errors import CareError
-from hub.care.plans import base_periods, local_midnight, month_periods
+from hub.care.plans import base_periods, check_year, local_midnight, month_periods
 from hub.care.register import all_elders, visitors_of
 from hub.care.tables import Visit
 from hub.care.vocab import HOME_VISIT, TIER_WORDS
@@ -30,7 +30,7 @@ def parse_month(text: str) -> tuple[int, int]:
         date(year, month, 1)
     except ValueError as exc:
         raise CareError(f"月份应写作 2026-11 这样的格式：{text!r}") from exc
-    return year, month
+    return check_year(year, text, "月份"), month
 
 
 @dataclass

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.devices.errors import DeviceError
-from hub.devices.model import Binding
+from hub.devices.model import Binding, SettingsCheck
 from hub.models import Reading, Signal
 
 # What a converter yields: (signal, value) pairs; the definition turns them into `Reading`s.
@@ -33,6 +33,32 @@ class Converter:
 
     exposes: frozenset[Signal]
     convert: ConvertFn
+    check: SettingsCheck | None = None  # what it needs of the binding's settings
+
+
+def checks_of(converters: Iterable[Converter]) -> SettingsCheck | None:
+    """One settings check running those of `converters` (None when none has one)."""
+    checks = [c.check for c in converters if c.check is not None]
+    if not checks:
+        return None
+
+    def check(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return [problem for one in checks for problem in one(settings)]
+
+    return check
+
+
+def setting_problem(
+    settings: Mapping[str, Any], read: Callable[[], object], name: str
+) -> list[tuple[str, str]]:
+    """`read()`'s `DeviceError` as a settings problem of `name` (only when `name` is set at all)."""
+    if name not in settings:
+        return []
+    try:
+        read()
+    except DeviceError as exc:
+        return [(f"settings.{name}", str(exc))]
+    return []
 
 
 def exposes_of(converters: Iterable[Converter], *extra: Signal) -> frozenset[Signal]:

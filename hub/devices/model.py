@@ -40,6 +40,11 @@ class Binding:
     settings: Mapping[str, Any] = field(default_factory=dict)  # litres_per_pulse, report_interval_s, …
 
 
+# What a model asks of its register settings: (settings) → problems as (field, message), e.g.
+# ("settings.litres_per_pulse", "must be a positive number, got 0"). Run when a site is loaded and when the
+# hub starts, so a device that could never be decoded is refused up front instead of quarantined forever.
+SettingsCheck = Callable[[Mapping[str, Any]], list[tuple[str, str]]]
+
 # A decoder is pure: (payload, route, binding, received_at) → readings. It raises DeviceError on bad input
 # and returns [] for a message that legitimately carries nothing (e.g. Zigbee2MQTT's empty action echo).
 DecodeFn = Callable[[bytes, Route, Binding, datetime], list[Reading]]
@@ -57,6 +62,8 @@ class DeviceDefinition:
     exposes: frozenset[Signal]
     # Settings this model needs from the register (e.g. "litres_per_pulse"); checked when a device is loaded.
     required_settings: frozenset[str] = frozenset()
+    # The values of its settings (present ones); see `DeviceRegistry.settings_problems`.
+    check_settings: SettingsCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from hub.devices.definitions import ALL_DEFINITIONS
 from hub.devices.device_time import DeviceTimePolicy
 from hub.devices.ecosystems import ECOSYSTEMS, ROOTLESS, ROOTS
 from hub.devices.errors import DeviceError, UnknownDeviceError
 from hub.devices.model import Binding, DeviceDefinition, Ecosystem, Route
+from hub.devices.ranges import check_ranges
 from hub.models import RawMessage, Reading
 
 
@@ -69,18 +71,56 @@ class DeviceRegistry:
         except KeyError:
             raise UnknownDeviceError(f"no device model {model!r} in ecosystem {ecosystem!r}") from None
 
+    def model_names(self, ecosystem: str) -> list[str]:
+        """The models of `ecosystem` (empty for an unknown ecosystem)."""
+        return sorted(model for eco, model in self._definitions if eco == ecosystem)
+
+    def unknown_model(self, ecosystem: str, model: str) -> str:
+        """Why (`ecosystem`, `model`) names no definition, listing what exists instead."""
+        if ecosystem not in self._ecosystems:
+            return f"unknown ecosystem {ecosystem!r}; ecosystems: {', '.join(sorted(self._ecosystems))}"
+        return f"unknown model {model!r} for ecosystem {ecosystem!r}; its models: {', '.join(self.model_names(ecosystem))}"
+
+    def settings_problems(
+        self, ecosystem: str, model: str, settings: Mapping[str, Any]
+    ) -> list[tuple[str, str]]:
+        """What is wrong with a device's settings for its model, as (field, message); [] when nothing is."""
+        definition = self.definition(ecosystem, model)
+        problems = [
+            (f"settings.{name}", f"model {model} requires setting '{name}'")
+            for name in sorted(definition.required_settings)
+            if name not in settings
+        ]
+        if definition.check_settings is not None:
+            problems += definition.check_settings(settings)
+        return problems
+
+    def binding_problems(self, binding: Binding) -> list[str]:
+        """What makes a registered device undecodable (unknown model, settings), as "field: message" lines."""
+        if not self.knows(binding.ecosystem, binding.model):
+            return [f"model: {self.unknown_model(binding.ecosystem, binding.model)}"]
+        return [
+            f"{field}: {message}"
+            for field, message in self.settings_problems(binding.ecosystem, binding.model, binding.settings)
+        ]
+
     def knows(self, ecosystem: str, model: str) -> bool:
         """Whether `model` is a known model of `ecosystem` (the site loader's check)."""
         return (ecosystem, model) in self._definitions
 
     def decode(self, raw: RawMessage, route: Route, binding: Binding) -> list[Reading]:
-        """Decode `raw` (routed to `route`) for the device `binding` describes; `DeviceError` if it cannot."""
+        """Decode `raw` (routed to `route`) for the device `binding` describes; `DeviceError` if it cannot.
+
+        Every reading is checked against its signal's physical range here, once for every source and
+        decoder; `RangeError` (a `DeviceError`) carries the readings that are possible.
+        """
         if binding.ecosystem != route.ecosystem:
             raise DeviceError(
                 f"device {binding.device} is bound in {binding.ecosystem!r}, message came from {route.ecosystem!r}"
             )
         definition = self.definition(route.ecosystem, binding.model)
-        return self.time_policy.settle(definition.decode(raw.payload, route, binding, raw.received_at), raw)
+        readings = definition.decode(raw.payload, route, binding, raw.received_at)
+        return self.time_policy.settle(check_ranges(readings), raw)
 
     def models(self) -> list[DeviceDefinition]:
         """Every definition, ordered by ecosystem then model."""

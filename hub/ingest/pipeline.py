@@ -26,6 +26,7 @@ from hub.devices.canary import is_canary
 from hub.devices.counters import CounterTracker
 from hub.devices.errors import DeviceError, UnknownDeviceError
 from hub.devices.model import Binding
+from hub.devices.ranges import RangeError
 from hub.devices.registry import DeviceRegistry
 from hub.ingest.register_writer import CounterKey, RegisterWriter
 from hub.models import RawMessage, Reading, Signal
@@ -143,7 +144,7 @@ class Pipeline:
         if not is_canary(raw.topic):
             self.last_message_at = raw.received_at
         try:
-            readings = self._decode(raw)
+            readings = self._decode(delivery)
         except DeviceError as exc:
             self._quarantine(delivery, str(exc))
         except Exception as exc:  # a decoder bug must quarantine the message, not stop the pipeline
@@ -182,7 +183,8 @@ class Pipeline:
         metrics.QUARANTINED.labels(delivery.message.source).inc()
         delivery.on_quarantined(reason)
 
-    def _decode(self, raw: RawMessage) -> list[Reading] | None:
+    def _decode(self, delivery: Delivery) -> list[Reading] | None:
+        raw = delivery.message
         route = self._registry.route(raw.topic)
         if route is None:
             return None
@@ -191,7 +193,11 @@ class Pipeline:
             raise UnknownDeviceError(
                 f"未登记的设备 unknown device: {route.ecosystem} '{route.external_id}' is not in the register"
             )
-        return self._registry.decode(raw, route, binding)
+        try:
+            return self._registry.decode(raw, route, binding)
+        except RangeError as exc:  # impossible values are quarantined; the message's other readings count
+            self._quarantine(delivery, str(exc))
+            return exc.kept
 
     # -- durability -----------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts.model import AlertCandidate
 from hub.alerts.store import AlertChange, apply_candidates
+from hub.ingest.quarantine import quarantine_row
 from hub.models import RawMessage
 from hub.register.errors import RegisterError
 from hub.register.models import CounterState, Home, QuarantinedMessage
@@ -54,17 +55,7 @@ class RegisterWriter:
             with self._sessions.begin() as session:
                 if quarantine:
                     session.execute(
-                        insert(QuarantinedMessage),
-                        [
-                            {
-                                "received_at": m.received_at,
-                                "source": m.source,
-                                "topic": m.topic[:512],
-                                "payload": m.payload,
-                                "reason": reason,
-                            }
-                            for m, reason in quarantine
-                        ],
+                        insert(QuarantinedMessage), [quarantine_row(m, reason) for m, reason in quarantine]
                     )
                 changes: list[AlertChange] = []
                 if candidates:

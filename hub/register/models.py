@@ -221,7 +221,11 @@ class AlertEvent(Base):
 
 
 class QuarantinedMessage(Base):
-    """A message the hub could not turn into readings, kept with the reason."""
+    """A message the hub could not turn into readings, kept with the reason.
+
+    `payload` is the first `hub.ingest.quarantine.KEEP_BYTES` of what was received; `payload_size` and
+    `payload_sha256` describe the whole of it (a 5 MB payload is not kept whole, but it is still told).
+    """
 
     __tablename__ = "quarantine"
 
@@ -231,6 +235,8 @@ class QuarantinedMessage(Base):
     topic: Mapped[str] = mapped_column(String(512))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(Text)
+    payload_size: Mapped[int] = mapped_column(Integer, server_default="0")
+    payload_sha256: Mapped[str] = mapped_column(String(64), server_default="")
 
 
 class CounterState(Base):

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -45,6 +45,24 @@ _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 
 KnownModel = Callable[[str, str], bool]
 """Tells whether ``(ecosystem, model)`` names a device definition the hub can decode."""
+
+
+class DeviceCatalog(Protocol):
+    """What the loader asks of the device definitions (`hub.devices.registry.DeviceRegistry` is one)."""
+
+    def knows(self, ecosystem: str, model: str) -> bool:
+        """Whether the model exists."""
+        ...
+
+    def unknown_model(self, ecosystem: str, model: str) -> str:
+        """Why it does not, listing the models (or ecosystems) that do."""
+        ...
+
+    def settings_problems(
+        self, ecosystem: str, model: str, settings: Mapping[str, Any]
+    ) -> list[tuple[str, str]]:
+        """(field, message) for each setting the model needs that is missing or wrong."""
+        ...
 
 
 def _phone(value: str) -> str:
@@ -283,8 +301,9 @@ def _entry(*parts: tuple[str, int], label: str) -> str:
     return ".".join(f"{key}[{index}]" for key, index in parts) + f" ({label})"
 
 
-def _cross_check(site: SiteFile, known_model: KnownModel) -> list[Problem]:
-    """What a single entry cannot see: unique codes and ids across the file, and known device models."""
+def _cross_check(site: SiteFile, known_model: KnownModel, catalog: DeviceCatalog | None) -> list[Problem]:
+    """What a single entry cannot see: unique codes and ids across the file, known device models and the
+    settings each model needs."""
     problems: list[Problem] = []
     homes: dict[str, str] = {}
     elders: dict[str, str] = {}
@@ -320,13 +339,17 @@ def _cross_check(site: SiteFile, known_model: KnownModel) -> list[Problem]:
                 f"external_id {device.external_id!r} in ecosystem {device.ecosystem!r}",
             )
             if not known_model(device.ecosystem, device.model):
-                problems.append(
-                    Problem(
-                        device_at,
-                        "model",
-                        f"unknown model {device.model!r} for ecosystem {device.ecosystem!r}",
-                    )
+                why = (
+                    catalog.unknown_model(device.ecosystem, device.model)
+                    if catalog is not None
+                    else f"unknown model {device.model!r} for ecosystem {device.ecosystem!r}"
                 )
+                problems.append(Problem(device_at, "model", why))
+            elif catalog is not None:
+                for field_name, message in catalog.settings_problems(
+                    device.ecosystem, device.model, device.settings
+                ):
+                    problems.append(Problem(device_at, field_name, message))
     return problems
 
 
@@ -336,8 +359,18 @@ def _raise(path: Path, problems: Sequence[Problem]) -> None:
     raise SiteFileError("\n".join(lines))
 
 
-def parse_site(path: Path, *, known_model: KnownModel) -> SiteFile:
-    """Read and validate a site file; raise `SiteFileError` listing every problem found."""
+def parse_site(
+    path: Path, *, known_model: KnownModel | None = None, devices: DeviceCatalog | None = None
+) -> SiteFile:
+    """Read and validate a site file; raise `SiteFileError` listing every problem found.
+
+    `devices` (the hub's `DeviceRegistry`) also checks each device's settings against its model and lists
+    the models that exist when one is unknown; `known_model` alone checks only that the model exists.
+    """
+    if known_model is None:
+        if devices is None:
+            raise TypeError("parse_site needs known_model or devices")
+        known_model = devices.knows
     raw = _read_yaml(path)
     if raw is None:
         raise SiteFileError(f"{path}: the site file is empty (expected a mapping with a 'homes' list)")
@@ -346,7 +379,7 @@ def parse_site(path: Path, *, known_model: KnownModel) -> SiteFile:
     except ValidationError as exc:
         _raise(path, _pydantic_problems(exc, raw))
         raise AssertionError("unreachable") from exc  # _raise always raises; keeps type checkers calm
-    problems = _cross_check(site, known_model)
+    problems = _cross_check(site, known_model, devices)
     if problems:
         _raise(path, problems)
     return site
@@ -372,13 +405,19 @@ def _by_code(session: Session, model: Any, codes: Iterable[str]) -> dict[str, An
     return {row.code: row for row in session.scalars(select(model).where(model.code.in_(wanted)))}
 
 
-def load_site(session: Session, path: Path, *, known_model: KnownModel) -> LoadReport:
+def load_site(
+    session: Session,
+    path: Path,
+    *,
+    known_model: KnownModel | None = None,
+    devices: DeviceCatalog | None = None,
+) -> LoadReport:
     """Validate `path` and make the register match it; the caller commits (or rolls back) the session.
 
     Nothing is written unless the whole file is valid. Raises `SiteFileError` for a bad file (or one that
     conflicts with devices already in the register) and `RegisterError` when the database fails.
     """
-    site = parse_site(path, known_model=known_model)
+    site = parse_site(path, known_model=known_model, devices=devices)
     try:
         _check_against_register(session, path, site)
         return _write(session, path, site)

@@ -28,6 +28,7 @@ from hub.clock import FrozenClock
 from hub.devices.counters import CounterTracker
 from hub.devices.errors import DeviceError
 from hub.devices.model import Binding
+from hub.devices.ranges import RangeError
 from hub.devices.registry import DeviceRegistry
 from hub.models import RawMessage, Reading
 from hub.rules.errors import RulesError
@@ -182,6 +183,9 @@ class Replayer:
             readings = self.registry.decode(
                 RawMessage("replay", line.topic, line.payload, line.ts), route, binding
             )
+        except RangeError as exc:  # as in the pipeline: the message's possible readings still count
+            self.summary.undecodable += 1
+            readings = exc.kept
         except DeviceError:
             self.summary.undecodable += 1
             return []
@@ -303,7 +307,7 @@ def load_site_register(site: Path, scratch: Path) -> SiteRegister:
         migrate(engine)
         sessions = session_factory(engine)
         with sessions.begin() as session:
-            load_site(session, site, known_model=DeviceRegistry.default().knows)
+            load_site(session, site, devices=DeviceRegistry.default())
         with sessions() as session:
             return SiteRegister(load_bindings(session), load_profiles(session))
     finally:

@@ -22,7 +22,7 @@ from hub.clock import Clock
 from hub.devices.model import Binding
 from hub.health import Health
 from hub.ingest.pipeline import Pipeline
-from hub.ingest.quarantine import list_quarantine
+from hub.ingest.quarantine import DEFAULT_PAGE, MAX_PAGE, list_quarantine
 from hub.models import RawMessage
 from hub.register.models import Alert, Elder, Home
 from hub.register.tokens import device_for_token
@@ -211,18 +211,27 @@ async def homes(request: web.Request) -> web.Response:
 
 
 async def quarantine(request: web.Request) -> web.Response:
-    """GET /api/v1/quarantine[?limit=N] (district admin and maintenance)."""
+    """GET /api/v1/quarantine[?limit=N][&before=ID] (district admin and maintenance), newest first.
+
+    A page of at most `MAX_PAGE` (default `DEFAULT_PAGE`); header ``X-Next-Before`` gives the ``before``
+    of the next page while there is one.
+    """
     from hub.web.access import require
 
     require(request, "quarantine.read")
     svc = request.app[SERVICES]
-    limit = _limit(request, 100)
+    limit = min(_limit(request, DEFAULT_PAGE), MAX_PAGE)
+    before = _int_param(request, "before")
 
     def read() -> list[dict[str, object]]:
         with svc.sessions() as session:
-            return list_quarantine(session, limit)
+            return list_quarantine(session, limit + 1, before)
 
-    return _json(await asyncio.to_thread(read))
+    rows = await asyncio.to_thread(read)
+    response = _json(rows[:limit])
+    if len(rows) > limit:
+        response.headers["X-Next-Before"] = str(rows[limit - 1]["id"])
+    return response
 
 
 async def ingest(request: web.Request) -> web.Response:
@@ -246,8 +255,8 @@ async def ingest(request: web.Request) -> web.Response:
         return _json({"error": "设备令牌无效"}, 401)
     if binding.ecosystem != "native":
         return _json({"error": f"设备 {binding.device} 不是 native 设备，不能通过 HTTP 上报"}, 400)
-    body = await request.content.read(MAX_INGEST_BYTES + 1)
-    if len(body) > MAX_INGEST_BYTES:
+    body = await _read_body(request, MAX_INGEST_BYTES)
+    if body is None:
         return _json({"error": f"请求体超过 {MAX_INGEST_BYTES} 字节"}, 413)
     # The HTTP channel of the native scheme: same decoder, topic names the device.
     topic = f"eldercare/{binding.external_id}/http"
@@ -262,6 +271,35 @@ async def ingest(request: web.Request) -> web.Response:
     if reasons:
         return _json({"error": f"无法解析，已隔离保存: {reasons[0]}"}, 400)
     return _json({"status": "accepted"}, 202)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than `limit` bytes.
+
+    One ``content.read(n)`` returns what has arrived so far (often 64 KiB), not n bytes: a slow or chunked
+    body was cut and quarantined as broken JSON. So read until the end, and stop as soon as the limit is
+    passed; aiohttp discards the unread rest before it closes (lingering close), so the client gets its 413.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _int_param(request: web.Request, key: str) -> int | None:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"{key} 必须是整数") from exc
 
 
 def _limit(request: web.Request, default: int) -> int:

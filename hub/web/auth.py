@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from yarl import URL
 
 from hub.clock import Clock
+from hub.register.models import Elder
 from hub.web import audit
 from hub.web.scope import ROLES, Principal
 from hub.web.settings import WebConfig
@@ -109,6 +110,14 @@ def add_user(
         raise UserError("探访人员须指定 --phone（与老人联系人中的探访人员电话一致）或 --visitor-of")
     if session.scalar(select(WebUser.id).where(WebUser.name == name)) is not None:
         raise UserError(f"用户 {name} 已存在")
+    # A mistyped code would give a relative an account that silently shows them nothing.
+    unknown = sorted(
+        set(elders or ()) - set(session.scalars(select(Elder.code).where(Elder.code.in_(elders or ()))))
+    )
+    if unknown:
+        raise UserError(
+            f"老年人编号不在登记簿中：{'、'.join(unknown)}（先用 eldercare-hub load 或 import 登记）"
+        )
     user = WebUser(
         name=name,
         role=role,

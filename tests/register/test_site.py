@@ -259,3 +259,103 @@ def test_external_id_owned_by_an_unlisted_device_is_refused(session: Session, tm
     assert old_code in str(caught.value)
     session.rollback()
     assert session.scalars(select(Device.code).where(Device.code == "H001-sos-new")).all() == []
+
+
+# ---------------------------------------------------------------------------- settings each model needs
+
+
+def _refused_by_registry(session: Session, path: Path, *fragments: str) -> str:
+    from hub.devices.registry import DeviceRegistry
+
+    with pytest.raises(SiteFileError) as caught:
+        load_site(session, path, devices=DeviceRegistry.default())
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    session.rollback()
+    assert _count(session, Home) == 0, "nothing may be written from an invalid file"
+    return message
+
+
+def _device(raw: dict[str, Any], code: str) -> tuple[str, dict[str, Any]]:
+    for h, home in enumerate(raw["homes"]):
+        for d, device in enumerate(home.get("devices", [])):
+            if device["code"] == code:
+                return f"homes[{h}].devices[{d}] ({code})", device
+    raise AssertionError(code)
+
+
+def test_the_example_site_loads_with_every_model_check(session: Session) -> None:
+    from hub.devices.registry import DeviceRegistry
+
+    assert load_site(session, EXAMPLE_SITE, devices=DeviceRegistry.default()).changed
+
+
+def test_a_model_without_the_settings_it_requires_is_refused(session: Session, tmp_path: Path) -> None:
+    raw = _example()
+    where, meter = _device(raw, "H001-water")
+    del meter["settings"]["litres_per_pulse"]
+    _refused_by_registry(
+        session,
+        _write(tmp_path, raw),
+        where,
+        "'settings.litres_per_pulse'",
+        "requires setting 'litres_per_pulse'",
+    )
+    meter["settings"]["litres_per_pulse"] = 0
+    _refused_by_registry(session, _write(tmp_path, raw), where, "'settings.litres_per_pulse'", "positive")
+
+
+def test_esphome_objects_must_name_signals_a_node_can_send(session: Session, tmp_path: Path) -> None:
+    raw = _example()
+    where, node = _device(raw, "H002-node")
+    node["settings"]["objects"]["hall_door"] = "door_open"
+    node["settings"]["objects"]["tank"] = "water_total"
+    message = _refused_by_registry(
+        session,
+        _write(tmp_path, raw),
+        where,
+        "'settings.objects.hall_door'",
+        "'door_open' is not a signal",
+        "'settings.litres_per_unit'",
+        "2 problems",
+    )
+    assert "contact" in message  # the message lists what may be used instead
+
+
+def test_an_sos_button_role_typo_is_refused_at_load(session: Session, tmp_path: Path) -> None:
+    raw = _example()
+    raw["homes"][0]["devices"].append(
+        {
+            "code": "H001-btn",
+            "ecosystem": "zigbee2mqtt",
+            "external_id": "h001_btn",
+            "model": "WXKG11LM",
+            "settings": {"role": "SOS"},
+        }
+    )
+    _refused_by_registry(session, _write(tmp_path, raw), "H001-btn", "'settings.role'", "'SOS'")
+
+
+def test_an_unknown_model_lists_the_models_that_exist(session: Session, tmp_path: Path) -> None:
+    raw = _example()
+    where, meter = _device(raw, "H001-water")
+    meter["model"] = "pulse_counte"
+    _refused_by_registry(
+        session, _write(tmp_path, raw), where, "'model'", "pulse_counte", "energy, pulse_counter"
+    )
+    meter["ecosystem"] = "tasmot"
+    _refused_by_registry(session, _write(tmp_path, raw), where, "tasmot", "tasmota", "zigbee2mqtt")
+
+
+def test_cli_load_names_entry_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hub.cli import main
+
+    raw = _example()
+    _where, meter = _device(raw, "H001-water")
+    del meter["settings"]["litres_per_pulse"]
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    assert main(["--config", str(cfg), "load", str(_write(tmp_path, raw))]) == 1
+    err = capsys.readouterr().err
+    assert "(H001-water), field 'settings.litres_per_pulse'" in err and "Traceback" not in err

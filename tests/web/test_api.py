@@ -10,12 +10,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import gmqtt
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.app import RunningHub, run_hub
@@ -23,6 +25,7 @@ from hub.config import parse_config
 from hub.devices.model import Binding
 from hub.devices.registry import DeviceRegistry
 from hub.models import RawMessage, Signal
+from hub.register.models import Device
 from hub.register.tokens import issue_token
 from hub.web.api import MAX_INGEST_BYTES
 from hub.web.auth import add_user, issue_api_token
@@ -95,7 +98,17 @@ async def until(fetch: Callable[[], Awaitable[T]], ok: Callable[[T], bool], what
 @pytest.fixture
 async def hub(quiet_mosquitto: Broker, tmp_path: Path) -> AsyncIterator[Hub]:
     """The hub with the test site loaded, on a Mosquitto of this module, HTTP on a free port."""
+    async for h in _start_hub(quiet_mosquitto, tmp_path):
+        yield h
+
+
+async def _start_hub(
+    quiet_mosquitto: Broker, tmp_path: Path, prepare: Callable[[Session], None] | None = None
+) -> AsyncIterator[Hub]:
     sessions = make_site(tmp_path)
+    if prepare is not None:
+        with sessions.begin() as session:
+            prepare(session)
     config = parse_config(
         {
             "data_dir": str(tmp_path),
@@ -327,3 +340,95 @@ async def test_ingest_body_too_large_is_refused(hub: Hub) -> None:
     token = hub.token_for("H001-health")
     status, _ = await hub.ingest(b"[" + b" " * MAX_INGEST_BYTES + b"]", token)
     assert status == 413
+
+
+async def _chunks(body: bytes, size: int = 16 * 1024) -> AsyncIterator[bytes]:
+    """`body` in pieces with a pause between them, as a slow client or proxy delivers it (chunked)."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+        await asyncio.sleep(0.005)
+
+
+async def test_ingest_reads_a_large_body_sent_in_chunks_whole(hub: Hub) -> None:
+    # ~195 KB: under the limit, but larger than one read of the server's buffer (it was cut at 64 KiB).
+    token = hub.token_for("H001-health")
+    reading = {"signal": "heart_rate", "value": 71, "ts": "2026-11-28T06:00:00+00:00", "note": "x" * 195_000}
+    body = json.dumps(reading).encode()
+    assert 190_000 < len(body) < MAX_INGEST_BYTES
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    for _ in range(3):
+        async with hub.http.post(hub.url + "/api/v1/ingest", data=_chunks(body), headers=headers) as resp:
+            assert resp.status == 202, await resp.text()
+    assert await hub.get("/api/v1/quarantine") == []
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_ingest_body_of_5_mb_is_always_413(hub: Hub, chunked: bool) -> None:
+    token = hub.token_for("H001-health")
+    body = json.dumps([{"signal": "heart_rate", "value": 70}] * 150_000).encode()
+    assert len(body) > 5_000_000
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    for _ in range(3):
+        data: Any = _chunks(body, 256 * 1024) if chunked else body
+        async with hub.http.post(hub.url + "/api/v1/ingest", data=data, headers=headers) as resp:
+            assert resp.status == 413, await resp.text()
+            assert str(MAX_INGEST_BYTES) in (await resp.json())["error"]
+    assert await hub.get("/api/v1/quarantine") == []  # refused, not half-read and quarantined
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [(-50, "heart_rate=-50 超出物理范围 out of range 20..300 bpm"), (True, "must be a number")],
+)
+async def test_ingest_impossible_heart_rate_is_quarantined_with_reason(
+    hub: Hub, value: object, why: str
+) -> None:
+    token = hub.token_for("H001-health")
+    status, body = await hub.ingest(json.dumps({"signal": "heart_rate", "value": value}), token)
+    assert status == 400, body
+    assert why in body["error"]
+    [row] = await hub.get("/api/v1/quarantine")
+    assert why in row["reason"]
+    assert _latest(await hub.get("/api/v1/homes"), "H001", "heart_rate") == []
+
+
+async def test_a_registered_device_its_model_cannot_decode_raises_a_device_alert_at_start(
+    quiet_mosquitto: Broker, tmp_path: Path
+) -> None:
+    # The loader refuses this now, but a register from before (or edited by hand) may still hold it.
+    def break_meter(session: Session) -> None:
+        meter = session.scalars(select(Device).where(Device.code == "H001-water")).one()
+        meter.settings = {"report_interval_s": 300}
+
+    async for h in _start_hub(quiet_mosquitto, tmp_path, break_meter):
+        alerts = await until(partial(h.get, "/api/v1/alerts"), bool, "the configuration alert")
+        assert [(a["kind"], a["device"], a["class"]) for a in alerts] == [
+            ("device_config", "H001-water", "device")
+        ]
+        assert "settings.litres_per_pulse" in alerts[0]["explanation"]
+
+
+async def test_quarantine_list_is_paged_and_bounded(hub: Hub) -> None:
+    big = b"x" * 5_000_000  # a 5 MB payload to a device nobody registered
+    await hub.publish("zigbee2mqtt/stranger", big)
+    await until(partial(hub.get, "/api/v1/quarantine"), bool, "the quarantine entry")
+    token = hub.token_for("H001-health")
+    for i in range(3):
+        assert (await hub.ingest(f"not json {i}", token))[0] == 400
+    async with hub.http.get(hub.url + "/api/v1/quarantine", headers=hub.auth) as resp:
+        body = await resp.read()
+        assert len(body) < 100_000  # was 5.9 MB
+        rows = json.loads(body)
+    assert [r["size"] for r in rows] == [10, 10, 10, 5_000_000]
+    assert rows[-1]["truncated"] and not rows[0]["truncated"] and rows[0]["payload"] == "not json 2"
+    seen: list[int] = []
+    before = ""
+    while True:
+        async with hub.http.get(f"{hub.url}/api/v1/quarantine?limit=3{before}", headers=hub.auth) as resp:
+            page = await resp.json()
+            seen += [r["id"] for r in page]
+            following = resp.headers.get("X-Next-Before")
+        if following is None:
+            break
+        before = f"&before={following}"
+    assert seen == [r["id"] for r in rows]

@@ -229,3 +229,26 @@ async def test_the_board_stream_ends_when_its_sign_in_does(api: Api, ending: str
         with api.sessions.begin() as session:  # the board changes: a signed-out browser gets none of it
             session.add(AlertEvent(alert_id=api.alert_ids["H001/sos"], at=NOW, event="note", detail="x"))
         assert await _next_event(stream) == b""
+
+
+@pytest.mark.parametrize("option", ["--elder", "--visitor-of"])
+def test_user_add_refuses_an_elder_that_is_not_in_the_register(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    from hub.cli import main
+    from tests.site_fixture import make_site
+
+    sessions = make_site(
+        tmp_path, f"sqlite:///{tmp_path / 'register.sqlite'}"
+    )  # the default register of data_dir
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(f'data_dir = "{tmp_path}"\n', encoding="utf-8")
+    role = "relative" if option == "--elder" else "visitor"
+    argv = ["--config", str(cfg), "user", "add", "王家属", "--role", role, "--no-password"]
+    with pytest.raises(SystemExit) as refused:
+        main([*argv, option, "E001", option, "NOPE"])
+    assert "NOPE" in str(refused.value.code) and "E001" not in str(refused.value.code)
+    with sessions() as session:
+        assert session.scalar(select(WebUser).where(WebUser.name == "王家属")) is None
+    assert main([*argv, option, "E001"]) == 0
+    assert "已添加用户 王家属" in capsys.readouterr().out

@@ -33,6 +33,8 @@ _NODE_EXPOSES = frozenset(
         Signal.PRESENCE,
         Signal.CONTACT,
         Signal.LEAK,
+        Signal.GAS,  # a gas or smoke detector's binary_sensor, mapped in settings 'objects'
+        Signal.SMOKE,
         Signal.OCCUPANCY,
         Signal.TEMPERATURE,
         Signal.BATTERY,
@@ -91,6 +93,37 @@ def _object_signal(component: str, object_id: str, settings: Mapping[str, Any]) 
     return signal
 
 
+def _check_settings(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every `objects` entry names a signal an ESPHome node can send; water totals have `litres_per_unit`."""
+    objects = settings.get("objects", {})
+    if not isinstance(objects, Mapping):
+        return [("settings.objects", f"must map object_id → signal name, got {objects!r}")]
+    problems: list[tuple[str, str]] = []
+    for object_id, name in objects.items():
+        if name == "ignore":
+            continue
+        try:
+            signal = Signal(name)
+        except ValueError:
+            signal = None
+        if signal not in _NODE_EXPOSES:
+            known = ", ".join(sorted(s.value for s in _NODE_EXPOSES if s != Signal.AVAILABILITY))
+            problems.append(
+                (
+                    f"settings.objects.{object_id}",
+                    f"{name!r} is not a signal of an ESPHome node (one of: {known}, ignore)",
+                )
+            )
+    if Signal.WATER_TOTAL.value in objects.values() and "litres_per_unit" not in settings:
+        problems.append(
+            ("settings.litres_per_unit", "an object is mapped to water_total, which needs litres_per_unit")
+        )
+    problems += m.setting_problem(
+        settings, lambda: m.setting_number(settings, "litres_per_unit", "esphome node"), "litres_per_unit"
+    )
+    return problems
+
+
 def _decode_node(payload: bytes, route: Route, binding: Binding, received_at: datetime) -> list[Reading]:
     channel = route.channel
     if channel == "status":
@@ -136,5 +169,6 @@ DEFINITIONS: tuple[DeviceDefinition, ...] = (
         ),
         decode=_decode_node,
         exposes=_NODE_EXPOSES,
+        check_settings=_check_settings,
     ),
 )

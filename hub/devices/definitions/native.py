@@ -20,14 +20,18 @@ from hub.devices import convert as m
 from hub.devices.ecosystems import NATIVE
 from hub.devices.errors import DeviceError
 from hub.devices.model import Binding, DeviceDefinition, Route
+from hub.devices.ranges import BOOLEAN_SIGNALS
 from hub.models import Reading, Signal
 
 _SIGNALS = {signal.value: signal for signal in Signal}
 _WORDS = {"on": 1.0, "off": 0.0, "true": 1.0, "false": 0.0}
 
 
-def _value(value: Any, field: str) -> float:
+def _value(value: Any, field: str, signal: Signal) -> float:
     if value is True or value is False:
+        # `true` is a state, not a measurement: a heart rate of `true` must not become 1 bpm.
+        if signal not in BOOLEAN_SIGNALS:
+            raise DeviceError(f"field '{field}': {signal.value} must be a number, got {value!r}")
         return 1.0 if value else 0.0
     return m.as_number(value, field)
 
@@ -41,16 +45,20 @@ def _signal(name: Any, model: str, exposes: frozenset[Signal]) -> Signal:
     return signal
 
 
-def _parse_value_payload(payload: bytes, what: str, received_at: datetime) -> tuple[float, datetime]:
+def _parse_value_payload(
+    payload: bytes, what: str, signal: Signal, received_at: datetime
+) -> tuple[float, datetime]:
     text = m.payload_text(payload, what)
     if text.startswith("{"):
         obj = m.parse_json_object(payload, what)
         if "value" not in obj:
             raise DeviceError(f"{what}: JSON payload needs a 'value' field")
         ts = received_at if obj.get("ts") is None else _timestamp(obj["ts"])
-        return _value(obj["value"], "value"), ts
+        return _value(obj["value"], "value", signal), ts
     word = _WORDS.get(text.lower())
     if word is not None:
+        if signal not in BOOLEAN_SIGNALS:
+            raise DeviceError(f"{what}: {signal.value} must be a number, got {text!r}")
         return word, received_at
     try:
         number = float(text)
@@ -85,7 +93,7 @@ def native_device(model: str, description: str, exposes: frozenset[Signal]) -> D
         if route.channel == HTTP_CHANNEL:
             return decode_native_json(m.parse_json(payload, f"{what} HTTP body"), binding, received_at)
         signal = _signal(route.channel, model, exposes)
-        value, ts = _parse_value_payload(payload, f"{what} {route.channel}", received_at)
+        value, ts = _parse_value_payload(payload, f"{what} {route.channel}", signal, received_at)
         return [Reading(binding.home, binding.device, signal, value, ts)]
 
     return DeviceDefinition(
@@ -148,7 +156,7 @@ def decode_native_json(obj: Any, binding: Binding, received_at: datetime) -> lis
         if "value" not in item:
             raise DeviceError(f"native: {where} needs a 'value' field")
         signal = _signal(item.get("signal"), binding.model, definition.exposes)
-        value = _value(item["value"], f"{where}.value")
+        value = _value(item["value"], f"{where}.value", signal)
         ts = received_at if item.get("ts") is None else _timestamp(item["ts"])
         out.append(Reading(binding.home, binding.device, signal, value, ts))
     return out

@@ -33,6 +33,10 @@ def _sos_events(settings: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(events)
 
 
+def _check_settings(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return m.setting_problem(settings, lambda: _sos_events(settings), "sos_events")
+
+
 def _events(params: Mapping[str, Any], settings: Mapping[str, Any]) -> m.Pairs:
     events = params.get("events")
     if not isinstance(events, list):
@@ -111,6 +115,7 @@ DEFINITIONS: tuple[DeviceDefinition, ...] = (
             "devicepower:0 battery → BATTERY."
         ),
         decode=_decode_gen2,
+        check_settings=_check_settings,
         exposes=frozenset(
             {Signal.BUTTON, Signal.SOS, Signal.POWER, Signal.ENERGY_TOTAL, Signal.TEMPERATURE, Signal.BATTERY}
         ),

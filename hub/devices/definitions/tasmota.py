@@ -14,7 +14,7 @@ from typing import Any
 from hub.devices import convert as m
 from hub.devices.ecosystems import TASMOTA
 from hub.devices.errors import DeviceError
-from hub.devices.model import Binding, DeviceDefinition, Route
+from hub.devices.model import Binding, DeviceDefinition, Route, SettingsCheck
 from hub.models import Reading, Signal
 
 # (SENSOR object, settings, model) -> pairs
@@ -39,6 +39,7 @@ def tasmota_device(
     sensor: SensorFn,
     exposes: frozenset[Signal],
     required: frozenset[str],
+    check_settings: SettingsCheck | None = None,
 ) -> DeviceDefinition:
     """A Tasmota model from its SENSOR reader; LWT and STATE handling are the same for every model."""
     what = f"tasmota {model}"
@@ -65,6 +66,7 @@ def tasmota_device(
         decode=decode,
         exposes=exposes | {Signal.AVAILABILITY},
         required_settings=required,
+        check_settings=check_settings,
     )
 
 
@@ -86,6 +88,17 @@ def _counter(sensor: Mapping[str, Any], settings: Mapping[str, Any], model: str)
         raise DeviceError(f"field 'COUNTER.{name}' must not be negative, got {pulses}")
     # Raw cumulative litres; CounterTracker makes the series monotonic across counter resets.
     return [(Signal.WATER_TOTAL, pulses * litres_per_pulse)]
+
+
+def _check_counter(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    problems = m.setting_problem(
+        settings, lambda: m.setting_number(settings, "litres_per_pulse", "pulse_counter"), "litres_per_pulse"
+    )
+    if not isinstance(settings.get("counter", "C1"), str):
+        problems.append(
+            ("settings.counter", f"must be a counter name such as 'C1', got {settings['counter']!r}")
+        )
+    return problems
 
 
 def _energy(sensor: Mapping[str, Any], settings: Mapping[str, Any], model: str) -> m.Pairs:
@@ -114,6 +127,7 @@ DEFINITIONS: tuple[DeviceDefinition, ...] = (
         _counter,
         frozenset({Signal.WATER_TOTAL}),
         frozenset({"litres_per_pulse"}),
+        _check_counter,
     ),
     tasmota_device(
         "energy",

@@ -51,6 +51,7 @@ def z2m_device(model: str, vendor: str, description: str, *converters: Converter
         description=description,
         decode=decode,
         exposes=m.exposes_of(all_converters, Signal.AVAILABILITY),
+        check_settings=m.checks_of(all_converters),
     )
 
 
@@ -71,17 +72,25 @@ def _aqara_button_convert(state: Mapping[str, Any], settings: Mapping[str, Any])
     count = _AQARA_PRESSES.get(action) if isinstance(action, str) else None
     if count is None:
         raise DeviceError(f"field '{key}' has an unknown button action {action!r}")
-    role = settings.get("role", "button")
-    if role == "sos":
+    if _button_role(settings) == "sos":
         return [(Signal.SOS, 1.0)]
-    if role != "button":
-        raise DeviceError(f"setting 'role' must be 'button' or 'sos', got {role!r}")
     return [(Signal.BUTTON, float(count))]
+
+
+def _button_role(settings: Mapping[str, Any]) -> str:
+    role = settings.get("role", "button")
+    if role not in ("button", "sos"):
+        raise DeviceError(f"setting 'role' must be 'button' or 'sos', got {role!r}")
+    return str(role)
 
 
 def aqara_button() -> Converter:
     """`action` (or old `click`): presses → BUTTON (count); with settings role=sos every press/hold → SOS."""
-    return Converter(frozenset({Signal.BUTTON, Signal.SOS}), _aqara_button_convert)
+    return Converter(
+        frozenset({Signal.BUTTON, Signal.SOS}),
+        _aqara_button_convert,
+        lambda settings: m.setting_problem(settings, lambda: _button_role(settings), "role"),
+    )
 
 
 def _tuya_sos_convert(state: Mapping[str, Any], settings: Mapping[str, Any]) -> Pairs:

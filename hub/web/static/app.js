@@ -6,7 +6,7 @@ const TZ = "Asia/Shanghai";
 const ALERT_KINDS = {
   sos: "紧急求助", fall: "跌倒", gas: "燃气泄漏", smoke: "烟雾", leak: "漏水",
   inactivity: "长时间无活动", no_water: "长时间未用水", water_unusual: "用水异常",
-  offline: "设备离线", battery_low: "电量低", health: "健康指标异常",
+  offline: "设备离线", battery_low: "电量低", health: "健康指标异常", device_config: "设备配置错误",
 };
 const ALERT_STATES = {
   open: "待处理", notifying: "通知中", acknowledged: "已接单", resolved: "已解决", cancelled: "已取消",
