@@ -25,6 +25,7 @@ from hub.devices.canary import canary_binding, canary_topic, registry_with_canar
 from hub.devices.device_time import DeviceTimePolicy
 from hub.devices.model import Binding
 from hub.devices.registry import DeviceRegistry
+from hub.failure import HubStopped, why_stopped
 from hub.health import CheckResult, Health, age_check, failing, ok, ping_register, silence_limit
 from hub.ingest.pipeline import Pipeline
 from hub.ingest.register_writer import RegisterWriter
@@ -327,13 +328,19 @@ async def run_hub(
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
-                task.result()  # re-raise the failure that stopped the hub
+                failure = None if task.cancelled() else task.exception()
+                if isinstance(failure, Exception):
+                    LOGGER.critical("%s 停止了平台 stopped the hub", task.get_name(), exc_info=failure)
+                    raise HubStopped(why_stopped(failure, config.data_dir)) from failure
         finally:
             for task in tasks:
                 await _cancel(task)
             # Whatever was accepted gets one last chance to become durable before the store closes.
             if pipeline.failed is None:
-                await pipeline.flush()
+                try:
+                    await pipeline.flush()
+                except Exception:  # nothing of that batch is acknowledged: the broker redelivers it
+                    LOGGER.exception("停止前的最后一次写入失败 last flush before stopping failed")
 
 
 async def _announce(
@@ -413,6 +420,18 @@ def _health(
             "the alert worker is late",
         )
 
+    def delivery_check(now: datetime) -> CheckResult:
+        undelivered = alerts.worker.last_undelivered
+        delivered = alerts.worker.last_delivered_at
+        if undelivered is None or (delivered is not None and delivered > undelivered[0]):
+            return ok("delivery")
+        at, detail = undelivered
+        return failing(
+            "delivery",
+            f"通知无法送达（{at.isoformat(timespec='seconds')}）：{detail}",
+            f"notifications are not getting through (all channels failed at {at.isoformat(timespec='seconds')})",
+        )
+
     def messages_check(now: datetime) -> CheckResult:
         if not bindings.get():
             return ok("messages")  # nothing bound, nothing to hear yet
@@ -446,6 +465,7 @@ def _health(
 
         health.add("rules", rules_check)
     health.add("alerts", alerts_check)
+    health.add("delivery", delivery_check)
     health.add("messages", messages_check)
     if cfg.canary_enabled:
         health.add("canary", canary.check)

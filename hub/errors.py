@@ -11,7 +11,8 @@ Tree::
     │   └── SiteFileError                        a site description file is invalid
     ├── SourceError            (hub.sources)     a connection to a broker, port or peer failed
     ├── AlertError             (hub.alerts)      alert lifecycle violated
-    └── WebError               (hub.web)         the HTTP server could not start
+    ├── WebError               (hub.web)         the HTTP server could not start
+    └── HubStopped             (hub.failure)     a part failed and the hub stopped (fail closed)
 
 Each package defines its own subclass; foreign exceptions are converted at the boundary with ``from exc``.
 """

@@ -11,6 +11,7 @@ quiet reports a heartbeat here and each check compares it with what is expected:
 | register | the register does not answer ``SELECT 1`` within `register_timeout_s` |
 | rules | the rules sweep has not run for 3 sweep intervals |
 | alerts | the alert worker has not looked at the outbox for `alert_worker_late_s` |
+| delivery | a notification failed on every real channel (it reached only the log) after the last delivery |
 | messages | no device message for longer than the quietest expected interval (once a device is bound) |
 | canary | the self-check message has not come back through the pipeline within `canary_timeout_s` |
 

@@ -384,3 +384,40 @@ async def test_a_stuck_alert_worker_is_not_ok(start_hub: StartHub) -> None:
     finally:
         release.set()
         await runner.cleanup()
+
+
+async def test_notifications_that_reach_only_the_log_are_not_ok(start_hub: StartHub) -> None:
+    # The duty robot refuses every message (a revoked robot key): the message ends in the hub's log only.
+    # Nobody was told, so /healthz must say that notifications are not getting through.
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"errcode": 93000, "errmsg": "invalid webhook url"}, status=400)
+
+    app = web.Application()
+    app.router.add_post("/hook", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        hub = await start_hub(
+            {
+                "mqtt": {"url": f"mqtt://127.0.0.1:{free_port()}"},  # down: a system alert goes out
+                "alerts": {
+                    "webhook": {"url": f"http://127.0.0.1:{port}/hook"},
+                    "routes": {"sms": ["twilio_sms"], "voice": ["twilio_voice"], "robot": ["webhook"]},
+                },
+                "health": {"canary_enabled": False},
+            }
+        )
+
+        async def undelivered() -> dict[str, Any] | None:
+            _, body = await hub.health()
+            return hub.failing(body).get("delivery")
+
+        failing = await until(undelivered, "the delivery check to fail")
+        assert "通知无法送达" in failing["reason_zh"] and "所有渠道均失败" in failing["reason_zh"]
+        assert "not getting through" in failing["reason_en"]
+        assert _gauge(await hub.metrics(), "delivery") == 0.0
+        assert any(row.status == "failed" and row.sent_via == "log" for row in _system_rows(hub.data_dir))
+    finally:
+        await runner.cleanup()

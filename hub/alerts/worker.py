@@ -104,6 +104,10 @@ class AlertWorker:
         self.sent = 0  # messages delivered since start
         self._slots: dict[str, asyncio.Semaphore] = {}  # channels that send one message at a time
         self.last_loop_at: datetime | None = None  # heartbeat for the hub's health check
+        # A message whose every real channel failed (it reached only the log), and the last real delivery:
+        # the health check says "notifications are not getting through" while the failure is the newer.
+        self.last_undelivered: tuple[datetime, str] | None = None
+        self.last_delivered_at: datetime | None = None
 
     def chain(self, route: str) -> list[str]:
         """The route's channels that are configured here, in fallback order, always ending with "log"."""
@@ -194,7 +198,20 @@ class AlertWorker:
                     continue  # cancelled meanwhile (someone accepted): nothing to record
                 if res.deferred_until is not None:
                     row.next_attempt_at = res.deferred_until
+                elif not res.error and res.channel == "log" and row.channel_index > 0:
+                    # Every real channel failed and the message reached only the hub's log: no person was
+                    # told. That is a failed delivery on the alert's timeline and on /healthz, never "sent".
+                    row.attempts += 1
+                    row.status, row.sent_at, row.sent_via = FAILED, now, res.channel
+                    detail = f"{row.name or row.address}: 所有渠道均失败，仅写入平台日志（{row.last_error}）"
+                    self.last_undelivered = (now, detail)
+                    if row.alert_id is not None:
+                        session.add(
+                            AlertEvent(alert_id=row.alert_id, at=now, event="delivery_failed", detail=detail)
+                        )
                 elif not res.error:
+                    if res.channel != "log":
+                        self.last_delivered_at = now
                     row.status, row.sent_at, row.sent_via, row.provider_id = (
                         SENT,
                         now,

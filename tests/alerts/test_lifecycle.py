@@ -199,9 +199,13 @@ async def test_retryable_errors_back_off_then_permanent_errors_fall_back(
         await worker.run_once()
         await worker.run_once()  # the fallback channel
         [row] = w.outbox(address=VISITOR)
-        assert row.status == "sent" and row.sent_via == "log" and "21211" in row.last_error
+        # Written to the hub's log, but no person was told: a failed delivery, never "sent".
+        assert row.status == "failed" and row.sent_via == "log" and "21211" in row.last_error
         assert any(n.recipient == VISITOR for n in log.sent)
-        assert "fallback" in w.events(row.alert_id or 0)
+        events = w.events(row.alert_id or 0)
+        assert "fallback" in events and "delivery_failed" in events
+        assert worker.last_undelivered is not None and "所有渠道均失败" in worker.last_undelivered[1]
+        assert worker.last_delivered_at is None  # what /healthz reads: notifications are not getting through
     finally:
         await channels.__aexit__(None, None, None)
 

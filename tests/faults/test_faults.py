@@ -235,6 +235,8 @@ async def test_data_dir_disk_full(tmp_path: Path, broker: Broker, twilio: FakeTw
             await _phase(traffic, range(HALF, HOMES))
             await asyncio.sleep(3.0)
             assert "database or disk is full" in hub.log()
+            # Said once, plainly, by name: not only a database traceback.
+            assert "所在磁盘已满" in hub.log() and "disk full at data_dir" in hub.log()
             filler.unlink()
             result = await outcome(
                 "data_dir disk full", hub, traffic, lambda: sqlite_readings(hub.data_dir), twilio=twilio
