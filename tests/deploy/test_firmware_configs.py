@@ -29,6 +29,9 @@ from tests.services.mosquitto import ROOT
 FIRMWARE = ROOT / "firmware_configs"
 SITE = FIRMWARE / "site-example.yaml"
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+# The sample payloads are recordings of any age: their own times are plausible (tests/devices/test_device_time.py
+# checks the bounds of live ones).
+RECORDED = (datetime.min.replace(tzinfo=UTC), RECEIVED)
 Z2M_LAST_SEEN = "2024-05-01T00:00:00.000Z"
 
 # What each file must make the hub read. A new file without an entry here fails the test on purpose.
@@ -231,7 +234,7 @@ def test_firmware_file_speaks_what_the_hub_decodes(path: Path) -> None:
         assert route is not None, f"the hub does not route {topic}"
         binding = bindings[(route.ecosystem, route.external_id)]
         assert binding.device in principal.devices
-        readings = registry.decode(RawMessage("mqtt", topic, payload, RECEIVED), route, binding)
+        readings = registry.decode(RawMessage("mqtt", topic, payload, RECEIVED, RECORDED), route, binding)
         signals |= {r.signal for r in readings}
         if kind == "zigbee2mqtt" and route.channel == "state":  # last_seen is the reading time
             assert {r.ts for r in readings} == {datetime(2024, 5, 1, tzinfo=UTC)}
