@@ -205,7 +205,27 @@ async def run_hub(
     started: asyncio.Future[RunningHub] | None = None,
     on_batch_durable: Callable[[list[Delivery]], None] | None = None,
 ) -> None:
-    """Run the hub until cancelled (or until the pipeline fails, which raises)."""
+    """Run the hub until cancelled; a failed part stops it with `HubStopped` (one plain line)."""
+    stops: list[HubStopped] = []
+    try:
+        await _run_hub(config, clock=clock, started=started, on_batch_durable=on_batch_durable, stops=stops)
+    except Exception as exc:
+        # A part that fails while the hub shuts down (a snapshot on the same full disk) must not hide why
+        # the hub stopped: the reason stays the one the duty officer reads.
+        if not stops or exc is stops[0]:
+            raise
+        LOGGER.error("停止过程中另有故障 a further failure while stopping: %s", exc)
+        raise stops[0] from None
+
+
+async def _run_hub(
+    config: Config,
+    *,
+    clock: Clock | None,
+    started: asyncio.Future[RunningHub] | None,
+    on_batch_durable: Callable[[list[Delivery]], None] | None,
+    stops: list[HubStopped],
+) -> None:
     clock = clock or SystemClock()
     sessions = await asyncio.to_thread(open_register, config)
     registry = registry_with_canary(
@@ -331,7 +351,8 @@ async def run_hub(
                 failure = None if task.cancelled() else task.exception()
                 if isinstance(failure, Exception):
                     LOGGER.critical("%s 停止了平台 stopped the hub", task.get_name(), exc_info=failure)
-                    raise HubStopped(why_stopped(failure, config.data_dir)) from failure
+                    stops.append(HubStopped(why_stopped(failure, config.data_dir)))
+                    raise stops[0] from failure
         finally:
             for task in tasks:
                 await _cancel(task)

@@ -20,11 +20,15 @@ class HubStopped(HubError):
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and everything behind it: what caused it (``from``) and what it arose while handling."""
     seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if any(current is e for e in seen):
+            continue
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
     return seen
 
 

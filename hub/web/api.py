@@ -297,9 +297,12 @@ def _int_param(request: web.Request, key: str) -> int | None:
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=f"{key} 必须是整数") from exc
+    if not 0 < value < 2**31:  # a row id (32-bit on PostgreSQL); beyond it a database error, not a page
+        raise web.HTTPBadRequest(text=f"{key} 必须是 1 到 {2**31 - 1} 之间的整数")
+    return value
 
 
 def _limit(request: web.Request, default: int) -> int:

@@ -432,3 +432,6 @@ async def test_quarantine_list_is_paged_and_bounded(hub: Hub) -> None:
             break
         before = f"&before={following}"
     assert seen == [r["id"] for r in rows]
+    for odd in ("-4929416348231175024748265472", "0", str(2**63), "x"):  # schemathesis found the first: 500
+        async with hub.http.get(f"{hub.url}/api/v1/quarantine?before={odd}", headers=hub.auth) as resp:
+            assert resp.status == 400, odd
