@@ -23,8 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hub.alerts.model import AlertCandidate, Severity
-from hub.models import Reading, Signal
+from hub.models import AlertCandidate, Reading, Severity, Signal
 from hub.rules.immediate import ImmediateRules
 from hub.rules.replay import Replayer, SiteRegister, load_site_register, replay_with_engine
 from hub.rules.state import NEVER, DeviceState

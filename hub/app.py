@@ -15,9 +15,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.alerts.model import AlertCandidate, Severity
 from hub.alerts.service import AlertService
-from hub.care.crypto import configure_data_key
 from hub.care.loop import run_care_loop
 from hub.clock import Clock, SystemClock
 from hub.config import Config, ConfigError
@@ -29,8 +27,9 @@ from hub.failure import HubStopped, why_stopped
 from hub.health import CheckResult, Health, age_check, failing, ok, ping_register, silence_limit
 from hub.ingest.pipeline import Pipeline
 from hub.ingest.register_writer import RegisterWriter
-from hub.models import RawMessage
+from hub.models import AlertCandidate, RawMessage, Severity
 from hub.register.bindings import load_bindings
+from hub.register.crypto import configure_data_key
 from hub.register.db import make_engine, migrate, session_factory
 from hub.rules.immediate import ImmediateRules
 from hub.rules.service import RulesService

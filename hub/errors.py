@@ -8,7 +8,8 @@ Tree::
     │   └── UnknownDeviceError                   no binding / no definition for the message
     ├── StoreError             (hub.store)       the time-series store failed
     ├── RegisterError          (hub.register)    reference data could not be read or written
-    │   └── SiteFileError                        a site description file is invalid
+    │   ├── SiteFileError                        a site description file is invalid
+    │   └── DataKeyError                         the data key is missing or cannot open a stored value
     ├── SourceError            (hub.sources)     a connection to a broker, port or peer failed
     ├── AlertError             (hub.alerts)      alert lifecycle violated
     ├── WebError               (hub.web)         the HTTP server could not start

@@ -1,7 +1,9 @@
 """Value types shared by every stage of the pipeline.
 
-`RawMessage` is what a source hands over (topic + bytes); `Reading` is what a decoder produces.
-Both are frozen so a stage can never change what an earlier stage saw.
+`RawMessage` is what a source hands over (topic + bytes); `Reading` is what a decoder produces;
+`AlertCandidate` (with its `Severity`) is what a rule produces and the alert store consumes. All are frozen so a
+stage can never change what an earlier stage saw. The candidate lives here, not in `hub.alerts`, so that the
+rules depend only on these value types and never on the alert package that applies their output.
 """
 
 from __future__ import annotations
@@ -116,3 +118,33 @@ class Reading:
             raise ValueError(f"Reading.ts must be timezone-aware, got {self.ts!r}")
         if not self.unit:
             object.__setattr__(self, "unit", SIGNAL_UNITS[self.signal])
+
+
+class Severity(StrEnum):
+    """How urgent an alert is; decides the escalation policy."""
+
+    CRITICAL = "critical"
+    URGENT = "urgent"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCandidate:
+    """What a rule proposes: the store opens a new alert or counts a repeat on the active one."""
+
+    home: str
+    kind: str  # sos, fall, gas, smoke, leak, …
+    severity: Severity
+    at: datetime
+    device: str
+    explanation: str  # Chinese, shown to people
+    alert_class: str = "elder"  # elder | device
+    cancel: bool = False  # the elder cancelled (SOS cancel action): record it on the active alert
+    # Narrows the dedup key below home and kind, e.g. the device of a device-health alert.
+    subject: str = ""
+
+    @property
+    def dedup_key(self) -> str:
+        """One active alert per home and kind (and subject, when there is one)."""
+        return f"{self.home}/{self.kind}/{self.subject}" if self.subject else f"{self.home}/{self.kind}"

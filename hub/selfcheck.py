@@ -17,14 +17,13 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from hub.alerts.model import AlertCandidate
 from hub.alerts.service import AlertService
 from hub.alerts.system import raise_system_alert
 from hub.clock import Clock
 from hub.devices.canary import CANARY_HOME
 from hub.health import CheckResult, Health, HealthConfig, age_check
 from hub.ingest.pipeline import RuleSink
-from hub.models import Reading
+from hub.models import AlertCandidate, Reading
 from hub.sources.delivery import Delivery
 
 LOGGER = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.alerts.model import Severity
+from hub.models import Severity
 
 # Who a step reaches; resolved by hub.alerts.recipients.
 TARGETS = ("visitor", "family", "responsible", "street", "district", "maintenance")

@@ -10,7 +10,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from hub.alerts.errors import AlertError
-from hub.alerts.model import AlertCandidate, AlertState
+from hub.alerts.model import AlertState
+from hub.models import AlertCandidate
 from hub.register.models import Alert, AlertEvent
 
 

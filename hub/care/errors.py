@@ -7,7 +7,3 @@ from hub.errors import HubError
 
 class CareError(HubError):
     """Something in the care programme went wrong; the message says what, in terms a user understands."""
-
-
-class DataKeyError(CareError):
-    """The data-protection key is missing, malformed or does not open a stored value."""

@@ -22,10 +22,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.care.crypto import id_hash
 from hub.care.errors import CareError
 from hub.care.idcard import birth_date, check_id_number, sex_of
 from hub.care.vocab import ABILITY_LEVELS, CATEGORY_ALIASES, ECONOMY_STATUS, TIER_BY_WORD
+from hub.register.crypto import id_hash
 from hub.register.models import Contact, Elder, Home
 
 SOURCES = {"survey": "摸排名单", "health": "卫健委计生特殊家庭名单", "disabled": "残联残疾老年人名单"}

@@ -1,4 +1,8 @@
-"""Printable PDF of one elder's 附件2 registration form and 附件3 visit records (reportlab, STSong-Light)."""
+"""Printable PDF of one elder's 附件2 registration form and 附件3 visit records (reportlab, STSong-Light).
+
+The titles, labels and rows come from `hub.care.forms`, the same the xlsx copy uses; `hub.care.exports`
+calls `write_elder_pdf` for the half-year bundle (this module imports nothing from it).
+"""
 
 from __future__ import annotations
 
@@ -17,15 +21,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.care.errors import CareError
-from hub.care.exports import (
+from hub.care.forms import (
     HOUSEHOLD_HEADER,
+    HOUSEHOLD_SECTION,
     REGISTER_TITLE,
     SERVICE_HEADER,
+    SERVICE_SECTION,
     VISIT_COLUMNS,
     VISITS_TITLE,
-    _services,
     household_rows,
     register_fields,
+    service_rows,
     visit_row,
 )
 from hub.care.register import IdAccess
@@ -70,7 +76,7 @@ def write_elder_pdf(
     )
     members = household_rows(session, elder, access)
     if members:
-        story += [Spacer(1, 4 * mm), _p("二、家庭基本情况")]
+        story += [Spacer(1, 4 * mm), _p(HOUSEHOLD_SECTION)]
         story.append(
             Table([[_p(h) for h in HOUSEHOLD_HEADER], *[[_p(v) for v in r] for r in members]], style=_GRID)
         )
@@ -91,9 +97,9 @@ def write_elder_pdf(
             for (_, label), value in zip(VISIT_COLUMNS, visit_row(visit, tz), strict=True)
         ]
         story.append(Table(rows, colWidths=[45 * mm, 130 * mm], style=_GRID))
-    services = _services(session, elder, start, end, tz)
+    services = service_rows(session, elder, start, end, tz)
     if services:
-        story += [Spacer(1, 4 * mm), _p("二、关爱服务情况")]
+        story += [Spacer(1, 4 * mm), _p(SERVICE_SECTION)]
         story.append(
             Table([[_p(h) for h in SERVICE_HEADER], *[[_p(v) for v in r] for r in services]], style=_GRID)
         )

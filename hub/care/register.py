@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from hub.care.crypto import id_hash
 from hub.care.errors import CareError
 from hub.care.idcard import check_id_number, mask_id, mask_phone
 from hub.care.tables import CareAudit, Consent
 from hub.care.vocab import CONSENT_KINDS, TIER_WORDS
+from hub.register.crypto import id_hash
 from hub.register.models import Contact, Elder, Home
 
 

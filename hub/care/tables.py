@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.care.crypto import EncryptedText
+from hub.register.crypto import EncryptedText
 from hub.register.models import Base, Elder, UTCDateTime
 
 

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Protocol
 
 from hub import metrics
-from hub.alerts.model import AlertCandidate, Severity
 from hub.alerts.store import AlertChange
 from hub.clock import Clock
 from hub.devices.canary import is_canary
@@ -29,7 +28,7 @@ from hub.devices.model import Binding
 from hub.devices.ranges import RangeError
 from hub.devices.registry import DeviceRegistry
 from hub.ingest.register_writer import CounterKey, RegisterWriter
-from hub.models import RawMessage, Reading, Signal
+from hub.models import AlertCandidate, RawMessage, Reading, Severity, Signal
 from hub.rules.immediate import ImmediateRules
 from hub.sources.delivery import Delivery
 from hub.store.base import TimeSeriesStore

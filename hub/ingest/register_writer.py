@@ -12,10 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.alerts.model import AlertCandidate
 from hub.alerts.store import AlertChange, apply_candidates
 from hub.ingest.quarantine import quarantine_row
-from hub.models import RawMessage
+from hub.models import AlertCandidate, RawMessage
 from hub.register.errors import RegisterError
 from hub.register.models import CounterState, Home, QuarantinedMessage
 

@@ -9,3 +9,7 @@ class RegisterError(HubError):
 
 class SiteFileError(RegisterError):
     """A site description file is invalid; the message names the file, the entry and the field."""
+
+
+class DataKeyError(RegisterError):
+    """The data-protection key is missing, malformed or does not open a stored value."""

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from hub.care.crypto import EncryptedText
+from hub.register.crypto import EncryptedText
 
 
 class UTCDateTime(TypeDecorator[datetime]):

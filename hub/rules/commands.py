@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hub.alerts.model import AlertCandidate
+from hub.models import AlertCandidate
 from hub.rules.errors import RulesError
 
 

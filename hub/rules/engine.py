@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from hub.alerts.model import AlertCandidate, Severity
 from hub.devices.model import Binding
-from hub.models import Reading, Signal
+from hub.models import AlertCandidate, Reading, Severity, Signal
 from hub.rules.base import Rule
 from hub.rules.calendar import Calendar
 from hub.rules.device_health import DeviceHealthRule, clock_finding

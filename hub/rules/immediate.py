@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from hub.alerts.model import AlertCandidate, Severity
-from hub.models import Reading, Signal
+from hub.models import AlertCandidate, Reading, Severity, Signal
 
 if TYPE_CHECKING:
     from hub.rules.base import Context

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.alerts.model import AlertCandidate, Severity
+from hub.models import AlertCandidate, Severity
 from hub.rules.base import Context, TimerRule, hours_text
 from hub.rules.state import INACTIVE, MORNING, NEVER, QUIET, ROUTINE, UNKNOWN, HomeState
 

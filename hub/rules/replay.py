@@ -23,14 +23,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from hub.alerts.model import AlertCandidate
 from hub.clock import FrozenClock
 from hub.devices.counters import CounterTracker
 from hub.devices.errors import DeviceError
 from hub.devices.model import Binding
 from hub.devices.ranges import RangeError
 from hub.devices.registry import DeviceRegistry
-from hub.models import RawMessage, Reading
+from hub.models import AlertCandidate, RawMessage, Reading
 from hub.rules.errors import RulesError
 from hub.store.base import TimeSeriesStore
 

@@ -17,8 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hub.alerts.model import AlertCandidate, Severity
-from hub.models import Reading, Signal
+from hub.models import AlertCandidate, Reading, Severity, Signal
 from hub.rules.base import Context, TimerRule, clock_text, hours_text
 from hub.rules.inactivity import seems_away
 from hub.rules.settings import Thresholds

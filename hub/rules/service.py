@@ -20,10 +20,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.alerts.model import AlertCandidate
 from hub.clock import Clock
 from hub.devices.model import Binding
 from hub.devices.registry import DeviceRegistry
+from hub.models import AlertCandidate
 from hub.rules.calendar import Calendar, load_calendar
 from hub.rules.engine import HomeProfile, RulesEngine
 from hub.rules.persistence import learn_all, load_profiles, load_snapshot, restore_engine, save_snapshot

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.alerts.model import AlertCandidate, Severity
-from hub.models import Reading, Signal
+from hub.models import AlertCandidate, Reading, Severity, Signal
 from hub.rules.base import Context
 from hub.rules.settings import Thresholds
 from hub.rules.state import NEVER, HomeState

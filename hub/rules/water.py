@@ -12,8 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from hub.alerts.model import AlertCandidate, Severity
-from hub.models import Reading, Signal
+from hub.models import AlertCandidate, Reading, Severity, Signal
 from hub.rules.base import Context, TimerRule, hours_text
 from hub.rules.state import FLOW, INACTIVE, NEVER, NO_WATER, SLOT_S, SLOTS, UNKNOWN, DeviceState, HomeState
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from hub.care.errors import CareError
 from hub.care.settings import CareConfig
+from hub.register.errors import DataKeyError
 from hub.web import audit
 from hub.web.access import forbidden, in_session, require
 from hub.web.api import SERVICES
@@ -46,7 +47,7 @@ def _settings(request: web.Request) -> tuple[CareConfig, ZoneInfo]:
 async def _in_tx(request: web.Request, fn: Callable[[Session, Scope, Principal], T]) -> T:
     try:
         return await in_session(request, fn, write=True)
-    except CareError as exc:
+    except (CareError, DataKeyError) as exc:  # a value the data key cannot open is told like a care error
         raise web.HTTPBadRequest(
             text=json.dumps({"error": str(exc)}, ensure_ascii=False), content_type="application/json"
         ) from exc

@@ -15,13 +15,13 @@ from sqlalchemy import select, update
 
 from hub.alerts.coverage import coverage_gaps
 from hub.alerts.escalation import Escalator
-from hub.alerts.model import AlertCandidate, Severity
 from hub.alerts.replies import handle_reply
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.tables import Escalation
 from hub.clock import FrozenClock
 from hub.ingest.register_writer import RegisterWriter
+from hub.models import AlertCandidate, Severity
 from hub.register.db import alembic_config
 from hub.register.models import Alert
 from hub.web.api import scoped_alerts

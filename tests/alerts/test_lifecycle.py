@@ -13,12 +13,12 @@ from hub.alerts import lifecycle
 from hub.alerts.channels.log import LogNotifier
 from hub.alerts.channels.twilio import TwilioChannels
 from hub.alerts.errors import AlertError
-from hub.alerts.model import AlertCandidate, Severity
 from hub.alerts.recipients import on_shift
 from hub.alerts.replies import handle_reply
 from hub.alerts.settings import TwilioConfig
 from hub.alerts.tables import Escalation, OnCallShift
 from hub.alerts.worker import AlertWorker
+from hub.models import AlertCandidate, Severity
 from hub.register.models import Alert
 from tests.alerts.fakes import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from tests.alerts.site import DAUGHTER, ONCALL, RESPONSIBLE, SON, VISITOR, make_alert_site

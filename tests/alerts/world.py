@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts.escalation import Escalator
-from hub.alerts.model import AlertCandidate, Severity
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.tables import OutboxMessage
 from hub.clock import FrozenClock
 from hub.ingest.register_writer import RegisterWriter
+from hub.models import AlertCandidate, Severity
 from hub.register.models import AlertEvent
 from tests.alerts.site import make_alert_site
 

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from hub.care import crypto
-from hub.care.errors import DataKeyError
 from hub.care.visits import record_visit, visit_input
+from hub.register import crypto
+from hub.register.errors import DataKeyError
 from hub.register.models import Elder
 from tests.care.conftest import add_elder, make_id, utc
 

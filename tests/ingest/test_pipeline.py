@@ -172,8 +172,8 @@ async def test_cancel_after_press_closes_the_alert_and_a_new_press_opens_another
         h.send("zigbee2mqtt/h002_sos", {"action": "emergency"})
         await h.pipeline.flush()
     # A cancel (the elder's SOS value 0) and new presses, straight into the register writer.
-    from hub.alerts.model import AlertCandidate, Severity
     from hub.ingest.register_writer import group_repeats
+    from hub.models import AlertCandidate, Severity
 
     cancel = AlertCandidate(
         "H002", "sos", Severity.CRITICAL, T0 + timedelta(minutes=2), "H002-sos", "老人已取消", cancel=True

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.alerts.model import AlertCandidate
 from hub.devices.model import Binding
-from hub.models import Reading, Signal
+from hub.models import AlertCandidate, Reading, Signal
 from hub.rules.engine import HomeProfile, RulesEngine
 from hub.rules.settings import RulesConfig
 

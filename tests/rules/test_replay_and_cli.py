@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from hub.alerts.model import AlertCandidate
+from hub.models import AlertCandidate
 from hub.rules.replay import load_site_register, replay_with_engine
 from hub.sim.site import dump_site_yaml
 from tests.rules.traffic import generate

@@ -6,9 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from hub.alerts.model import Severity
 from hub.config import ConfigError, parse_config
-from hub.models import Signal
+from hub.models import Severity, Signal
 from hub.rules.calendar import Calendar, ModePeriod
 from hub.rules.routine import learn_baseline
 from hub.rules.settings import RulesConfig

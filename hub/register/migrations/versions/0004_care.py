@@ -1,7 +1,7 @@
 """Tables of the care programme (附件1-3): the 附件2 columns of elders (phone now encrypted), household
 members, help received, consents, visit records, care services, visit tasks and their events, audit.
 
-Existing plaintext phone numbers are encrypted in place with the data key (`hub.care.crypto`).
+Existing plaintext phone numbers are encrypted in place with the data key (`hub.register.crypto`).
 
 Revision ID: 0004
 Revises: 0003
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from hub.care.crypto import decrypt, encrypt
+from hub.register.crypto import decrypt, encrypt
 
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"

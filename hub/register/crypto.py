@@ -1,5 +1,9 @@
 """Personal data at rest: AES-GCM encrypted columns and a keyed hash of the ID number.
 
+Field encryption is a storage concern: the register's own tables (the elder's phone), the care programme's
+(ID numbers, health fields) and migration 0004 all store through `EncryptedText`, so it lives here, at the
+bottom with the register, and depends on nothing above it.
+
 The 身份证号, the elder's phone numbers and the health fields are stored through `EncryptedText`: each value
 becomes ``v1:`` + base64(12-byte random nonce + AES-256-GCM ciphertext and tag), so neither a copy of the
 SQLite file nor a dump of the PostgreSQL database shows them. The import looks elders up by `id_hash`, an
@@ -32,7 +36,7 @@ from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from hub.care.errors import DataKeyError
+from hub.register.errors import DataKeyError
 
 ENV_DATA_KEY = "HUB_DATA_KEY"
 KEY_FILE_NAME = "data.key"
