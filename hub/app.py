@@ -41,9 +41,10 @@ from hub.sources.serial_cjt188 import Cjt188Poller
 from hub.store import InfluxStore, SqliteStore
 from hub.store.base import TimeSeriesStore
 from hub.web.alerts_api import ALERTS, AlertsWeb
-from hub.web.api import Services, build_app
+from hub.web.api import build_app
 from hub.web.care_api import CARE
 from hub.web.server import listen
+from hub.web.services import Services
 
 LOGGER = logging.getLogger(__name__)
 

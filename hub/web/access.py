@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from hub.web.api import SERVICES
 from hub.web.auth import current
 from hub.web.scope import ROLES, Principal, Scope, scope_of
+from hub.web.services import SERVICES
 
 T = TypeVar("T")
 

@@ -30,9 +30,10 @@ from hub.care.idcard import mask_phones
 from hub.register.models import Alert, AlertEvent, Home
 from hub.web import audit
 from hub.web.access import error, forbidden, require
-from hub.web.api import SERVICES
+from hub.web.alert_views import scoped_alerts
 from hub.web.auth import client_ip
 from hub.web.scope import Principal, scope_of
+from hub.web.services import SERVICES
 
 
 @dataclass
@@ -188,8 +189,6 @@ async def timeline(request: web.Request) -> web.Response:
     alert_id = _alert_id(request)
 
     def read() -> dict[str, Any]:
-        from hub.web.api import scoped_alerts
-
         with svc.sessions() as session:
             scope = scope_of(session, who)
             found = scoped_alerts(session, scope, alert_id=alert_id, limit=1)

@@ -1,58 +1,38 @@
-"""HTTP handlers of /api/v1, /healthz and /metrics."""
+"""The aiohttp application (`build_app`) and the handlers of /healthz, /metrics and the core of /api/v1.
+
+`build_app` assembles every route: these handlers (health, metrics, alerts, homes, quarantine, device
+ingest, the page) and the routes of the handler modules (`sse`, `alerts_api`, `care_api`, `resources`,
+`openapi`). Those modules never import this one: they find the hub's parts on the application under
+`hub.web.services.SERVICES`, and share their helpers through `hub.web.access`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import and_, case, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hub import metrics
-from hub.alerts.escalation import EXHAUSTED
-from hub.alerts.store import alert_to_dict
-from hub.alerts.tables import Escalation
-from hub.care.idcard import mask_phones
-from hub.clock import Clock
 from hub.devices.model import Binding
-from hub.health import Health
-from hub.ingest.pipeline import Pipeline
 from hub.ingest.quarantine import DEFAULT_PAGE, MAX_PAGE, list_quarantine
 from hub.models import RawMessage
-from hub.register.models import Alert, Elder, Home
+from hub.register.models import Home
 from hub.register.tokens import device_for_token
 from hub.sources.delivery import Delivery
-from hub.store.base import TimeSeriesStore
-from hub.web.settings import WebConfig
+from hub.web import auth, resources, sse
+from hub.web.access import in_session, json_response, query_int, require
+from hub.web.alert_views import scoped_alerts
+from hub.web.alerts_api import add_routes as add_alert_routes
+from hub.web.care_api import add_routes as add_care_routes
+from hub.web.openapi import add_routes as add_openapi_routes
+from hub.web.services import SERVICES, Services
 
 STATIC = Path(__file__).parent / "static"
 MAX_INGEST_BYTES = 256 * 1024
-
-
-@dataclass
-class Services:
-    """What the HTTP layer may call."""
-
-    sessions: sessionmaker[Session]
-    store: TimeSeriesStore
-    pipeline: Pipeline
-    clock: Clock
-    mqtt_connected: Callable[[], bool]
-    web: WebConfig = field(default_factory=WebConfig)
-    host: str = "127.0.0.1"  # where the HTTP server is bound (decides the cookie Secure flag)
-    health: Health | None = None  # the hub's checks; None in tests that build the API alone
-
-
-SERVICES = web.AppKey("services", Services)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -72,7 +52,7 @@ async def healthz(request: web.Request) -> web.Response:
         "failing": failing,
         "checks": [r.as_dict() for r in results],
     }
-    return _json(body, 200 if status == "ok" else 503)
+    return json_response(body, 200 if status == "ok" else 503)
 
 
 async def metrics_text(request: web.Request) -> web.Response:
@@ -81,79 +61,18 @@ async def metrics_text(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     token = svc.web.metrics_token
     if token and request.headers.get("Authorization", "") != f"Bearer {token}":
-        return _json({"error": "需要监控令牌"}, 401)
+        return json_response({"error": "需要监控令牌"}, 401)
     if svc.health is not None:
         await svc.health.evaluate()
     return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
 
-def scoped_alerts(
-    session: Session, scope: Any, *, active_only: bool = False, limit: int = 500, alert_id: int | None = None
-) -> list[dict[str, Any]]:
-    """Alerts within `scope`, each with its home's place, who accepted it and whether its chain ran out.
-
-    Exhausted alerts (nobody accepted after the whole chain) come first, then the other active ones, then
-    the closed; newest first within each. The order is the database's, so `limit` never cuts off an
-    exhausted or active alert in favour of a newer closed one.
-    """
-    exhausted = and_(Escalation.status == EXHAUSTED, Alert.active_key.is_not(None))
-    rank = case((exhausted, 0), (Alert.active_key.is_not(None), 1), else_=2)
-    stmt = (
-        select(Alert, Home)
-        .join(Home, Alert.home_id == Home.id)
-        .outerjoin(Escalation, Escalation.alert_id == Alert.id)
-    )
-    if active_only:
-        stmt = stmt.where(Alert.active_key.is_not(None))
-    if alert_id is not None:
-        stmt = stmt.where(Alert.id == alert_id)
-    if scope.home_ids is not None:
-        stmt = stmt.where(Alert.home_id.in_(scope.home_ids))
-    if scope.device_only:
-        stmt = stmt.where(Alert.alert_class == "device")
-    rows = session.execute(stmt.order_by(rank, Alert.opened_at.desc(), Alert.id.desc()).limit(limit)).all()
-    ids = [a.id for a, _ in rows]
-    escalations = {
-        alert_id: (responder, status, note)
-        for alert_id, responder, status, note in session.execute(
-            select(Escalation.alert_id, Escalation.responder, Escalation.status, Escalation.note).where(
-                Escalation.alert_id.in_(ids)
-            )
-        )
-    }
-    elders: dict[int, list[str]] = {}
-    if not scope.device_only:
-        for home_id, code, name in session.execute(
-            select(Elder.home_id, Elder.code, Elder.name).where(Elder.home_id.in_({h.id for _, h in rows}))
-        ):
-            elders.setdefault(home_id, []).append(f"{name}（{code}）")
-    out = []
-    for alert, home in rows:
-        responder, status, note = escalations.get(alert.id, ("", "", ""))
-        item = alert_to_dict(alert, home.code)
-        item |= {
-            "address": home.address,
-            "street": home.street,
-            "community": home.community,
-            # An SMS acceptance from a number without a name records the number: masked like the elder page.
-            "accepted_by": mask_phones(responder),
-            # The chain ran out without an acceptance: the board shows it red, at the top.
-            "exhausted": status == EXHAUSTED and alert.active_key is not None,
-            "escalation_note": note if alert.active_key is not None else "",
-            "elders": elders.get(home.id, []),
-        }
-        out.append(item)
-    return out
-
-
 async def alerts(request: web.Request) -> web.Response:
     """GET /api/v1/alerts[?active=1][&limit=N]: alerts in the caller's jurisdiction."""
-    from hub.web.access import in_session, require
-
     require(request, "alerts.read")
     active = request.query.get("active") in ("1", "true")
-    limit = _limit(request, 500)
-    return _json(
+    limit = query_int(request, "limit", 500)
+    return json_response(
         await in_session(
             request, lambda s, scope, _w: scoped_alerts(s, scope, active_only=active, limit=limit)
         )
@@ -165,9 +84,6 @@ async def homes(request: web.Request) -> web.Response:
 
     Maintenance sees the address but no elders; readings only of device health (battery, availability).
     """
-    from hub.web.access import in_session, require
-    from hub.web.resources import DEVICE_SIGNALS
-
     require(request, "homes.read")
     svc = request.app[SERVICES]
 
@@ -191,13 +107,11 @@ async def homes(request: web.Request) -> web.Response:
             )
         return out
 
-    from hub.web.auth import current
-
-    device_only = current(request).role == "maintenance"
+    device_only = auth.current(request).role == "maintenance"
     result = await in_session(request, read)
     by_home: dict[str, list[dict[str, Any]]] = {h["code"]: h["latest"] for h in result}
     for r in await svc.store.latest():
-        if r.home in by_home and (not device_only or str(r.signal) in DEVICE_SIGNALS):
+        if r.home in by_home and (not device_only or str(r.signal) in resources.DEVICE_SIGNALS):
             by_home[r.home].append(
                 {
                     "device": r.device,
@@ -207,7 +121,7 @@ async def homes(request: web.Request) -> web.Response:
                     "ts": r.ts.isoformat(),
                 }
             )
-    return _json(result)
+    return json_response(result)
 
 
 async def quarantine(request: web.Request) -> web.Response:
@@ -216,11 +130,9 @@ async def quarantine(request: web.Request) -> web.Response:
     A page of at most `MAX_PAGE` (default `DEFAULT_PAGE`); header ``X-Next-Before`` gives the ``before``
     of the next page while there is one.
     """
-    from hub.web.access import require
-
     require(request, "quarantine.read")
     svc = request.app[SERVICES]
-    limit = min(_limit(request, DEFAULT_PAGE), MAX_PAGE)
+    limit = min(query_int(request, "limit", DEFAULT_PAGE), MAX_PAGE)
     before = _int_param(request, "before")
 
     def read() -> list[dict[str, object]]:
@@ -228,7 +140,7 @@ async def quarantine(request: web.Request) -> web.Response:
             return list_quarantine(session, limit + 1, before)
 
     rows = await asyncio.to_thread(read)
-    response = _json(rows[:limit])
+    response = json_response(rows[:limit])
     if len(rows) > limit:
         response.headers["X-Next-Before"] = str(rows[limit - 1]["id"])
     return response
@@ -243,7 +155,7 @@ async def ingest(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     auth = request.headers.get("Authorization", "")
     if not auth.startswith("Bearer "):
-        return _json({"error": "缺少设备令牌 (Authorization: Bearer <token>)"}, 401)
+        return json_response({"error": "缺少设备令牌 (Authorization: Bearer <token>)"}, 401)
     token = auth.removeprefix("Bearer ").strip()
 
     def lookup() -> Binding | None:
@@ -252,12 +164,12 @@ async def ingest(request: web.Request) -> web.Response:
 
     binding = await asyncio.to_thread(lookup)
     if binding is None:
-        return _json({"error": "设备令牌无效"}, 401)
+        return json_response({"error": "设备令牌无效"}, 401)
     if binding.ecosystem != "native":
-        return _json({"error": f"设备 {binding.device} 不是 native 设备，不能通过 HTTP 上报"}, 400)
+        return json_response({"error": f"设备 {binding.device} 不是 native 设备，不能通过 HTTP 上报"}, 400)
     body = await _read_body(request, MAX_INGEST_BYTES)
     if body is None:
-        return _json({"error": f"请求体超过 {MAX_INGEST_BYTES} 字节"}, 413)
+        return json_response({"error": f"请求体超过 {MAX_INGEST_BYTES} 字节"}, 413)
     # The HTTP channel of the native scheme: same decoder, topic names the device.
     topic = f"eldercare/{binding.external_id}/http"
     delivery, outcome = Delivery.awaitable(RawMessage("http", topic, body, svc.clock.now()))
@@ -267,10 +179,10 @@ async def ingest(request: web.Request) -> web.Response:
     try:
         await outcome
     except Exception as exc:  # the pipeline failed: nothing was stored, the caller must retry
-        return _json({"error": f"暂时无法保存，请重试: {exc}"}, 503)
+        return json_response({"error": f"暂时无法保存，请重试: {exc}"}, 503)
     if reasons:
-        return _json({"error": f"无法解析，已隔离保存: {reasons[0]}"}, 400)
-    return _json({"status": "accepted"}, 202)
+        return json_response({"error": f"无法解析，已隔离保存: {reasons[0]}"}, 400)
+    return json_response({"status": "accepted"}, 202)
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
@@ -305,13 +217,6 @@ def _int_param(request: web.Request, key: str) -> int | None:
     return value
 
 
-def _limit(request: web.Request, default: int) -> int:
-    try:
-        return max(1, min(int(request.query.get("limit", default)), 5000))
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text="limit 必须是整数") from exc
-
-
 async def index(request: web.Request) -> web.FileResponse:
     """The dashboard page (a static shell; every datum comes from the API after login)."""
     return web.FileResponse(STATIC / "index.html")
@@ -319,11 +224,6 @@ async def index(request: web.Request) -> web.FileResponse:
 
 def build_app(services: Services) -> web.Application:
     """The aiohttp application with every route, behind authentication and jurisdiction."""
-    from hub.web import auth, resources, sse
-    from hub.web.alerts_api import add_routes as add_alert_routes  # here: these modules import this one
-    from hub.web.care_api import add_routes as add_care_routes
-    from hub.web.openapi import add_routes as add_openapi_routes
-
     app = web.Application(client_max_size=MAX_INGEST_BYTES * 2)
     app[SERVICES] = services
     auth.install(app, services.sessions, services.clock, services.web, services.host)

@@ -26,9 +26,9 @@ from hub.care.settings import CareConfig
 from hub.register.errors import DataKeyError
 from hub.web import audit
 from hub.web.access import forbidden, in_session, require
-from hub.web.api import SERVICES
 from hub.web.auth import client_ip
 from hub.web.scope import Principal, Scope
+from hub.web.services import SERVICES
 
 T = TypeVar("T")
 CARE = web.AppKey("care_settings", tuple)  # (CareConfig, timezone name)

@@ -19,9 +19,9 @@ from hub.rules import calendar
 from hub.rules.errors import RulesError
 from hub.web import audit
 from hub.web.access import error, forbidden, in_session, json_response, query_int, require
-from hub.web.api import SERVICES
 from hub.web.auth import client_ip
 from hub.web.scope import Principal, Scope
+from hub.web.services import SERVICES
 
 # Readings about the device rather than the person: what maintenance may see.
 DEVICE_SIGNALS = frozenset({"battery", "battery_low", "availability", "link_quality"})

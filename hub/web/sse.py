@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 
 from hub.register.models import Alert, AlertEvent
 from hub.web.access import in_session, require
-from hub.web.api import SERVICES, scoped_alerts
+from hub.web.alert_views import scoped_alerts
 from hub.web.auth import still_signed_in
+from hub.web.services import SERVICES
 
 POLL_S = 0.5
 KEEPALIVE_S = 15.0

@@ -24,7 +24,7 @@ from hub.ingest.register_writer import RegisterWriter
 from hub.models import AlertCandidate, Severity
 from hub.register.db import alembic_config
 from hub.register.models import Alert
-from hub.web.api import scoped_alerts
+from hub.web.alert_views import scoped_alerts
 from hub.web.scope import Scope
 from tests.alerts.site import ALERT_SITE, DAUGHTER, RESPONSIBLE, SON, VISITOR
 from tests.alerts.world import T0, World

@@ -12,9 +12,10 @@ from hub.care.settings import CareConfig
 from hub.cli import main
 from hub.clock import FrozenClock
 from hub.register.db import make_engine, migrate, session_factory
-from hub.web.api import Services, build_app
+from hub.web.api import build_app
 from hub.web.auth import add_user, issue_api_token
 from hub.web.care_api import CARE
+from hub.web.services import Services
 from tests.care.conftest import add_elder, utc
 from tests.care.test_import import HEADER, survey_rows, write_xlsx
 

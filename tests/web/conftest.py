@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.clock import FrozenClock
 from hub.register.models import Alert, Home
 from hub.store import SqliteStore
-from hub.web.api import Services, build_app
+from hub.web.api import build_app
 from hub.web.auth import add_user, issue_api_token
+from hub.web.services import Services
 from hub.web.settings import WebConfig
 from tests.site_fixture import make_site
 
