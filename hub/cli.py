@@ -1,21 +1,24 @@
-"""The `eldercare-hub` command line."""
+"""The `eldercare-hub` command line: assembles the parser from every package's commands and runs one.
+
+The hub's own few commands (run, load, device-token, quarantine, simulate, demo) are here; each package adds
+its sub-commands through its `commands.add_commands` (alerts, care, deploy, rules, web), and what they all
+share (config, register sessions, output, exit codes) is in `hub.cli_support`, which never imports this module.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from hub.alerts import commands as alerts_commands
 from hub.care import commands as care_commands
-from hub.config import Config, ConfigError, load_config
+from hub.cli_support import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_of, open_sessions, print_json
+from hub.config import ConfigError
 from hub.deploy import commands as deploy_commands
 from hub.errors import HubError
 from hub.rules import commands as rules_commands
@@ -36,24 +39,14 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(Path(args.config) if args.config else None)
-
-
-def _sessions(config: Config) -> sessionmaker[Session]:
-    from hub.app import open_register
-
-    return open_register(config)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the hub."""
     from hub.app import run_hub
 
-    config = _config(args)
+    config = config_of(args)
     with contextlib.suppress(KeyboardInterrupt):
         run(run_hub(config))
-    return 0
+    return EXIT_OK
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -61,31 +54,12 @@ def cmd_load(args: argparse.Namespace) -> int:
     from hub.devices.registry import DeviceRegistry
     from hub.register.site import load_site
 
-    config = _config(args)
-    sessions = _sessions(config)
+    config = config_of(args)
+    sessions = open_sessions(config)
     with sessions.begin() as session:
         report = load_site(session, Path(args.file), devices=DeviceRegistry.default())
     print(report.summary())
-    return 0
-
-
-def cmd_alerts_list(args: argparse.Namespace) -> int:
-    """List alerts, newest first."""
-    from hub.alerts.store import list_alerts
-
-    with _sessions(_config(args))() as session:
-        rows = list_alerts(session, active_only=args.active, limit=args.limit)
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print("没有告警")
-    for a in rows:
-        print(
-            f"#{a['id']:<5} {a['opened_at'][:19]}  {a['home']:<10} {a['kind']:<6} {a['severity']:<8} "
-            f"{a['state']:<12} ×{a['count']}  {a['explanation']}"
-        )
-    return 0
+    return EXIT_OK
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
@@ -93,13 +67,13 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from hub.ingest.quarantine import MAX_PAGE, count_quarantine, list_quarantine
 
     limit = max(1, min(args.limit, MAX_PAGE))
-    with _sessions(_config(args))() as session:
+    with open_sessions(config_of(args))() as session:
         rows = list_quarantine(session, limit + 1, args.before)
         total = count_quarantine(session)
     more, rows = len(rows) > limit, rows[:limit]
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
+        print_json(rows)
+        return EXIT_OK
     print(f"隔离消息共 {total} 条（本页 {len(rows)} 条，从新到旧）")
     for q in rows:
         size = f"  {q['size']} 字节，仅保留开头" if q["truncated"] else ""
@@ -109,17 +83,17 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
         )
     if more:
         print(f"下一页: eldercare-hub quarantine list --before {rows[-1]['id']}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_device_token(args: argparse.Namespace) -> int:
     """Issue an HTTP ingest token for a device (printed once, stored only as a hash)."""
     from hub.register.tokens import issue_token
 
-    with _sessions(_config(args)).begin() as session:
+    with open_sessions(config_of(args)).begin() as session:
         token = issue_token(session, args.device)
     print(token)
-    return 0
+    return EXIT_OK
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -128,7 +102,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     with contextlib.suppress(KeyboardInterrupt):
         run(run_simulation(args.broker, args.homes, seed=args.seed, speed=args.speed, duration=args.duration))
-    return 0
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -137,7 +111,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     with contextlib.suppress(KeyboardInterrupt):
         run(run_demo(homes=args.homes, data_dir=Path(args.data_dir), port=args.port, duration=args.duration))
-    return 0
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,13 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p = add("device-token", cmd_device_token, "issue an HTTP ingest token for a device")
     p.add_argument("device", help="device code")
-
-    p = add("alerts", cmd_alerts_list, "alerts")
-    alerts_sub = p.add_subparsers(dest="alerts_cmd", required=True)
-    pl = alerts_sub.add_parser("list", help="list alerts")
-    pl.add_argument("--json", action="store_true")
-    pl.add_argument("--active", action="store_true", help="only active alerts")
-    pl.add_argument("--limit", type=int, default=100)
 
     p = add("quarantine", cmd_quarantine_list, "quarantined messages")
     q_sub = p.add_subparsers(dest="quarantine_cmd", required=True)
@@ -198,10 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"配置错误 configuration error:\n{exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except HubError as exc:
         print(f"错误 error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`eldercare-hub` sub-commands contributed by hub.alerts: the street on-call rota."""
+"""`eldercare-hub` sub-commands contributed by hub.alerts: the alert list and the street on-call rota."""
 
 from __future__ import annotations
 
@@ -8,12 +8,21 @@ import re
 from sqlalchemy import select
 
 from hub.alerts.tables import OnCallShift
+from hub.cli_support import EXIT_OK, config_of, open_sessions, print_json, print_table
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this package's sub-commands to the CLI (each sets ``func`` to a handler returning an exit code)."""
+    alerts = sub.add_parser("alerts", help="alerts")
+    asub = alerts.add_subparsers(dest="alerts_cmd", required=True)
+    lst = asub.add_parser("list", help="list alerts")
+    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--active", action="store_true", help="only active alerts")
+    lst.add_argument("--limit", type=int, default=100)
+    lst.set_defaults(func=cmd_alerts_list)
+
     oncall = sub.add_parser("oncall", help="街道值班表 (street on-call rota)")
     osub = oncall.add_subparsers(dest="oncall_cmd", required=True)
     add = osub.add_parser("add", help="添加值班时段 (add a rota window)")
@@ -28,15 +37,42 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     show.set_defaults(func=_list)
 
 
-def _add(args: argparse.Namespace) -> int:
-    from hub.cli import _config, _sessions
+def cmd_alerts_list(args: argparse.Namespace) -> int:
+    """List alerts, newest first."""
+    from hub.alerts.store import list_alerts
 
+    with open_sessions(config_of(args))() as session:
+        rows = list_alerts(session, active_only=args.active, limit=args.limit)
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    print_table(
+        ("编号", "开始时间", "住户", "类型", "级别", "状态", "次数", "说明"),
+        (
+            (
+                f"#{a['id']}",
+                a["opened_at"][:19],
+                a["home"],
+                a["kind"],
+                a["severity"],
+                a["state"],
+                f"×{a['count']}",
+                a["explanation"],
+            )
+            for a in rows
+        ),
+        empty="没有告警",
+    )
+    return EXIT_OK
+
+
+def _add(args: argparse.Namespace) -> int:
     for key in ("start", "end"):
         if not _HHMM.match(getattr(args, key)):
             raise SystemExit(f"--{key}: must be HH:MM, got {getattr(args, key)!r}")
     if not args.weekdays or set(args.weekdays) - set("1234567"):
         raise SystemExit(f"--weekdays: digits 1-7 only, got {args.weekdays!r}")
-    with _sessions(_config(args)).begin() as session:
+    with open_sessions(config_of(args)).begin() as session:
         session.add(
             OnCallShift(
                 street=args.street,
@@ -48,14 +84,14 @@ def _add(args: argparse.Namespace) -> int:
             )
         )
     print(f"已添加值班：{args.street} 周{args.weekdays} {args.start}-{args.end} {args.name} {args.phone}")
-    return 0
+    return EXIT_OK
 
 
 def _list(args: argparse.Namespace) -> int:
-    from hub.cli import _config, _sessions
-
-    with _sessions(_config(args))() as session:
+    with open_sessions(config_of(args))() as session:
         rows = session.scalars(select(OnCallShift).order_by(OnCallShift.street, OnCallShift.start)).all()
-    for r in rows:
-        print(f"{r.street}\t周{r.weekdays}\t{r.start}-{r.end}\t{r.name}\t{r.phone}")
-    return 0
+    print_table(
+        ("乡镇（街道）", "星期", "时段", "姓名", "电话"),
+        ((r.street, f"周{r.weekdays}", f"{r.start}-{r.end}", r.name, r.phone) for r in rows),
+    )
+    return EXIT_OK

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -15,6 +14,15 @@ from sqlalchemy.orm import Session
 from hub.care.errors import CareError
 from hub.care.exports import LedgerHeader
 from hub.care.register import IdAccess
+from hub.cli_support import (
+    EXIT_FAILED,
+    EXIT_OK,
+    config_of,
+    open_sessions,
+    print_json,
+    print_table,
+    progress,
+)
 from hub.config import Config
 
 Handler = Callable[[argparse.Namespace], int]
@@ -22,10 +30,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 @contextmanager
 def _session(args: argparse.Namespace) -> Iterator[tuple[Session, Config]]:
-    from hub.cli import _config, _sessions
-
-    config = _config(args)
-    with _sessions(config).begin() as session:
+    config = config_of(args)
+    with open_sessions(config).begin() as session:
         yield session, config
 
 
@@ -43,26 +49,25 @@ def _access(args: argparse.Namespace, session: Session, config: Config, what: st
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a survey list (xlsx/CSV); exit 1 when any row has an error."""
     from hub.care.importer import import_file
-    from hub.care.progress import Progress
 
-    progress = Progress("导入")
     with _session(args) as (session, config):
         today = _now().astimezone(ZoneInfo(config.timezone)).date()
-        try:
+        with progress("导入") as advance:
             report = import_file(
                 session,
                 Path(args.file),
                 source=args.source,
                 dry_run=args.dry_run,
                 today=today,
-                progress=progress,
+                progress=advance,
             )
-        finally:
-            progress.close()
         if args.dry_run:
             session.rollback()
-    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else report.summary())
-    return 1 if report.problems else 0
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(report.summary())
+    return EXIT_FAILED if report.problems else EXIT_OK
 
 
 def _header(args: argparse.Namespace, config: Config) -> LedgerHeader:
@@ -105,7 +110,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             start, end = half_bounds(half, tz)
             n = export_visits(session, out, start=start, end=end, tz=tz, access=access)
     print(f"已导出 {n} 条到 {out}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
@@ -123,7 +128,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
             access=access,
         )
     print(f"已生成 {len(files)} 个文件到 {args.out}")
-    return 0
+    return EXIT_OK
 
 
 _VISIT_OPTIONS = (
@@ -187,7 +192,7 @@ def cmd_visits_add(args: argparse.Namespace) -> int:
                 visit=visit,
             )
         print(f"已记录 {visit.elder.name} 第 {visit.seq} 次探访（{visit.method}）")
-    return 0
+    return EXIT_OK
 
 
 def cmd_visits_list(args: argparse.Namespace) -> int:
@@ -200,8 +205,8 @@ def cmd_visits_list(args: argparse.Namespace) -> int:
         rows = [
             visit_dict(v) for v in visits_between(session, datetime(1970, 1, 1, tzinfo=UTC), _now(), elder_id)
         ]
-    print(json.dumps(rows[-args.limit :], ensure_ascii=False, indent=2))
-    return 0
+    print_json(rows[-args.limit :])
+    return EXIT_OK
 
 
 def cmd_tasks_list(args: argparse.Namespace) -> int:
@@ -211,16 +216,24 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
     with _session(args) as (session, _config):
         rows = list_tasks(session, now=_now(), visitor=args.visitor, overdue_only=args.overdue)
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print("没有待办任务")
-    for t in rows:
-        flag = "【逾期】" if t["overdue"] else ""
-        print(
-            f"#{t['id']:<5} {t['due_at'][:16]} {t['kind_zh']} {t['elder_name']}（{t['elder']}） 探访人员：{t['assignee'] or '未指定'} {flag}"
-        )
-    return 0
+        print_json(rows)
+        return EXIT_OK
+    print_table(
+        ("编号", "到期", "任务", "老年人", "探访人员", "逾期"),
+        (
+            (
+                f"#{t['id']}",
+                t["due_at"][:16],
+                t["kind_zh"],
+                f"{t['elder_name']}（{t['elder']}）",
+                t["assignee"] or "未指定",
+                "【逾期】" if t["overdue"] else "",
+            )
+            for t in rows
+        ),
+        empty="没有待办任务",
+    )
+    return EXIT_OK
 
 
 def cmd_tasks_plan(args: argparse.Namespace) -> int:
@@ -230,7 +243,7 @@ def cmd_tasks_plan(args: argparse.Namespace) -> int:
     with _session(args) as (session, config):
         result = run_planner(session, _now(), config.care, ZoneInfo(config.timezone))
     print(result.summary())
-    return 0
+    return EXIT_OK
 
 
 def cmd_report_visit_rate(args: argparse.Namespace) -> int:
@@ -239,8 +252,11 @@ def cmd_report_visit_rate(args: argparse.Namespace) -> int:
 
     with _session(args) as (session, config):
         report = visit_rate(session, args.month, ZoneInfo(config.timezone))
-    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else report.text())
-    return 0
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(report.text())
+    return EXIT_OK
 
 
 def cmd_elders_list(args: argparse.Namespace) -> int:
@@ -249,8 +265,8 @@ def cmd_elders_list(args: argparse.Namespace) -> int:
 
     with _session(args) as (session, _config):
         rows = [elder_summary(e) for e in all_elders(session)]
-    print(json.dumps(rows, ensure_ascii=False, indent=2))
-    return 0
+    print_json(rows)
+    return EXIT_OK
 
 
 def cmd_elders_review(args: argparse.Namespace) -> int:
@@ -262,7 +278,7 @@ def cmd_elders_review(args: argparse.Namespace) -> int:
         elder = find_elder(session, args.elder)
         closed = review_elder(session, elder, by=args.by, now=_now())
     print(f"已复核 {elder.name}，关闭复核任务 {closed} 个")
-    return 0
+    return EXIT_OK
 
 
 def _reveal_options(p: argparse.ArgumentParser) -> None:

@@ -8,9 +8,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from hub.cli_support import EXIT_OK, config_of, open_sessions, print_json
 from hub.clock import SystemClock
 from hub.deploy import backup as bk
 from hub.deploy.broker_config import QUEUES_CONF, read_queues_conf, render_broker_files, write_broker_files
@@ -22,11 +22,10 @@ from hub.deploy.principals import hub_principal, register_principals
 
 def cmd_broker_config(args: argparse.Namespace) -> int:
     """Write mosquitto.conf, passwd, acl and conf.d/hub-queues.conf for the register's devices."""
-    from hub.cli import _config, _sessions
     from hub.devices.canary import canary_topic
     from hub.devices.registry import DeviceRegistry
 
-    config = _config(args)
+    config = config_of(args)
     if not config.mqtt.password:
         raise DeployError("HUB_MQTT_PASSWORD is not set: the hub's broker user needs a password")
     hub = hub_principal(
@@ -34,7 +33,7 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
         config.mqtt.subscriptions or DeviceRegistry.default().subscriptions(),
         canary=canary_topic(config.mqtt.client_id) if config.health.canary_enabled else "",
     )
-    with _sessions(config)() as session:
+    with open_sessions(config)() as session:
         principals = register_principals(session)
         hashes = stored_hashes(session)
     out = Path(args.out).resolve()
@@ -54,28 +53,24 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
     for p in files.waiting:
         print(f"待发放凭据（暂不能连接）: {p.username} — eldercare-hub device-credentials {p.devices[0]}")
     print("让 Mosquitto 重新加载: kill -HUP <mosquitto pid>（或 systemctl reload mosquitto）")
-    return 0
+    return EXIT_OK
 
 
 def cmd_device_credentials(args: argparse.Namespace) -> int:
     """Issue a broker password for a device (or its bridge) and print what the installer types in."""
-    from hub.cli import _config, _sessions
-
-    config = _config(args)
-    with _sessions(config).begin() as session:
+    config = config_of(args)
+    with open_sessions(config).begin() as session:
         sheet = issue_credentials(session, args.device, config.broker, SystemClock(), rotate=args.rotate)
     if args.json:
-        print(json.dumps(sheet.as_dict(), ensure_ascii=False, indent=2))
+        print_json(sheet.as_dict())
     else:
         print(sheet.render())
-    return 0
+    return EXIT_OK
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """Back up the register and the time series into a new folder."""
-    from hub.cli import _config
-
-    config = _config(args)
+    config = config_of(args)
     dest = Path(args.dir)
     if dest.exists() and any(dest.iterdir()):
         raise DeployError(f"backup folder {dest} is not empty")
@@ -88,14 +83,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
         timeseries = {"kind": "sqlite", "file": bk.SQLITE_TIMESERIES}
     bk.write_manifest(dest, SystemClock().now(), register, timeseries)
     print(f"备份完成: {dest}（登记库 {register['kind']}，时序 {timeseries['kind']}）")
-    return 0
+    return EXIT_OK
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Restore a backup into empty databases (the configured register and time series)."""
-    from hub.cli import _config
-
-    config = _config(args)
+    config = config_of(args)
     src = Path(args.dir)
     manifest = bk.read_manifest(src)
     bk.restore_register(src, config.register_url)
@@ -109,7 +102,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         bk.copy_sqlite(src / timeseries["file"], target)
     print(f"恢复完成: 来自 {src}（{manifest['created_at']}）")
-    return 0
+    return EXIT_OK
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

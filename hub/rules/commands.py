@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from hub.cli_support import EXIT_OK, config_of, open_sessions, print_json, print_table
 from hub.models import AlertCandidate
 from hub.rules.errors import RulesError
 
@@ -34,23 +35,22 @@ def _local(value: datetime, timezone: str) -> str:
 
 def cmd_absence(args: argparse.Namespace) -> int:
     """absence add|list|remove."""
-    from hub.cli import _config, _sessions
     from hub.rules.calendar import add_absence, list_absences, remove_absence
 
-    config = _config(args)
+    config = config_of(args)
     tz = config.timezone
-    sessions = _sessions(config)
+    sessions = open_sessions(config)
     if args.absence_cmd == "add":
         start, end = parse_when(args.start, tz), parse_when(args.end, tz)
         with sessions.begin() as session:
             row = add_absence(session, args.home, start, end, args.reason, datetime.now(UTC))
             print(f"已登记离家 #{row.id}: {args.home} {_local(start, tz)} → {_local(end, tz)} {args.reason}")
-        return 0
+        return EXIT_OK
     if args.absence_cmd == "remove":
         with sessions.begin() as session:
             remove_absence(session, args.id)
         print(f"已删除离家登记 #{args.id}")
-        return 0
+        return EXIT_OK
     with sessions() as session:
         rows = [
             {
@@ -63,24 +63,32 @@ def cmd_absence(args: argparse.Namespace) -> int:
             for r in list_absences(session, args.home)
         ]
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print("没有离家登记")
-    for r in rows:
-        start, end = datetime.fromisoformat(str(r["start"])), datetime.fromisoformat(str(r["end"]))
-        print(f"#{r['id']:<5} {r['home']:<10} {_local(start, tz)} → {_local(end, tz)}  {r['reason']}")
-    return 0
+        print_json(rows)
+        return EXIT_OK
+    print_table(
+        ("编号", "住户", "开始", "结束", "原因"),
+        (
+            (
+                f"#{r['id']}",
+                r["home"],
+                _local(datetime.fromisoformat(str(r["start"])), tz),
+                _local(datetime.fromisoformat(str(r["end"])), tz),
+                r["reason"],
+            )
+            for r in rows
+        ),
+        empty="没有离家登记",
+    )
+    return EXIT_OK
 
 
 def cmd_mode(args: argparse.Namespace) -> int:
     """mode set|list|clear."""
-    from hub.cli import _config, _sessions
     from hub.rules.calendar import MODE_KINDS, add_mode, clear_mode, list_modes
 
-    config = _config(args)
+    config = config_of(args)
     tz = config.timezone
-    sessions = _sessions(config)
+    sessions = open_sessions(config)
     if args.mode_cmd == "set":
         start, end = parse_when(args.start, tz), parse_when(args.end, tz)
         scope = "street" if args.street else "district"
@@ -101,12 +109,12 @@ def cmd_mode(args: argparse.Namespace) -> int:
             f"已启用{MODE_KINDS[args.kind]}模式 #{row.id}: {where} {_local(start, tz)} → {_local(end, tz)}，"
             f"时间窗口 ×{args.factor:g}"
         )
-        return 0
+        return EXIT_OK
     if args.mode_cmd == "clear":
         with sessions.begin() as session:
             clear_mode(session, args.id)
         print(f"已取消模式 #{args.id}")
-        return 0
+        return EXIT_OK
     with sessions() as session:
         rows = [
             {
@@ -122,36 +130,41 @@ def cmd_mode(args: argparse.Namespace) -> int:
             for m in list_modes(session)
         ]
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print("没有极端天气或节假日模式")
-    for m in rows:
-        start, end = datetime.fromisoformat(str(m["start"])), datetime.fromisoformat(str(m["end"]))
-        where = m["street"] or "全区"
-        print(
-            f"#{m['id']:<4} {MODE_KINDS[str(m['kind'])]:<4} {where:<8} {_local(start, tz)} → {_local(end, tz)} "
-            f"×{m['factor']:g}  {m['note']}"
-        )
-    return 0
+        print_json(rows)
+        return EXIT_OK
+    print_table(
+        ("编号", "模式", "范围", "开始", "结束", "时间窗口", "备注"),
+        (
+            (
+                f"#{m['id']}",
+                MODE_KINDS[str(m["kind"])],
+                m["street"] or "全区",
+                _local(datetime.fromisoformat(str(m["start"])), tz),
+                _local(datetime.fromisoformat(str(m["end"])), tz),
+                f"×{m['factor']:g}",
+                m["note"],
+            )
+            for m in rows
+        ),
+        empty="没有极端天气或节假日模式",
+    )
+    return EXIT_OK
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay a JSONL recording through decoding and the rules; one JSON line per alert, then a summary."""
-    from hub.cli import _config
     from hub.rules.replay import alert_json, load_site_register, read_lines, replay_with_engine
 
-    config = _config(args) if args.config else None
+    config = config_of(args) if args.config else None
     timezone = config.timezone if config else "Asia/Shanghai"
     rules_config = config.rules if config else None
     calendar = None
     if args.calendar:
         if config is None:
             raise RulesError("--calendar reads the absence calendar and modes of the register: give --config")
-        from hub.cli import _sessions
         from hub.rules.calendar import load_calendar
 
-        with _sessions(config)() as session:
+        with open_sessions(config)() as session:
             calendar = load_calendar(session, datetime(1970, 1, 2, tzinfo=UTC))
     path = Path(args.file)
     if not path.is_file():
@@ -177,7 +190,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
     print(json.dumps({"summary": summary.to_json()}, ensure_ascii=False))
     sys.stdout.flush()
-    return 0
+    return EXIT_OK
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

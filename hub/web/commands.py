@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 
 from sqlalchemy import select
 
+from hub.cli_support import EXIT_OK, config_of, open_sessions, print_json, print_table
 from hub.clock import SystemClock
 from hub.web import audit
 from hub.web.auth import UserError, add_user, issue_api_token, set_password
@@ -35,12 +35,10 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _user_add(args: argparse.Namespace) -> int:
-    from hub.cli import _config, _sessions
-
     password = "" if args.no_password else _password(args)
     if not args.no_password and len(password) < 8:
         raise SystemExit("密码至少 8 个字符")
-    with _sessions(_config(args)).begin() as session:
+    with open_sessions(config_of(args)).begin() as session:
         try:
             add_user(
                 session,
@@ -56,71 +54,72 @@ def _user_add(args: argparse.Namespace) -> int:
         except UserError as exc:
             raise SystemExit(str(exc)) from exc
     print(f"已添加用户 {args.name}（{ROLES[args.role]}）")
-    return 0
+    return EXIT_OK
 
 
 def _user_password(args: argparse.Namespace) -> int:
-    from hub.cli import _config, _sessions
-
     password = _password(args)
-    with _sessions(_config(args)).begin() as session:
+    with open_sessions(config_of(args)).begin() as session:
         try:
             set_password(session, args.name, password)
         except UserError as exc:
             raise SystemExit(str(exc)) from exc
     print(f"已更新 {args.name} 的密码（其浏览器会话已注销）")
-    return 0
+    return EXIT_OK
 
 
 def _user_token(args: argparse.Namespace) -> int:
-    from hub.cli import _config, _sessions
-
-    with _sessions(_config(args)).begin() as session:
+    with open_sessions(config_of(args)).begin() as session:
         try:
             token = issue_api_token(session, args.name, now=SystemClock().now(), label=args.label)
         except UserError as exc:
             raise SystemExit(str(exc)) from exc
     print(token)
-    return 0
+    return EXIT_OK
 
 
 def _user_list(args: argparse.Namespace) -> int:
-    from hub.cli import _config, _sessions
-
-    with _sessions(_config(args))() as session:
-        for u in session.scalars(select(WebUser).order_by(WebUser.name)):
-            where = "/".join(x for x in (u.street, u.community) if x) or "-"
-            print(
-                f"{u.name}\t{ROLES[u.role]}\t{where}\t{','.join(u.elders) or '-'}\t{'停用' if u.disabled else ''}"
+    with open_sessions(config_of(args))() as session:
+        users = session.scalars(select(WebUser).order_by(WebUser.name)).all()
+    print_table(
+        ("用户", "角色", "辖区", "老人", "停用"),
+        (
+            (
+                u.name,
+                ROLES[u.role],
+                "/".join(x for x in (u.street, u.community) if x) or "-",
+                ",".join(u.elders) or "-",
+                "停用" if u.disabled else "",
             )
-    return 0
+            for u in users
+        ),
+    )
+    return EXIT_OK
 
 
 def _audit_list(args: argparse.Namespace) -> int:
-    from hub.cli import _config, _sessions
-
-    with _sessions(_config(args))() as session:
+    with open_sessions(config_of(args))() as session:
         rows = audit.entries(session, action=args.action, actor=args.actor, limit=args.limit)
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        print_json(rows, indent=1)
     else:
-        for r in rows:
-            print(f"{r['at']}\t{r['actor']}\t{r['action_zh']}\t{r['target']}\t{r['outcome']}\t{r['ip']}")
-    return 0
+        print_table(
+            ("时间", "用户", "操作", "对象", "结果", "IP"),
+            ((r["at"], r["actor"], r["action_zh"], r["target"], r["outcome"], r["ip"]) for r in rows),
+        )
+    return EXIT_OK
 
 
 def _audit_purge(args: argparse.Namespace) -> int:
-    from hub.cli import _config, _sessions
-
-    config = _config(args)
+    config = config_of(args)
     days = args.older_than_days or config.web.audit_retention_days
-    with _sessions(config).begin() as session:
+    with open_sessions(config).begin() as session:
         try:
             n = audit.purge(session, now=SystemClock().now(), retention_days=days)
         except audit.AuditError as exc:
             raise SystemExit(str(exc)) from exc
     print(f"已删除 {days} 天前的审计记录 {n} 条")
-    return 0
+    return EXIT_OK
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
