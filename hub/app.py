@@ -9,16 +9,16 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts.service import AlertService
+from hub.bootstrap import open_register
 from hub.care.loop import run_care_loop
 from hub.clock import Clock, SystemClock
-from hub.config import Config, ConfigError
+from hub.config import Config
 from hub.devices.canary import canary_binding, canary_topic, registry_with_canary
 from hub.devices.device_time import DeviceTimePolicy
 from hub.devices.model import Binding
@@ -29,8 +29,6 @@ from hub.ingest.pipeline import Pipeline
 from hub.ingest.register_writer import RegisterWriter
 from hub.models import AlertCandidate, RawMessage, Severity
 from hub.register.bindings import load_bindings
-from hub.register.crypto import configure_data_key
-from hub.register.db import make_engine, migrate, session_factory
 from hub.rules.immediate import ImmediateRules
 from hub.rules.service import RulesService
 from hub.selfcheck import Canary, watch
@@ -151,19 +149,6 @@ class ConfigAlerts:
                 )
             )
         self._raise(candidates)
-
-
-def open_register(config: Config) -> sessionmaker[Session]:
-    """Make the data directory, connect to the register, bring its schema up to date, return sessions."""
-    try:
-        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"data_dir: cannot create {config.data_dir}: {exc}") from exc
-    # The care register encrypts personal data with this key (env HUB_DATA_KEY or <data_dir>/data.key).
-    configure_data_key(config.data_dir)
-    engine = make_engine(config.register_url)
-    migrate(engine)
-    return session_factory(engine)
 
 
 def build_store(config: Config) -> TimeSeriesStore:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub.bootstrap import open_register
 from hub.config import Config, load_config
 
 if TYPE_CHECKING:
@@ -40,9 +41,7 @@ def config_of(args: argparse.Namespace) -> Config:
 
 
 def open_sessions(config: Config) -> sessionmaker[Session]:
-    """Sessions on the configured register, its schema brought up to date (see `hub.app.open_register`)."""
-    from hub.app import open_register  # the whole hub: imported only by the commands that use the register
-
+    """Sessions on the configured register, its schema brought up to date (`hub.bootstrap.open_register`)."""
     return open_register(config)
 
 

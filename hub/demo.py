@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub.app import RunningHub, open_register, run_hub
+from hub.app import RunningHub, run_hub
+from hub.bootstrap import open_register
 from hub.clock import SystemClock
 from hub.config import parse_config
 from hub.devices.registry import DeviceRegistry
