@@ -31,8 +31,14 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
     # A demo must start: like the embedded broker, it moves to a free port when its own is taken.
     port = pick_port("127.0.0.1", port, what="演示网页", why="可能已有演示在运行；可用 --port 指定其他端口")
     # The demo only: requests from this machine without a login act as the demo admin (see docs/web.md).
+    # A simulated district duty line, so an escalation that runs out has somewhere to go (the log, in the demo).
     config = parse_config(
-        {"data_dir": str(data_dir), "http": {"port": port}, "web": {"demo_user": DEMO_USER}}
+        {
+            "data_dir": str(data_dir),
+            "http": {"port": port},
+            "web": {"demo_user": DEMO_USER},
+            "alerts": {"district_duty": [{"name": "区民政局值班（演示）", "phone": "02367000000"}]},
+        }
     )
     site_file = data_dir / "site.yaml"
 
