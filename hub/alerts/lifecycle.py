@@ -33,6 +33,9 @@ ALLOWED: dict[AlertState, frozenset[AlertState]] = {
     AlertState.CANCELLED: frozenset(),
 }
 CLOSED = frozenset({AlertState.RESOLVED, AlertState.CANCELLED})
+# Outbox purposes that ask someone to act (the chain) or the elder to answer (the wellbeing check): once
+# someone accepted or the alert closed, their unsent messages are withdrawn.
+ASKING = ("act", "check")
 
 _STATE_ZH = {
     AlertState.OPEN: "待处理",
@@ -86,20 +89,33 @@ def acknowledge(session: Session, alert_id: int, *, by: str, via: str, at: datet
         esc.responder = by
         esc.due_at = at + timedelta(seconds=esc.outcome_wait_s)
         esc.updated_at = at
-    cancel_pending(session, alert_id)
+    cancel_pending(session, alert_id, ASKING)
     session.flush()
     return alert
 
 
-def resolve(session: Session, alert_id: int, *, by: str, outcome: str, notes: str, at: datetime) -> Alert:
-    """Record the outcome: the alert closes, escalation stops, relatives get an FYI."""
+def resolve(
+    session: Session,
+    alert_id: int,
+    *,
+    by: str,
+    outcome: str,
+    notes: str,
+    at: datetime,
+    tell_family: bool = True,
+) -> Alert:
+    """Record the outcome: the alert closes, escalation stops, relatives get an FYI.
+
+    `tell_family=False` when the elder settled it themselves before anyone was paged (老人自报平安): the
+    relatives were never told of the alert, so an "it is handled" message would only alarm them.
+    """
     if not outcome.strip():
         raise AlertError("处理结果不能为空 (outcome must not be empty)")
     alert = load(session, alert_id)
     detail = f"{by}：{outcome}" + (f"（{notes}）" if notes else "")
     transition(session, alert, AlertState.RESOLVED, at=at, event="resolved", detail=detail)
     _stop(session, alert_id, at)
-    if alert.alert_class == "elder":
+    if alert.alert_class == "elder" and tell_family:
         facts = facts_for(session, alert)
         text = resolved_text(facts, outcome, notes)
         for name, role, phone in _relatives(session, alert.home_id):
@@ -134,7 +150,7 @@ def _stop(session: Session, alert_id: int, at: datetime) -> None:
         esc.due_at = None
         esc.renotify_at = None
         esc.updated_at = at
-    cancel_pending(session, alert_id)
+    cancel_pending(session, alert_id, ASKING)
     session.flush()
 
 

@@ -1,6 +1,7 @@
 """Acceptance by SMS or keypress: match a reply to the alert it answers, never to the wrong one.
 
-"1" accepts the only alert the sender was asked about; with several, the reply must name the code
+A reply from an elder whose wellbeing check is pending answers that check (hub.alerts.elder_check).
+Otherwise "1" accepts the only alert the sender was asked about; with several, the reply must name the code
 ("1 A37"). Anything unmatched or ambiguous is answered with a message that says so and changes nothing.
 """
 
@@ -13,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.alerts import lifecycle
+from hub.alerts import elder_check, lifecycle
 from hub.alerts.errors import AlertError
 from hub.alerts.messages import accepted_reply, alert_code
 from hub.alerts.model import ACTIVE_STATES
@@ -58,6 +59,10 @@ def asked_alerts(session: Session, phone: str) -> dict[int, str]:
 
 def handle_reply(session: Session, phone: str, body: str, *, via: str, at: datetime) -> ReplyOutcome:
     """Apply an SMS/keypress reply from `phone` inside the caller's transaction; return the answer."""
+    checks = elder_check.pending_checks(session, phone)
+    if checks:  # the elder answering the wellbeing check: "1" = I am fine, anything else = send someone
+        settled = elder_check.answer(session, checks, body, via=via, at=at)
+        return ReplyOutcome(settled.alert_ids[0], settled.answer)
     accept, alert_id = parse_reply(body)
     if not accept:
         return ReplyOutcome(None, f"未能识别您的回复“{body.strip()[:20]}”。{HELP}")

@@ -88,6 +88,8 @@ class AlertsConfig(_Section):
     # Multiplies every step wait of the policies (e.g. 0.5 in extreme weather; tiny in tests).
     wait_scale: Annotated[float, Field(gt=0)] = 1.0
     outcome_wait_s: Annotated[int, Field(ge=1)] = 1800
+    # How long the wellbeing call to the elder ("平安请按1") waits for an answer before the visitor is paged.
+    elder_check_wait_s: Annotated[float, Field(gt=0)] = 600.0
     district_duty: list[PersonConfig] = Field(default_factory=list)
     maintenance: list[PersonConfig] = Field(default_factory=list)
     # Per policy name: how often (s) an exhausted chain rings its duty line again; unset = the policy's own.

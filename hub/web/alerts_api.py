@@ -17,7 +17,7 @@ from aiohttp import web
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from hub.alerts import lifecycle
+from hub.alerts import elder_check, lifecycle
 from hub.alerts.coverage import coverage_gaps
 from hub.alerts.errors import AlertError
 from hub.alerts.outbox import SENT
@@ -272,19 +272,25 @@ async def twilio_sms(request: web.Request) -> web.Response:
 
 
 async def twilio_voice(request: web.Request) -> web.Response:
-    """POST /api/v1/alerts/twilio/voice?outbox=N: the Gather action; Digits "1" accepts that alert."""
+    """POST /api/v1/alerts/twilio/voice?outbox=N: the Gather action; Digits "1" accepts that alert.
+
+    On the elder's wellbeing call "1" means "I am fine" (the alert resolves) and any other key pages at once.
+    """
     alerts, form = await _twilio_form(request)
     outbox_id = _outbox_id(request)
     digits = form.get("Digits", "")
 
-    def find() -> tuple[str, int | None]:
+    def find() -> tuple[str, int | None, str]:
         with alerts.service.sessions() as session:
             row = session.get(OutboxMessage, outbox_id)
-            return (row.address, row.alert_id) if row is not None else ("", None)
+            return (row.address, row.alert_id, row.purpose) if row is not None else ("", None, "")
 
-    phone, alert_id = await asyncio.to_thread(find)
+    phone, alert_id, purpose = await asyncio.to_thread(find)
     if alert_id is None:
         return _twiml('<Say language="zh-CN">未找到对应的告警。</Say>')
+    if purpose == elder_check.PURPOSE:  # the elder answering the wellbeing call: 1 = fine, else send someone
+        outcome = await alerts.service.reply(phone, digits or "（无按键）", via="语音按键")
+        return _twiml(f'<Say language="zh-CN">{escape(outcome.answer)}</Say>')
     if digits != "1":
         return _twiml('<Say language="zh-CN">未确认接单，稍后将继续通知其他人。</Say>')
     outcome = await alerts.service.reply(phone, f"1 A{alert_id}", via="语音按键")

@@ -18,19 +18,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ALTER TABLE, not batch mode: on SQLite batch mode copies the table and drops the old one, and
+# dropping `alerts` or `elders` deletes every row that references them (timelines, escalations, contacts).
+
+
 def upgrade() -> None:
     """Upgrade schema."""
-    with op.batch_alter_table("alerts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("check_first", sa.Boolean(), server_default=sa.false(), nullable=False))
-    with op.batch_alter_table("elders", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("can_answer_phone", sa.Boolean(), server_default=sa.true(), nullable=False)
-        )
+    op.add_column("alerts", sa.Column("check_first", sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column(
+        "elders", sa.Column("can_answer_phone", sa.Boolean(), server_default=sa.true(), nullable=False)
+    )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
-    with op.batch_alter_table("elders", schema=None) as batch_op:
-        batch_op.drop_column("can_answer_phone")
-    with op.batch_alter_table("alerts", schema=None) as batch_op:
-        batch_op.drop_column("check_first")
+    op.drop_column("elders", "can_answer_phone")
+    op.drop_column("alerts", "check_first")
