@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from hub.alerts import lifecycle
 from hub.alerts.model import ACTIVE_STATES
 from hub.alerts.outbox import normalise_phone
-from hub.alerts.outcomes import ELDER_OK, OUTCOMES
+from hub.alerts.outcomes import ELDER_OK
+from hub.alerts.settings import TightenConfig
 from hub.alerts.tables import Escalation, OutboxMessage
 from hub.register.models import Alert, AlertEvent
 
@@ -58,22 +59,39 @@ def pending_checks(session: Session, phone: str) -> dict[int, str]:
     return {aid: name for aid, addr, name in rows if aid is not None and normalise_phone(addr) == want}
 
 
-def answer(session: Session, checks: dict[int, str], key: str, *, via: str, at: datetime) -> CheckAnswer:
+def answer(
+    session: Session,
+    checks: dict[int, str],
+    key: str,
+    *,
+    via: str,
+    at: datetime,
+    tighten: TightenConfig | None = None,
+) -> CheckAnswer:
     """The elder answered the checks with `key` ("1" = I am fine; anything else = send someone)."""
     ids = tuple(sorted(checks))
     if key.strip().rstrip("。.!！") == "1":
         for alert_id in ids:
-            elder_safe(session, alert_id, by=checks[alert_id] or "老人", via=via, at=at)
+            elder_safe(session, alert_id, by=checks[alert_id] or "老人", via=via, at=at, tighten=tighten)
         return CheckAnswer(ids, True, "谢谢您，已记录您平安。如需帮助，请随时按紧急按钮。")
     for alert_id in ids:
         check_failed(session, alert_id, reason=f"老人经{via}答复“{key.strip()[:20]}”（非1）", at=at)
     return CheckAnswer(ids, False, "已收到，我们马上通知探访联系人与您联系。")
 
 
-def elder_safe(session: Session, alert_id: int, *, by: str, via: str, at: datetime) -> None:
+def elder_safe(
+    session: Session, alert_id: int, *, by: str, via: str, at: datetime, tighten: TightenConfig | None = None
+) -> None:
     """The elder said they are fine: the alert resolves as 老人自报平安 and nobody else is paged."""
     lifecycle.resolve(
-        session, alert_id, by=by, outcome=OUTCOMES[ELDER_OK], notes=f"经{via}", at=at, tell_family=False
+        session,
+        alert_id,
+        by=by,
+        outcome=ELDER_OK,
+        notes=f"经{via}",
+        at=at,
+        tell_family=False,
+        tighten=tighten,
     )
 
 

@@ -16,10 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.alerts import adjust
 from hub.alerts.errors import AlertError
 from hub.alerts.messages import resolved_text
 from hub.alerts.model import AlertState
 from hub.alerts.outbox import cancel_pending, enqueue, facts_for
+from hub.alerts.outcomes import OTHER, OUTCOMES, outcome_code
+from hub.alerts.settings import TightenConfig
 from hub.alerts.tables import Escalation
 from hub.register.models import Alert, AlertEvent, Contact, Elder
 
@@ -103,18 +106,26 @@ def resolve(
     notes: str,
     at: datetime,
     tell_family: bool = True,
+    tighten: TightenConfig | None = None,
 ) -> Alert:
     """Record the outcome: the alert closes, escalation stops, relatives get an FYI.
 
     `tell_family=False` when the elder settled it themselves before anyone was paged (老人自报平安): the
     relatives were never told of the alert, so an "it is handled" message would only alarm them.
+    `outcome` is a code of `outcomes.OUTCOMES` or its label; other text is kept as said and counted as
+    `other`. A false alarm may tighten the rule for the home (`adjust.after_resolve`, limits `tighten`).
     """
     if not outcome.strip():
         raise AlertError("处理结果不能为空 (outcome must not be empty)")
     alert = load(session, alert_id)
-    detail = f"{by}：{outcome}" + (f"（{notes}）" if notes else "")
+    code = outcome_code(outcome)
+    said = OUTCOMES[code] if code != OTHER else outcome.strip()
+    detail = f"{by}：{said}" + (f"（{notes}）" if notes else "")
     transition(session, alert, AlertState.RESOLVED, at=at, event="resolved", detail=detail)
+    alert.outcome = code
     _stop(session, alert_id, at)
+    adjust.after_resolve(session, alert, tighten or TightenConfig(), at)
+    outcome = said
     if alert.alert_class == "elder" and tell_family:
         facts = facts_for(session, alert)
         text = resolved_text(facts, outcome, notes)

@@ -22,6 +22,13 @@ KIND_NAMES = {
     "inactivity": "长时间无活动",
     "offline": "设备离线",
     "battery": "电量低",
+    "quiet_gap": "异常静默",
+    "morning_check": "早间未见活动",
+    "routine_late": "作息异常",
+    "water_no_use": "长时间未用水",
+    "low_water_day": "当日用水偏少",
+    "continuous_flow": "持续流水",
+    "away_overdue": "外出未归",
 }
 
 

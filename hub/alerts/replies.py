@@ -19,6 +19,7 @@ from hub.alerts.errors import AlertError
 from hub.alerts.messages import accepted_reply, alert_code
 from hub.alerts.model import ACTIVE_STATES
 from hub.alerts.outbox import facts_for, normalise_phone
+from hub.alerts.settings import TightenConfig
 from hub.alerts.tables import OutboxMessage
 from hub.register.models import Alert
 
@@ -57,11 +58,19 @@ def asked_alerts(session: Session, phone: str) -> dict[int, str]:
     return {aid: name for aid, addr, name in rows if aid is not None and normalise_phone(addr) == want}
 
 
-def handle_reply(session: Session, phone: str, body: str, *, via: str, at: datetime) -> ReplyOutcome:
+def handle_reply(
+    session: Session,
+    phone: str,
+    body: str,
+    *,
+    via: str,
+    at: datetime,
+    tighten: TightenConfig | None = None,
+) -> ReplyOutcome:
     """Apply an SMS/keypress reply from `phone` inside the caller's transaction; return the answer."""
     checks = elder_check.pending_checks(session, phone)
     if checks:  # the elder answering the wellbeing check: "1" = I am fine, anything else = send someone
-        settled = elder_check.answer(session, checks, body, via=via, at=at)
+        settled = elder_check.answer(session, checks, body, via=via, at=at, tighten=tighten)
         return ReplyOutcome(settled.alert_ids[0], settled.answer)
     accept, alert_id = parse_reply(body)
     if not accept:
