@@ -30,7 +30,9 @@ def after_resolve(
     session: Session, alert: Alert, config: TightenConfig, at: datetime
 ) -> RuleAdjustment | None:
     """Tighten the alert's rule for its home when this false alarm completes a run; the new row or None."""
-    if alert.outcome not in FALSE_ALARM or alert.alert_class != "elder":
+    # Only threshold rules have something to tighten: those that may ask the elder first (check_first).
+    # An SOS pressed by mistake or a smoke detector's false alarm is a device or a person, not a window.
+    if alert.outcome not in FALSE_ALARM or alert.alert_class != "elder" or not alert.check_first:
         return None
     last = session.scalar(
         select(RuleAdjustment)

@@ -32,8 +32,12 @@ from tests.alerts.world import World
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def raise_and_resolve(w: World, kind: str, outcome: str, *, tighten: TightenConfig | None = None) -> int:
-    cand = AlertCandidate("H001", kind, Severity.URGENT, w.clock.now(), "H001-sos", "已 5 小时 无活动")
+def raise_and_resolve(
+    w: World, kind: str, outcome: str, *, tighten: TightenConfig | None = None, check_first: bool = True
+) -> int:
+    cand = AlertCandidate(
+        "H001", kind, Severity.URGENT, w.clock.now(), "H001-sos", "已 5 小时 无活动", check_first=check_first
+    )
     [change] = w.writer.commit([], [cand], {}, w.clock.now())
     with w.sessions.begin() as s:
         lifecycle.resolve(
@@ -97,6 +101,13 @@ def test_repeated_false_alarms_tighten_the_rule_for_that_home_within_limits(tmp_
     assert factor(w, "quiet_gap") == 1.5  # back to the one before
     with w.sessions.begin() as s, pytest.raises(AlertError, match="已撤销"):
         revert(s, last_id, by="王主任", at=w.clock.now())
+
+
+def test_immediate_alerts_never_tighten_anything(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    for _ in range(5):  # an SOS pressed by mistake again and again: nothing to tighten
+        raise_and_resolve(w, "sos", "visit_ok", check_first=False)
+    assert factor(w, "sos") == 1.0
 
 
 def test_false_alarms_older_than_the_window_do_not_count(tmp_path: Path) -> None:
@@ -173,7 +184,9 @@ async def test_the_api_resolves_with_an_outcome_reports_and_reverts(
             return await resp.json()
 
         for _ in range(3):
-            cand = AlertCandidate("H001", "quiet_gap", Severity.URGENT, w.clock.now(), "H001-sos", "静默")
+            cand = AlertCandidate(
+                "H001", "quiet_gap", Severity.URGENT, w.clock.now(), "H001-sos", "静默", check_first=True
+            )
             [change] = w.writer.commit([], [cand], {}, w.clock.now())
             await call("POST", f"/api/v1/alerts/{change.alert_id}/resolve", json={"outcome": "elder_ok"})
             w.clock.advance(timedelta(hours=6))
