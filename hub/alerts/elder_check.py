@@ -59,6 +59,24 @@ def pending_checks(session: Session, phone: str) -> dict[int, str]:
     return {aid: name for aid, addr, name in rows if aid is not None and normalise_phone(addr) == want}
 
 
+def late_answer(session: Session, phone: str, body: str, *, via: str, at: datetime) -> CheckAnswer | None:
+    """An elder answering after their check ended (the visitor is already paged): kept on the timeline of
+    every active alert that asked them, so the people on their way see it; None if `phone` was not asked."""
+    want = normalise_phone(phone)
+    rows = session.execute(
+        select(OutboxMessage.alert_id, OutboxMessage.address)
+        .join(Alert, Alert.id == OutboxMessage.alert_id)
+        .where(OutboxMessage.purpose == PURPOSE, Alert.state.in_([str(s) for s in ACTIVE_STATES]))
+    ).all()
+    ids = tuple(sorted({aid for aid, addr in rows if aid is not None and normalise_phone(addr) == want}))
+    if not ids:
+        return None
+    for alert_id in ids:
+        detail = f"询问结束后老人经{via}回复“{body.strip()[:20]}”，探访联系人仍须确认"
+        session.add(AlertEvent(alert_id=alert_id, at=at, event="elder_late_reply", detail=detail))
+    return CheckAnswer(ids, False, "已收到您的回复。探访联系人已在联系您，请保持电话畅通。")
+
+
 def answer(
     session: Session,
     checks: dict[int, str],

@@ -72,6 +72,10 @@ def handle_reply(
     if checks:  # the elder answering the wellbeing check: "1" = I am fine, anything else = send someone
         settled = elder_check.answer(session, checks, body, via=via, at=at, tighten=tighten)
         return ReplyOutcome(settled.alert_ids[0], settled.answer)
+    if not asked_alerts(session, phone):  # not in any chain: perhaps an elder answering a finished check
+        late = elder_check.late_answer(session, phone, body, via=via, at=at)
+        if late is not None:
+            return ReplyOutcome(late.alert_ids[0], late.answer)
     accept, alert_id = parse_reply(body)
     if not accept:
         return ReplyOutcome(None, f"未能识别您的回复“{body.strip()[:20]}”。{HELP}")

@@ -107,9 +107,10 @@ def test_no_answer_within_the_wait_pages_the_visitor(tmp_path: Path) -> None:
     assert [m.address for m in w.outbox(purpose="act")] == [VISITOR]
     assert {m.address for m in w.outbox(purpose="fyi")} == {SON, DAUGHTER}
     assert w.events(alert_id)[-2:] == ["elder_check_unanswered", "escalated"]
-    # A late "1" from the elder is no longer a wellbeing answer: it changes nothing.
-    reply(w, ELDER, "1")
+    # A late "1" from the elder no longer settles it (the visitor is on the way), but it is kept for them.
+    assert "探访联系人已在联系您" in reply(w, ELDER, "1")
     assert state(w, alert_id) == "notifying"
+    assert details(w, alert_id)[-1][0] == "elder_late_reply" and "“1”" in details(w, alert_id)[-1][1]
 
 
 def test_any_other_answer_pages_the_visitor_at_once(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ const EVENTS = {
   pressed: "再次按下", resumed: "恢复升级", step_skipped: "跳过", no_recipients: "无人可通知（配置错误）",
   fallback: "改用其他渠道", delivery_failed: "发送失败",
   elder_check: "先询问老人", elder_check_unanswered: "老人未答复", elder_check_failed: "老人未报平安",
+  elder_late_reply: "老人迟到的答复",
   rule_tightened: "规则自动放宽",
 };
 // Which role may open which page (the API enforces it again; this only hides useless links).
