@@ -199,9 +199,14 @@ class AlertWorker:
                     continue  # cancelled meanwhile (someone accepted): nothing to record
                 if res.deferred_until is not None:
                     row.next_attempt_at = res.deferred_until
-                elif not res.error and res.channel == "log" and row.channel_index > 0:
+                elif (
+                    not res.error
+                    and res.channel == "log"
+                    and (row.channel_index > 0 or row.purpose == elder_check.PURPOSE)
+                ):
                     # Every real channel failed and the message reached only the hub's log: no person was
                     # told. That is a failed delivery on the alert's timeline and on /healthz, never "sent".
+                    # A wellbeing check with no channel at all is the same: the elder was never asked.
                     row.attempts += 1
                     row.status, row.sent_at, row.sent_via = FAILED, now, res.channel
                     detail = f"{row.name or row.address}: 所有渠道均失败，仅写入平台日志（{row.last_error}）"

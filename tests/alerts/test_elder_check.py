@@ -178,3 +178,13 @@ async def test_the_modem_carries_the_check_and_the_elders_reply(tmp_path: Path) 
         assert any("已记录您平安" in text for _, text in modem.sent)
     finally:
         modem.close()
+
+
+async def test_a_check_that_reaches_no_one_pages_the_visitor_at_once(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    async with AlertService(w.config, w.sessions, w.clock) as service:  # no SMS channel: only the log
+        alert_id = raise_checked(w)
+        await service.worker.run_once()  # the check reaches only the hub's log
+        await service.worker.run_once()  # so the chain pages at once, the clock has not moved
+    assert [m.address for m in w.outbox(purpose="act")] == [VISITOR]
+    assert "elder_check_failed" in w.events(alert_id)
