@@ -8,7 +8,7 @@ import re
 from sqlalchemy import select
 
 from hub.alerts.tables import OnCallShift
-from hub.cli_support import EXIT_OK, config_of, open_sessions, print_json, print_table
+from hub.cli_support import EXIT_FAILED, EXIT_OK, config_of, open_sessions, print_json, print_table
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -22,6 +22,18 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     lst.add_argument("--active", action="store_true", help="only active alerts")
     lst.add_argument("--limit", type=int, default=100)
     lst.set_defaults(func=cmd_alerts_list)
+
+    rules = sub.add_parser("rules", help="per-home rule adjustments after false alarms (规则自动调整)")
+    rsub = rules.add_subparsers(dest="rules_cmd", required=True)
+    adj = rsub.add_parser("adjustments", help="threshold factors changed after repeated false alarms")
+    adjsub = adj.add_subparsers(dest="adjustments_cmd", required=True)
+    al = adjsub.add_parser("list", help="list adjustments, newest first")
+    al.add_argument("--json", action="store_true")
+    al.set_defaults(func=cmd_adjustments_list)
+    ar = adjsub.add_parser("revert", help="undo an adjustment (the factor falls back to the one before)")
+    ar.add_argument("id", type=int)
+    ar.add_argument("--by", required=True, help="who undoes it (kept with the row)")
+    ar.set_defaults(func=cmd_adjustments_revert)
 
     oncall = sub.add_parser("oncall", help="街道值班表 (street on-call rota)")
     osub = oncall.add_subparsers(dest="oncall_cmd", required=True)
@@ -94,4 +106,50 @@ def _list(args: argparse.Namespace) -> int:
         ("乡镇（街道）", "星期", "时段", "姓名", "电话"),
         ((r.street, f"周{r.weekdays}", f"{r.start}-{r.end}", r.name, r.phone) for r in rows),
     )
+    return EXIT_OK
+
+
+def cmd_adjustments_list(args: argparse.Namespace) -> int:
+    """List the per-home rule adjustments, newest first."""
+    from hub.alerts.adjust import list_adjustments
+
+    with open_sessions(config_of(args))() as session:
+        rows = list_adjustments(session)
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    print_table(
+        ("编号", "时间", "住户", "规则", "系数", "原因", "操作人", "已撤销"),
+        (
+            (
+                f"#{r['id']}",
+                r["at"][:19],
+                r["home"],
+                r["kind_zh"],
+                f"{r['previous']:g}→{r['factor']:g}",
+                r["reason"],
+                r["by"],
+                f"{r['reverted_at'][:19]} {r['reverted_by']}" if r["reverted_at"] else "",
+            )
+            for r in rows
+        ),
+        empty="没有规则调整",
+    )
+    return EXIT_OK
+
+
+def cmd_adjustments_revert(args: argparse.Namespace) -> int:
+    """Undo one adjustment; an unknown or already reverted id is a one-line error (exit 1)."""
+    from datetime import UTC, datetime
+
+    from hub.alerts.adjust import revert
+    from hub.alerts.errors import AlertError
+
+    try:
+        with open_sessions(config_of(args)).begin() as session:
+            row = revert(session, args.id, by=args.by, at=datetime.now(UTC))
+            print(f"已撤销调整 #{row.id}：{row.kind} 系数恢复为此前生效的值（下次规则刷新时生效）")
+    except AlertError as exc:
+        print(f"错误 error: {exc}")
+        return EXIT_FAILED
     return EXIT_OK

@@ -23,10 +23,11 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.alerts import messages
+from hub.alerts.elder_check import CHECK_FAILED, CHECKING, PURPOSE
 from hub.alerts.lifecycle import transition
 from hub.alerts.model import ACTIVE_STATES, AlertState
-from hub.alerts.outbox import enqueue, facts_for
-from hub.alerts.policy import POLICIES, PRESS_KINDS, Policy, Step, choose_policy
+from hub.alerts.outbox import cancel_pending, enqueue, facts_for
+from hub.alerts.policy import POLICIES, PRESS_KINDS, Policy, Step, choose_policy, first_step
 from hub.alerts.recipients import Recipient, recipients_for
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import AlertChange
@@ -113,9 +114,64 @@ class Escalator:
         tiers = session.scalars(select(Elder.tier).where(Elder.home_id == alert.home_id)).all()
         policy = choose_policy("key" if "key" in tiers else "general", alert.severity, alert.alert_class)
         esc.policy, esc.status, esc.due_at, esc.updated_at = policy.name, "waiting", None, now
+        elder = self._elder_to_ask(session, alert)
+        if elder is not None:
+            self._ask_elder(session, alert, esc, elder, now)
+            return
+        self._page(session, alert, esc, policy, now)
+
+    def _page(self, session: Session, alert: Alert, esc: Escalation, policy: Policy, now: datetime) -> None:
+        """Queue the chain's first step (and the relatives' FYI when they are not in it)."""
         self._run_step(session, alert, esc, policy, 0, 0, now)
         if policy.fyi_family and "family" not in policy.steps[0].targets:
             self._fyi_family(session, alert, now)
+
+    def _elder_to_ask(self, session: Session, alert: Alert) -> Recipient | None:
+        """The elder to ask first (the first of the home who can answer and has a phone), or None."""
+        if alert.alert_class != "elder":
+            return None
+        for elder in session.scalars(select(Elder).where(Elder.home_id == alert.home_id).order_by(Elder.id)):
+            phone = (elder.phone or "").strip()
+            if first_step(alert.check_first, elder.can_answer_phone, bool(phone)) == "elder_check":
+                return Recipient(elder.name, "elder", phone)
+        return None
+
+    def _ask_elder(
+        self, session: Session, alert: Alert, esc: Escalation, elder: Recipient, now: datetime
+    ) -> None:
+        """Call and text the elder ("平安请按1"); the chain waits `elder_check_wait_s` for the answer."""
+        facts = facts_for(session, alert)
+        # The call needs a voice channel that can collect the key; without one the SMS alone asks (the
+        # voice route's fallback would otherwise send the call's text as a second SMS).
+        routes = ["sms"]
+        if self._config.twilio.enabled and self._config.public_url:
+            routes.insert(0, "voice")
+        for route in routes:
+            enqueue(
+                session,
+                alert_id=alert.id,
+                key=f"a{alert.id}-check-{route}-{elder.phone}",
+                purpose=PURPOSE,
+                role=elder.role,
+                name=elder.name,
+                address=elder.phone,
+                route=route,
+                text=messages.check_voice(facts)
+                if route == "voice"
+                else messages.check_text(facts, self._tz_name),
+                at=now,
+            )
+        wait = self._config.elder_check_wait_s * self._config.wait_scale
+        esc.status, esc.step, esc.round, esc.note = CHECKING, -1, 0, "先询问老人"
+        esc.due_at = now + timedelta(seconds=wait)
+        how = "电话并短信" if "voice" in routes else "短信"
+        detail = (
+            f"先询问老人：{how}联系{elder.name}，{wait / 60:g}分钟内按1或回复1即报平安，否则通知探访联系人"
+        )
+        if alert.state == AlertState.OPEN:
+            transition(session, alert, AlertState.NOTIFYING, at=now, event="elder_check", detail=detail)
+        else:
+            session.add(AlertEvent(alert_id=alert.id, at=now, event="elder_check", detail=detail))
 
     def fire_due(self, session: Session, now: datetime, limit: int | None = None) -> int:
         """Advance escalations whose timer has passed (the oldest `limit` of them); returns how many fired."""
@@ -142,6 +198,17 @@ class Escalator:
             policy = POLICIES.get(esc.policy)
             if alert is None or policy is None or alert.state not in ACTIVE_STATES:
                 esc.status, esc.due_at, esc.updated_at = "stopped", None, now
+                continue
+            if esc.status in (CHECKING, CHECK_FAILED):
+                if esc.status == CHECKING:
+                    waited = f"{self._config.elder_check_wait_s * self._config.wait_scale / 60:g}"
+                    detail = f"老人未在{waited}分钟内报平安，通知探访联系人"
+                    session.add(
+                        AlertEvent(alert_id=alert.id, at=now, event="elder_check_unanswered", detail=detail)
+                    )
+                cancel_pending(session, alert.id, (PURPOSE,))
+                esc.status, esc.note = "waiting", ""
+                self._page(session, alert, esc, policy, now)
                 continue
             if esc.status == "accepted":
                 if alert.state != AlertState.ACKNOWLEDGED:

@@ -16,10 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.alerts import adjust
 from hub.alerts.errors import AlertError
 from hub.alerts.messages import resolved_text
 from hub.alerts.model import AlertState
 from hub.alerts.outbox import cancel_pending, enqueue, facts_for
+from hub.alerts.outcomes import OTHER, OUTCOMES, outcome_code
+from hub.alerts.settings import TightenConfig
 from hub.alerts.tables import Escalation
 from hub.register.models import Alert, AlertEvent, Contact, Elder
 
@@ -33,6 +36,9 @@ ALLOWED: dict[AlertState, frozenset[AlertState]] = {
     AlertState.CANCELLED: frozenset(),
 }
 CLOSED = frozenset({AlertState.RESOLVED, AlertState.CANCELLED})
+# Outbox purposes that ask someone to act (the chain) or the elder to answer (the wellbeing check): once
+# someone accepted or the alert closed, their unsent messages are withdrawn.
+ASKING = ("act", "check")
 
 _STATE_ZH = {
     AlertState.OPEN: "待处理",
@@ -86,20 +92,41 @@ def acknowledge(session: Session, alert_id: int, *, by: str, via: str, at: datet
         esc.responder = by
         esc.due_at = at + timedelta(seconds=esc.outcome_wait_s)
         esc.updated_at = at
-    cancel_pending(session, alert_id)
+    cancel_pending(session, alert_id, ASKING)
     session.flush()
     return alert
 
 
-def resolve(session: Session, alert_id: int, *, by: str, outcome: str, notes: str, at: datetime) -> Alert:
-    """Record the outcome: the alert closes, escalation stops, relatives get an FYI."""
+def resolve(
+    session: Session,
+    alert_id: int,
+    *,
+    by: str,
+    outcome: str,
+    notes: str,
+    at: datetime,
+    tell_family: bool = True,
+    tighten: TightenConfig | None = None,
+) -> Alert:
+    """Record the outcome: the alert closes, escalation stops, relatives get an FYI.
+
+    `tell_family=False` when the elder settled it themselves before anyone was paged (老人自报平安): the
+    relatives were never told of the alert, so an "it is handled" message would only alarm them.
+    `outcome` is a code of `outcomes.OUTCOMES` or its label; other text is kept as said and counted as
+    `other`. A false alarm may tighten the rule for the home (`adjust.after_resolve`, limits `tighten`).
+    """
     if not outcome.strip():
         raise AlertError("处理结果不能为空 (outcome must not be empty)")
     alert = load(session, alert_id)
-    detail = f"{by}：{outcome}" + (f"（{notes}）" if notes else "")
+    code = outcome_code(outcome)
+    said = OUTCOMES[code] if code != OTHER else outcome.strip()
+    detail = f"{by}：{said}" + (f"（{notes}）" if notes else "")
     transition(session, alert, AlertState.RESOLVED, at=at, event="resolved", detail=detail)
+    alert.outcome = code
     _stop(session, alert_id, at)
-    if alert.alert_class == "elder":
+    adjust.after_resolve(session, alert, tighten or TightenConfig(), at)
+    outcome = said
+    if alert.alert_class == "elder" and tell_family:
         facts = facts_for(session, alert)
         text = resolved_text(facts, outcome, notes)
         for name, role, phone in _relatives(session, alert.home_id):
@@ -134,7 +161,7 @@ def _stop(session: Session, alert_id: int, at: datetime) -> None:
         esc.due_at = None
         esc.renotify_at = None
         esc.updated_at = at
-    cancel_pending(session, alert_id)
+    cancel_pending(session, alert_id, ASKING)
     session.flush()
 
 

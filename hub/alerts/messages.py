@@ -22,6 +22,13 @@ KIND_NAMES = {
     "inactivity": "长时间无活动",
     "offline": "设备离线",
     "battery": "电量低",
+    "quiet_gap": "异常静默",
+    "morning_check": "早间未见活动",
+    "routine_late": "作息异常",
+    "water_no_use": "长时间未用水",
+    "low_water_day": "当日用水偏少",
+    "continuous_flow": "持续流水",
+    "away_overdue": "外出未归",
 }
 
 
@@ -135,4 +142,18 @@ def press_voice(facts: AlertFacts, *, presses: int, responder: str) -> str:
     return (
         f"居家监护紧急通知。{facts.elder}再次{kind}，第{presses}次按下。地址：{facts.address}。{state}"
         "您能前往处置请按1。"
+    )
+
+
+def check_text(facts: AlertFacts, tz: str) -> str:
+    """The SMS asking the elder whether they are fine ("如平安请回复1")."""
+    head = f"【居家监护】{facts.elder}您好，平台发现您家{_when(facts.at, tz)}起："
+    return _fit(head, facts.explanation, "。如您平安请回复1，需要帮助请回复2。")
+
+
+def check_voice(facts: AlertFacts) -> str:
+    """The wellbeing call to the elder (zh-CN text to speech); the keypress is asked for by the Gather."""
+    return (
+        f"您好，这里是社区居家监护平台。{facts.elder}您好，平台发现您家{facts.explanation}。"
+        "如您平安请按1；需要帮助请按2，我们将通知探访联系人。"
     )

@@ -1,6 +1,7 @@
 """Acceptance by SMS or keypress: match a reply to the alert it answers, never to the wrong one.
 
-"1" accepts the only alert the sender was asked about; with several, the reply must name the code
+A reply from an elder whose wellbeing check is pending answers that check (hub.alerts.elder_check).
+Otherwise "1" accepts the only alert the sender was asked about; with several, the reply must name the code
 ("1 A37"). Anything unmatched or ambiguous is answered with a message that says so and changes nothing.
 """
 
@@ -13,11 +14,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.alerts import lifecycle
+from hub.alerts import elder_check, lifecycle
 from hub.alerts.errors import AlertError
 from hub.alerts.messages import accepted_reply, alert_code
 from hub.alerts.model import ACTIVE_STATES
 from hub.alerts.outbox import facts_for, normalise_phone
+from hub.alerts.settings import TightenConfig
 from hub.alerts.tables import OutboxMessage
 from hub.register.models import Alert
 
@@ -56,8 +58,24 @@ def asked_alerts(session: Session, phone: str) -> dict[int, str]:
     return {aid: name for aid, addr, name in rows if aid is not None and normalise_phone(addr) == want}
 
 
-def handle_reply(session: Session, phone: str, body: str, *, via: str, at: datetime) -> ReplyOutcome:
+def handle_reply(
+    session: Session,
+    phone: str,
+    body: str,
+    *,
+    via: str,
+    at: datetime,
+    tighten: TightenConfig | None = None,
+) -> ReplyOutcome:
     """Apply an SMS/keypress reply from `phone` inside the caller's transaction; return the answer."""
+    checks = elder_check.pending_checks(session, phone)
+    if checks:  # the elder answering the wellbeing check: "1" = I am fine, anything else = send someone
+        settled = elder_check.answer(session, checks, body, via=via, at=at, tighten=tighten)
+        return ReplyOutcome(settled.alert_ids[0], settled.answer)
+    if not asked_alerts(session, phone):  # not in any chain: perhaps an elder answering a finished check
+        late = elder_check.late_answer(session, phone, body, via=via, at=at)
+        if late is not None:
+            return ReplyOutcome(late.alert_ids[0], late.answer)
     accept, alert_id = parse_reply(body)
     if not accept:
         return ReplyOutcome(None, f"未能识别您的回复“{body.strip()[:20]}”。{HELP}")

@@ -112,7 +112,9 @@ class AlertService:
 
         def apply() -> ReplyOutcome:
             with self.sessions.begin() as session:
-                return handle_reply(session, phone, body, via=via, at=self.clock.now())
+                return handle_reply(
+                    session, phone, body, via=via, at=self.clock.now(), tighten=self.config.tighten
+                )
 
         return await asyncio.to_thread(apply)
 

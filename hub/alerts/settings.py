@@ -65,6 +65,20 @@ class RobotConfig(_Section):
     secret: str = Field(default="", exclude=True, repr=False)  # DingTalk / webhook signing secret
 
 
+class TightenConfig(_Section):
+    """How a rule tightens itself for a home after repeated false alarms (老人自报平安 / 探访确认无事).
+
+    After `min_count` false alarms of one kind for one home within `window_days` (counted afresh after each
+    change), the home's threshold factor for that kind grows by `step`, never beyond `max_factor`; the rules
+    never wait beyond the tier's hard window whatever the factor.
+    """
+
+    min_count: Annotated[int, Field(ge=1)] = 3
+    window_days: Annotated[int, Field(ge=1)] = 30
+    step: Annotated[float, Field(gt=0)] = 0.25
+    max_factor: Annotated[float, Field(ge=1)] = 2.0
+
+
 def _default_routes() -> dict[str, list[str]]:
     return {
         "sms": ["twilio_sms", "gsm_sms"],
@@ -88,6 +102,9 @@ class AlertsConfig(_Section):
     # Multiplies every step wait of the policies (e.g. 0.5 in extreme weather; tiny in tests).
     wait_scale: Annotated[float, Field(gt=0)] = 1.0
     outcome_wait_s: Annotated[int, Field(ge=1)] = 1800
+    # How long the wellbeing call to the elder ("平安请按1") waits for an answer before the visitor is paged.
+    elder_check_wait_s: Annotated[float, Field(gt=0)] = 600.0
+    tighten: TightenConfig = TightenConfig()
     district_duty: list[PersonConfig] = Field(default_factory=list)
     maintenance: list[PersonConfig] = Field(default_factory=list)
     # Per policy name: how often (s) an exhausted chain rings its duty line again; unset = the policy's own.

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alerts import elder_check
 from hub.alerts.channels.base import Notification, Notifier, NotifyError
 from hub.alerts.escalation import Escalator
 from hub.alerts.outbox import FAILED, PENDING, SENT
@@ -198,9 +199,14 @@ class AlertWorker:
                     continue  # cancelled meanwhile (someone accepted): nothing to record
                 if res.deferred_until is not None:
                     row.next_attempt_at = res.deferred_until
-                elif not res.error and res.channel == "log" and row.channel_index > 0:
+                elif (
+                    not res.error
+                    and res.channel == "log"
+                    and (row.channel_index > 0 or row.purpose == elder_check.PURPOSE)
+                ):
                     # Every real channel failed and the message reached only the hub's log: no person was
                     # told. That is a failed delivery on the alert's timeline and on /healthz, never "sent".
+                    # A wellbeing check with no channel at all is the same: the elder was never asked.
                     row.attempts += 1
                     row.status, row.sent_at, row.sent_via = FAILED, now, res.channel
                     detail = f"{row.name or row.address}: 所有渠道均失败，仅写入平台日志（{row.last_error}）"
@@ -209,6 +215,10 @@ class AlertWorker:
                         session.add(
                             AlertEvent(alert_id=row.alert_id, at=now, event="delivery_failed", detail=detail)
                         )
+                        if row.purpose == elder_check.PURPOSE:  # the elder was never asked: page now
+                            elder_check.check_failed(
+                                session, row.alert_id, reason="询问老人的消息未送达", at=now
+                            )
                 elif not res.error:
                     if res.channel != "log":
                         self.last_delivered_at = now
@@ -220,7 +230,7 @@ class AlertWorker:
                     )
                     row.attempts += 1
                     self.sent += 1
-                    if row.alert_id is not None and row.purpose in ("act", "fyi"):
+                    if row.alert_id is not None and row.purpose in ("act", "fyi", elder_check.PURPOSE):
                         session.add(
                             AlertEvent(
                                 alert_id=row.alert_id,
@@ -278,6 +288,16 @@ class AlertWorker:
 def fall_back(session: Session, row: OutboxMessage, now: datetime, *, reason: str, chain: list[str]) -> None:
     """Move `row` to the next channel of its chain, or mark it failed when none is left (in the timeline)."""
     current = chain[min(row.channel_index, len(chain) - 1)]
+    if row.purpose == elder_check.PURPOSE and row.route == "voice":
+        # The wellbeing call did not reach the elder (busy, no answer, failed): no second SMS with the
+        # call's text, the chain pages at once instead.
+        row.status = FAILED
+        row.last_error = f"{current}: {reason}"[:2000]
+        if row.alert_id is not None:
+            detail = f"{row.name or row.address}: 询问老人的电话未接通（{reason}）"
+            session.add(AlertEvent(alert_id=row.alert_id, at=now, event="delivery_failed", detail=detail))
+            elder_check.check_failed(session, row.alert_id, reason="老人电话未接通", at=now)
+        return
     if row.channel_index + 1 < len(chain):
         row.channel_index += 1
         row.attempts = 0

@@ -180,6 +180,7 @@ def cmd_visits_add(args: argparse.Namespace) -> int:
             now=_now(),
             task_id=args.task,
             alert_id=args.alert,
+            alert_outcome=args.alert_outcome,
         )
         if args.service:
             add_service(
@@ -243,6 +244,32 @@ def cmd_tasks_plan(args: argparse.Namespace) -> int:
     with _session(args) as (session, config):
         result = run_planner(session, _now(), config.care, ZoneInfo(config.timezone))
     print(result.summary())
+    return EXIT_OK
+
+
+def cmd_report_false_alarms(args: argparse.Namespace) -> int:
+    """Print the monthly false-alarm rate per rule (alert kind), then per home and rule."""
+    from hub.care.reports import false_alarms
+
+    with _session(args) as (session, config):
+        report = false_alarms(session, args.month, ZoneInfo(config.timezone))
+    if args.json:
+        print_json(report)
+        return EXIT_OK
+    print(f"{report['month']} 误报率（老人自报平安、探访确认无事 / 已处理告警）")
+    for title, rows, keys in (
+        ("按规则", report["by_kind"], ()),
+        ("按住户与规则", report["by_home"], ("home",)),
+    ):
+        print(title)
+        print_table(
+            (*("住户" for _ in keys), "规则", "已处理", "误报", "误报率"),
+            (
+                (*(r[k] for k in keys), r["kind_zh"], r["resolved"], r["false_alarms"], f"{r['rate']:.0%}")
+                for r in rows
+            ),
+            empty="本月没有已处理的告警",
+        )
     return EXIT_OK
 
 
@@ -328,6 +355,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         va.add_argument("--" + option.replace("_", "-"), dest=option, default=None)
     va.add_argument("--task", type=int, default=None, help="the task this visit answers")
     va.add_argument("--alert", type=int, default=None, help="the alert this visit answers (resolves it)")
+    va.add_argument(
+        "--alert-outcome",
+        default="visit_ok",
+        choices=["visit_ok", "real_danger", "device_fault", "other"],
+        help="what the visit found: visit_ok 探访确认无事 | real_danger 确有险情 | device_fault 设备故障 | other 其他",
+    )
     va.add_argument("--service", default="", help="关爱服务情况 (adds a care service record)")
     va.add_argument("--service-worker", default="", help="服务人员")
     va.add_argument("--satisfaction", default="", help="非常满意 | 满意 | 基本满意 | 不满意")
@@ -353,6 +386,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     rv.add_argument("--month", required=True, help="e.g. 2026-11")
     rv.add_argument("--json", action="store_true")
     rv.set_defaults(func=cmd_report_visit_rate)
+    rf = rsub.add_parser("false-alarms", help="monthly false-alarm rate per rule and per home (误报率)")
+    rf.add_argument("--month", required=True, help="e.g. 2026-11")
+    rf.add_argument("--json", action="store_true")
+    rf.set_defaults(func=cmd_report_false_alarms)
 
     p = sub.add_parser("elders", help="the care register")
     esub = p.add_subparsers(dest="elders_cmd", required=True)

@@ -160,3 +160,64 @@ def visit_rate(session: Session, month: str, tz: ZoneInfo) -> VisitRateReport:
         elif not met:
             report.short.append(entry)
     return report
+
+
+def false_alarms(
+    session: Session, month: str, tz: ZoneInfo, home_ids: frozenset[int] | None = None
+) -> dict[str, Any]:
+    """The false-alarm rate of a local month, per rule (alert kind) and per home and kind.
+
+    Counts the elder alerts resolved in the month (by `closed_at`); a false alarm is an outcome of
+    `hub.alerts.outcomes.FALSE_ALARM` (老人自报平安, 探访确认无事); the rate is false alarms over resolved.
+    `home_ids` narrows it to a jurisdiction (None: every home).
+    """
+    from hub.alerts.messages import KIND_NAMES
+    from hub.alerts.outcomes import FALSE_ALARM, OUTCOMES
+    from hub.register.models import Alert, Home
+
+    year, mon = parse_month(month)
+    start = local_midnight(date(year, mon, 1), tz)
+    end = local_midnight(date(year + (mon == 12), mon % 12 + 1, 1), tz)
+    stmt = (
+        select(Alert.home_id, Home.code, Alert.kind, Alert.outcome)
+        .join(Home, Home.id == Alert.home_id)
+        .where(
+            Alert.state == "resolved",
+            Alert.alert_class == "elder",
+            Alert.closed_at >= start,
+            Alert.closed_at < end,
+        )
+    )
+    per_home: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for home_id, code, kind, outcome in session.execute(stmt):
+        if home_ids is None or home_id in home_ids:
+            per_home[(kind, code)][outcome or "other"] += 1
+
+    def row(outcomes: dict[str, int], **keys: str) -> dict[str, Any]:
+        resolved = sum(outcomes.values())
+        false = sum(n for o, n in outcomes.items() if o in FALSE_ALARM)
+        return {
+            **keys,
+            "resolved": resolved,
+            "false_alarms": false,
+            "rate": round(false / resolved, 3) if resolved else 0.0,
+            "by_outcome": {OUTCOMES.get(o, o): n for o, n in sorted(outcomes.items())},
+        }
+
+    per_kind: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    total: dict[str, int] = defaultdict(int)
+    for (kind, _code), outcomes in per_home.items():
+        for o, n in outcomes.items():
+            per_kind[kind][o] += n
+            total[o] += n
+    return {
+        "month": f"{year:04d}-{mon:02d}",
+        "total": row(total),
+        "by_kind": [
+            row(per_kind[k], kind=k, kind_zh=KIND_NAMES.get(k, k))
+            for k in sorted(per_kind, key=lambda k: (-sum(per_kind[k].values()), k))
+        ],
+        "by_home": [
+            row(per_home[(k, c)], kind=k, kind_zh=KIND_NAMES.get(k, k), home=c) for k, c in sorted(per_home)
+        ],
+    }

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hub.alerts import lifecycle
 from hub.alerts.model import ACTIVE_STATES
+from hub.alerts.outcomes import OUTCOMES, VISIT_OK
 from hub.care.errors import CareError
 from hub.care.tables import CareService, CareTask, CareTaskEvent, Visit
 from hub.care.vocab import (
@@ -146,8 +147,14 @@ def record_visit(
     now: datetime,
     task_id: int | None = None,
     alert_id: int | None = None,
+    alert_outcome: str = VISIT_OK,
 ) -> Visit:
-    """Store a visit, close what it settles and resolve the alert it answers (inside the caller's transaction)."""
+    """Store a visit, close what it settles and resolve the alert it answers (inside the caller's transaction).
+
+    `alert_outcome` is what the visit found, a code of `hub.alerts.outcomes.OUTCOMES` (default 探访确认无事).
+    """
+    if alert_id is not None and alert_outcome not in OUTCOMES:
+        raise CareError(f"处置结果应为 {'、'.join(OUTCOMES)} 之一，而不是 {alert_outcome!r}")
     wrong = data.problems()
     if wrong:
         raise CareError("；".join(wrong))
@@ -199,8 +206,8 @@ def record_visit(
                 session,
                 alert_id,
                 by=data.visitor_name,
-                outcome=f"{data.method}（第 {seq} 次探访）",
-                notes=notes,
+                outcome=alert_outcome,
+                notes="；".join(x for x in (f"{data.method}（第 {seq} 次探访）", notes) if x),
                 at=data.visited_at,
             )
     session.flush()

@@ -23,6 +23,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -103,6 +105,8 @@ class Elder(Base):
     sex: Mapped[str] = mapped_column(String(8), default="")  # 男 / 女
     phone: Mapped[str] = mapped_column(EncryptedText(), default="")  # 联系电话 (encrypted)
     tier: Mapped[str] = mapped_column(String(16), default="general")  # key = 重点对象, general = 一般对象
+    # Whether the elder can answer a wellbeing call (press 1 / reply 1); False skips "ask the elder first".
+    can_answer_phone: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)  # 对象类型, several allowed
 
     # 一、基本情况
@@ -188,7 +192,12 @@ class Alert(Base):
     home_id: Mapped[int] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str] = mapped_column(String(16))
-    alert_class: Mapped[str] = mapped_column(String(16), default="elder")  # elder | device
+    alert_class: Mapped[str] = mapped_column(String(16), default="elder")  # elder | device | notice
+    # The rule allows asking the elder first (AlertCandidate.check_first); the escalation reads it.
+    check_first: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The outcome code of a resolved alert (hub.alerts.outcomes: elder_ok, visit_ok, real_danger,
+    # device_fault, other); empty while open or when cancelled.
+    outcome: Mapped[str] = mapped_column(String(16), default="", server_default="")
     state: Mapped[str] = mapped_column(String(16))
     # "<home code>/<kind>" while the alert is active, NULL once closed: a unique index that allows many
     # closed alerts but only one active one per home and kind, on SQLite and PostgreSQL alike.
@@ -204,6 +213,29 @@ class Alert(Base):
     events: Mapped[list[AlertEvent]] = relationship(
         back_populates="alert", cascade="all, delete-orphan", order_by="AlertEvent.id"
     )
+
+
+class RuleAdjustment(Base):
+    """A rule's threshold factor for one home, changed after repeated false alarms (or by staff).
+
+    The factor multiplies the silence (or shortfall) a rule waits for before it raises, for that home and
+    alert kind; the rules read the effective factor (`hub.register.adjustments.current_factors`) at every
+    refresh and never wait beyond the tier's hard window. Rows are never deleted: a revert stamps
+    `reverted_at`, and the effective factor is that of the newest row not reverted (1.0 without one).
+    """
+
+    __tablename__ = "rule_adjustments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    home_id: Mapped[int] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    factor: Mapped[float] = mapped_column(Float)
+    previous: Mapped[float] = mapped_column(Float, default=1.0)
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    by: Mapped[str] = mapped_column(String(64), default="")
+    reverted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reverted_by: Mapped[str] = mapped_column(String(64), default="")
 
 
 class AlertEvent(Base):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,6 +55,14 @@ class HomeProfile:
 
     tier: str = "general"  # key = 重点对象, general = 一般对象
     street: str = ""
+    # Alert kind → threshold factor for this home, raised after repeated false alarms (register table
+    # rule_adjustments, read at every refresh); a rule multiplies what it waits for by `factor(kind)` and
+    # never waits beyond the tier's hard window.
+    factors: Mapping[str, float] = field(default_factory=dict)
+
+    def factor(self, kind: str) -> float:
+        """The threshold factor of `kind` for this home (1.0 unless adjusted)."""
+        return self.factors.get(kind, 1.0)
 
 
 def default_rules(timezone: str) -> tuple[Rule, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hub.models import Reading
+from hub.register.adjustments import current_factors
 from hub.register.models import Elder, Home
 from hub.rules.engine import HomeProfile, RulesEngine
 from hub.rules.errors import RulesError
@@ -31,7 +33,7 @@ TIER_RANK = {"key": 0, "general": 1}  # a home with a key elder is watched as ke
 
 
 def load_profiles(session: Session) -> dict[str, HomeProfile]:
-    """Tier (the strictest of the home's elders) and street of every home."""
+    """Tier (the strictest of the home's elders), street and rule threshold factors of every home."""
     try:
         rows = session.execute(
             select(Home.code, Home.street, Elder.tier).outerjoin(Elder, Elder.home_id == Home.id)
@@ -44,6 +46,13 @@ def load_profiles(session: Session) -> dict[str, HomeProfile]:
         known = profiles.get(code)
         if known is None or TIER_RANK.get(tier, 1) < TIER_RANK.get(known.tier, 1):
             profiles[code] = HomeProfile(tier=tier, street=street or "")
+    try:
+        factors = current_factors(session)
+    except SQLAlchemyError as exc:
+        raise RulesError(f"cannot read the rule adjustments from the register: {exc}") from exc
+    for code, kinds in factors.items():
+        if code in profiles:
+            profiles[code] = replace(profiles[code], factors=kinds)
     return profiles
 
 

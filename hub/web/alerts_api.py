@@ -17,7 +17,8 @@ from aiohttp import web
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from hub.alerts import lifecycle
+from hub.alerts import elder_check, lifecycle
+from hub.alerts.adjust import list_adjustments, revert
 from hub.alerts.coverage import coverage_gaps
 from hub.alerts.errors import AlertError
 from hub.alerts.outbox import SENT
@@ -27,7 +28,7 @@ from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import OutboxMessage
 from hub.alerts.worker import fall_back
 from hub.care.idcard import mask_phones
-from hub.register.models import Alert, AlertEvent, Home
+from hub.register.models import Alert, AlertEvent, Home, RuleAdjustment
 from hub.web import audit
 from hub.web.access import error, forbidden, require
 from hub.web.alert_views import scoped_alerts
@@ -151,7 +152,13 @@ async def ack(request: web.Request) -> web.Response:
 
 
 async def resolve(request: web.Request) -> web.Response:
-    """POST /api/v1/alerts/{id}/resolve ``{"by", "outcome", "notes"}``: record the outcome and close."""
+    """POST /api/v1/alerts/{id}/resolve ``{"by", "outcome", "notes"}``: record the outcome and close.
+
+    ``outcome`` is elder_ok | visit_ok | real_danger | device_fault (or its Chinese label); other text is
+    kept as said and counted as 其他.
+    """
+    alerts = request.app.get(ALERTS)
+    tighten = alerts.service.config.tighten if alerts is not None else None
 
     def apply(session: Any, alert_id: int, data: dict[str, Any], now: datetime) -> Any:
         return lifecycle.resolve(
@@ -161,6 +168,7 @@ async def resolve(request: web.Request) -> web.Response:
             outcome=_text(data, "outcome"),
             notes=_text(data, "notes", required=False),
             at=now,
+            tighten=tighten,
         )
 
     return await _transition(request, apply, "resolve")
@@ -272,19 +280,25 @@ async def twilio_sms(request: web.Request) -> web.Response:
 
 
 async def twilio_voice(request: web.Request) -> web.Response:
-    """POST /api/v1/alerts/twilio/voice?outbox=N: the Gather action; Digits "1" accepts that alert."""
+    """POST /api/v1/alerts/twilio/voice?outbox=N: the Gather action; Digits "1" accepts that alert.
+
+    On the elder's wellbeing call "1" means "I am fine" (the alert resolves) and any other key pages at once.
+    """
     alerts, form = await _twilio_form(request)
     outbox_id = _outbox_id(request)
     digits = form.get("Digits", "")
 
-    def find() -> tuple[str, int | None]:
+    def find() -> tuple[str, int | None, str]:
         with alerts.service.sessions() as session:
             row = session.get(OutboxMessage, outbox_id)
-            return (row.address, row.alert_id) if row is not None else ("", None)
+            return (row.address, row.alert_id, row.purpose) if row is not None else ("", None, "")
 
-    phone, alert_id = await asyncio.to_thread(find)
+    phone, alert_id, purpose = await asyncio.to_thread(find)
     if alert_id is None:
         return _twiml('<Say language="zh-CN">未找到对应的告警。</Say>')
+    if purpose == elder_check.PURPOSE:  # the elder answering the wellbeing call: 1 = fine, else send someone
+        outcome = await alerts.service.reply(phone, digits or "（无按键）", via="语音按键")
+        return _twiml(f'<Say language="zh-CN">{escape(outcome.answer)}</Say>')
     if digits != "1":
         return _twiml('<Say language="zh-CN">未确认接单，稍后将继续通知其他人。</Say>')
     outcome = await alerts.service.reply(phone, f"1 A{alert_id}", via="语音按键")
@@ -330,6 +344,57 @@ def _outbox_id(request: web.Request) -> int:
     return value
 
 
+async def adjustments(request: web.Request) -> web.Response:
+    """GET /api/v1/rules/adjustments[?home=H001]: per-home rule adjustments within the caller's jurisdiction."""
+    svc = request.app[SERVICES]
+    who = require(request, "alerts.read")
+    home = request.query.get("home", "")
+
+    def read() -> list[dict[str, Any]]:
+        with svc.sessions() as session:
+            rows = list_adjustments(session, scope_of(session, who).home_ids)
+        return [r for r in rows if not home or r["home"] == home]
+
+    return _json(await asyncio.to_thread(read))
+
+
+async def revert_adjustment(request: web.Request) -> web.Response:
+    """POST /api/v1/rules/adjustments/{adjustment_id}/revert ``{"by"}``: undo one adjustment (audited)."""
+    svc = request.app[SERVICES]
+    who = require(request, "alerts.act")
+    try:
+        adjustment_id = int(request.match_info["adjustment_id"])
+    except ValueError as exc:
+        raise error(web.HTTPNotFound, "调整编号必须是数字") from exc
+    if not 0 < adjustment_id < 2**31:
+        raise error(web.HTTPNotFound, f"调整记录 {adjustment_id} 不存在")
+    data = await _body(request)
+    data.setdefault("by", who.name)
+    by, now, ip = _by(data), svc.clock.now(), client_ip(request)
+
+    def run() -> dict[str, Any]:
+        with svc.sessions.begin() as session:
+            row = session.get(RuleAdjustment, adjustment_id)
+            if row is not None and not scope_of(session, who).alert_ok(row.home_id, "elder"):
+                raise forbidden(f"调整记录 {adjustment_id} 不在您的管辖范围内")
+            revert(session, adjustment_id, by=by, at=now)
+            audit.record(
+                session,
+                at=now,
+                actor=who.name,
+                role=who.role,
+                action="revert_adjustment",
+                target=f"adjustment {adjustment_id}",
+                ip=ip,
+            )
+            return next(r for r in list_adjustments(session) if r["id"] == adjustment_id)
+
+    try:
+        return _json(await asyncio.to_thread(run))
+    except AlertError as exc:
+        return _json({"error": str(exc)}, 404 if "不存在" in str(exc) else 409)
+
+
 def add_routes(app: web.Application) -> None:
     """Add the alert routes to the hub's application."""
     app.router.add_post("/api/v1/alerts/{alert_id}/ack", ack)
@@ -340,3 +405,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/alerts/twilio/sms", twilio_sms)
     app.router.add_post("/api/v1/alerts/twilio/voice", twilio_voice)
     app.router.add_post("/api/v1/alerts/twilio/status", twilio_status)
+    app.router.add_get("/api/v1/rules/adjustments", adjustments)
+    app.router.add_post("/api/v1/rules/adjustments/{adjustment_id}/revert", revert_adjustment)

@@ -29,6 +29,7 @@ ACTIONS: dict[str, str] = {
     "import": "导入",
     "ack": "接单",
     "resolve": "处置完成",
+    "revert_adjustment": "撤销规则调整",
     "cancel": "取消告警",
     "visit": "录入探访",
     "absence": "登记外出",

@@ -98,6 +98,7 @@ async def add_visit(request: web.Request) -> web.Response:
         body.pop("alert", None),
         body.pop("service", None),
     )
+    alert_outcome = body.pop("alert_outcome", "visit_ok")  # what the visit found (hub.alerts.outcomes)
 
     def run(session: Session, scope: Scope, _who: Principal) -> dict[str, Any]:
         data = visit_input(body)
@@ -108,6 +109,7 @@ async def add_visit(request: web.Request) -> web.Response:
             now=_now(request),
             task_id=task,
             alert_id=alert,
+            alert_outcome=str(alert_outcome),
         )
         audit.record(
             session, at=_now(request), actor=who.name, role=who.role, action="visit", target=str(ref), ip=ip
@@ -174,6 +176,16 @@ async def visit_rate(request: web.Request) -> web.Response:
     _config, tz = _settings(request)
     report = await _in_tx(request, lambda s, _scope, _w: compute(s, month, tz).to_dict())
     return _json(report if who.role == "admin" else _narrow_report(report, who))
+
+
+async def false_alarm_report(request: web.Request) -> web.Response:
+    """GET /api/v1/reports/false-alarms?month=2026-11: false-alarm rate per rule and per home and rule."""
+    from hub.care.reports import false_alarms
+
+    require(request, "reports.read")
+    month = request.query.get("month", "")
+    _config, tz = _settings(request)
+    return _json(await _in_tx(request, lambda s, scope, _w: false_alarms(s, month, tz, scope.home_ids)))
 
 
 def _narrow_report(report: dict[str, Any], who: Principal) -> dict[str, Any]:
@@ -306,5 +318,6 @@ def add_routes(app: web.Application, care: CareConfig | None = None, timezone: s
     app.router.add_post("/api/v1/visits", add_visit)
     app.router.add_get("/api/v1/tasks", tasks)
     app.router.add_get("/api/v1/reports/visit-rate", visit_rate)
+    app.router.add_get("/api/v1/reports/false-alarms", false_alarm_report)
     app.router.add_post("/api/v1/imports", import_list)
     app.router.add_get(r"/api/v1/exports/{what:ledger|register|visits|bundle}", export)

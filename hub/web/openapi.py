@@ -103,7 +103,15 @@ OPERATIONS: tuple[Op, ...] = (
         {
             "type": "object",
             "required": ["outcome"],
-            "properties": {"by": _STR, "outcome": _STR, "notes": _STR},
+            "properties": {
+                "by": _STR,
+                "outcome": {
+                    "type": "string",
+                    "description": "elder_ok 老人自报平安 | visit_ok 探访确认无事 | real_danger 确有险情 | "
+                    "device_fault 设备故障（其他文字记为“其他”）",
+                },
+                "notes": _STR,
+            },
         },
     ),
     Op(
@@ -115,6 +123,21 @@ OPERATIONS: tuple[Op, ...] = (
         {"type": "object", "properties": {"by": _STR, "reason": _STR}},
     ),
     Op("get", "/api/v1/alerts/{alert_id}/timeline", "告警详情与时间线", "告警", (_ALERT,)),
+    Op(
+        "get",
+        "/api/v1/rules/adjustments",
+        "误报后规则自动调整记录（按管辖范围）",
+        "告警",
+        (Param("home", description="住户编号"),),
+    ),
+    Op(
+        "post",
+        "/api/v1/rules/adjustments/{adjustment_id}/revert",
+        "撤销一条规则调整",
+        "告警",
+        (Param("adjustment_id", where="path", type="integer", required=True),),
+        {"type": "object", "properties": {"by": _STR}},
+    ),
     Op(
         "post",
         "/api/v1/alerts/twilio/sms",
@@ -201,6 +224,13 @@ OPERATIONS: tuple[Op, ...] = (
         "get",
         "/api/v1/reports/visit-rate",
         "月度探访率（按镇街、村社区）",
+        "报表",
+        (Param("month", description="2026-11", required=True, pattern=r"^[0-9]{4}-[0-9]{2}$"),),
+    ),
+    Op(
+        "get",
+        "/api/v1/reports/false-alarms",
+        "月度误报率（按规则、按住户）",
         "报表",
         (Param("month", description="2026-11", required=True, pattern=r"^[0-9]{4}-[0-9]{2}$"),),
     ),

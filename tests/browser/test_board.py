@@ -221,3 +221,27 @@ async def test_the_board_says_when_the_hub_itself_is_not_healthy(
         await banner.wait_for(state="visible", timeout=WAIT_MS)
         text = await banner.inner_text()
         assert "平台自检未通过" in text and "长时间未收到任何设备消息" in text
+
+
+async def test_the_resolve_dialog_offers_the_four_outcomes_and_the_false_alarm_page_counts_them(
+    hub_url: str, browser: Browser, quiet_mosquitto: Broker
+) -> None:
+    page = await _login(browser, hub_url, "值班员")
+    await _publish(quiet_mosquitto, "zigbee2mqtt/h001_sos", {"action": "emergency", "linkquality": 90})
+    card = page.locator("li.alert[data-kind=sos]")
+    await card.wait_for(timeout=WAIT_MS)
+    await card.locator("button.resolve").click()
+    outcome = card.locator("select[name=outcome]")
+    assert await outcome.locator("option").all_inner_texts() == [
+        "老人自报平安",
+        "探访确认无事",
+        "确有险情",
+        "设备故障",
+    ]
+    await outcome.select_option("visit_ok")
+    await card.locator("form.resolve-form button[type=submit]").click()
+    await page.locator("li.alert[data-kind=sos]").wait_for(state="detached", timeout=WAIT_MS)
+    await page.click("nav a[href='#/false-alarms']")
+    await page.wait_for_selector("main h2 >> text=误报率", timeout=WAIT_MS)
+    text = await page.locator("main").inner_text()
+    assert "紧急求助" in text and "100.0%" in text

@@ -40,7 +40,7 @@ ELDERS_SEEN = {
 # Routes that are the audited, admin-only disclosure itself (like POST …/reveal): spreadsheets for the
 # programme's paper forms, full ID numbers only for care.id_viewers (tests/care covers their masking).
 DISCLOSURES = {"/api/v1/exports/{what}"}
-QUERIES = {"/api/v1/reports/visit-rate": "?month=2026-11"}
+QUERIES = {"/api/v1/reports/visit-rate": "?month=2026-11", "/api/v1/reports/false-alarms": "?month=2026-11"}
 
 
 def _escalate_h002_sos(api: Api) -> None:

@@ -7,7 +7,13 @@ const ALERT_KINDS = {
   sos: "紧急求助", fall: "跌倒", gas: "燃气泄漏", smoke: "烟雾", leak: "漏水",
   inactivity: "长时间无活动", no_water: "长时间未用水", water_unusual: "用水异常",
   offline: "设备离线", battery_low: "电量低", health: "健康指标异常", device_config: "设备配置错误",
+  quiet_gap: "异常静默", morning_check: "早间未见活动", routine_late: "作息异常", water_no_use: "长时间未用水",
+  low_water_day: "当日用水偏少", continuous_flow: "持续流水", away_overdue: "外出未归",
 };
+// The outcomes a resolve records (hub/alerts/outcomes.py), in the order the resolve dialog offers them.
+const OUTCOMES = [
+  ["elder_ok", "老人自报平安"], ["visit_ok", "探访确认无事"], ["real_danger", "确有险情"], ["device_fault", "设备故障"],
+];
 const ALERT_STATES = {
   open: "待处理", notifying: "通知中", acknowledged: "已接单", resolved: "已解决", cancelled: "已取消",
 };
@@ -18,6 +24,9 @@ const EVENTS = {
   cancelled: "取消", escalated: "升级通知", exhausted: "无人接单·升级值班", duty_rung: "再次通知值班",
   pressed: "再次按下", resumed: "恢复升级", step_skipped: "跳过", no_recipients: "无人可通知（配置错误）",
   fallback: "改用其他渠道", delivery_failed: "发送失败",
+  elder_check: "先询问老人", elder_check_unanswered: "老人未答复", elder_check_failed: "老人未报平安",
+  elder_late_reply: "老人迟到的答复",
+  rule_tightened: "规则自动放宽",
 };
 // Which role may open which page (the API enforces it again; this only hides useless links).
 const PAGES = {
@@ -245,8 +254,20 @@ function actions(a) {
     const done = el("button", "resolve", "处置完成");
     done.type = "button";
     done.addEventListener("click", () => {
-      const outcome = prompt("处置结果（例如：已上门，老人安全）");
-      if (outcome) act(a.id, "resolve", { outcome, notes: "" });
+      // The resolve dialog: one of the four outcomes (they feed the false-alarm rate) and a note.
+      const form = el("form", "resolve-form");
+      const outcome = el("select");
+      outcome.name = "outcome";
+      for (const [code, text] of OUTCOMES) outcome.append(Object.assign(el("option", "", text), { value: code }));
+      const notes = Object.assign(el("input"), { name: "notes", placeholder: "备注（可选）", maxLength: 2000 });
+      const ok = el("button", "primary", "确认");
+      ok.type = "submit";
+      form.append(label("处置结果", outcome), notes, ok);
+      form.addEventListener("submit", (ev) => {
+        ev.preventDefault();
+        act(a.id, "resolve", { outcome: outcome.value, notes: notes.value });
+      });
+      done.replaceWith(form);
     });
     box.append(done);
   }
@@ -339,7 +360,29 @@ async function elderPage(code) {
   }
   const vh = el("ul", "timeline");
   for (const v of visits.slice().reverse()) vh.append(el("li", "", `第 ${v.seq} 次 ${localTime(v.visited_at)} ${v.method} · ${v.visitor_name}`));
-  view(head, el("h3", "", "近 7 天"), charts, el("h3", "", "告警记录"), ah, el("h3", "", "探访记录"), vh);
+  view(head, el("h3", "", "近 7 天"), charts, el("h3", "", "告警记录"), ah, el("h3", "", "探访记录"), vh,
+    el("h3", "", "规则调整（误报后自动放宽，可撤销）"), await adjustmentsList(e.home));
+}
+
+async function adjustmentsList(home) {
+  const rows = await api(`/api/v1/rules/adjustments?home=${encodeURIComponent(home)}`);
+  const list = el("ul", "timeline");
+  for (const r of rows) {
+    const li = el("li", r.reverted_at ? "muted" : "",
+      `${localTime(r.at)} ${r.kind_zh} 系数 ${r.previous}→${r.factor} · ${r.reason} · ${r.by}` +
+      (r.reverted_at ? `（已由${r.reverted_by}撤销）` : ""));
+    if (!r.reverted_at && ["admin", "street", "community"].includes(me.role)) {
+      const undo = el("button", "", "撤销");
+      undo.type = "button";
+      undo.addEventListener("click", async () => {
+        await api(`/api/v1/rules/adjustments/${r.id}/revert`, { method: "POST", body: {} });
+        route();
+      });
+      li.append(undo);
+    }
+    list.append(li);
+  }
+  return rows.length ? list : el("p", "empty", "没有规则调整");
 }
 
 function dayKey(iso) { return dayFormat.format(new Date(iso)); }
@@ -501,6 +544,18 @@ async function compliancePage() {
       r.not_visited.map((x) => [x.code, x.name, x.community, (x.visitors || []).join("、")])));
 }
 
+async function falseAlarmsPage() {
+  const month = new Intl.DateTimeFormat("sv-SE", { timeZone: TZ, year: "numeric", month: "2-digit" }).format(new Date());
+  const r = await api(`/api/v1/reports/false-alarms?month=${month}`);
+  const pct = (x) => `${(x.rate * 100).toFixed(1)}%`;
+  const kind = (x) => ALERT_KINDS[x.kind] || x.kind_zh;
+  view(el("h2", "", `${r.month} 误报率 ${pct(r.total)}（已处理 ${r.total.resolved}，老人自报平安或探访确认无事 ${r.total.false_alarms}）`),
+    el("h3", "", "按规则"), table(["规则", "已处理", "误报", "误报率"],
+      r.by_kind.map((x) => [kind(x), x.resolved, x.false_alarms, pct(x)])),
+    el("h3", "", "按住户与规则"), table(["住户", "规则", "已处理", "误报", "误报率"],
+      r.by_home.map((x) => [x.home, kind(x), x.resolved, x.false_alarms, pct(x)])));
+}
+
 async function devicesPage() {
   const rows = await api("/api/v1/devices");
   view(el("h2", "", "设备状况"), table(["设备", "住户", "地址", "型号", "最近上报", "电量", "在线", "未关闭告警"],
@@ -531,6 +586,7 @@ async function route() {
     else if (page === "elder") await elderPage(decodeURIComponent(arg));
     else if (page === "visit") await visitPage();
     else if (page === "compliance") await compliancePage();
+    else if (page === "false-alarms") await falseAlarmsPage();
     else if (page === "devices") await devicesPage();
     else if (page === "quarantine") await quarantinePage();
     else if (page === "login") loginPage();
