@@ -371,6 +371,7 @@ class RulesEngine:
         device: str = "",
         alert_class: str = "elder",
         subject: str = "",
+        check_first: bool = False,
     ) -> AlertCandidate:
         """An alert candidate for `home` stamped at `at`."""
         return AlertCandidate(
@@ -382,6 +383,7 @@ class RulesEngine:
             explanation=explanation,
             alert_class=alert_class,
             subject=subject,
+            check_first=check_first,
         )
 
     # -- persistence ----------------------------------------------------------------------------------

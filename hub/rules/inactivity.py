@@ -68,13 +68,15 @@ class InactivityRule(TimerRule):
                 f"老人 {ctx.local(home.last_door)} 出门后 {hours_text(now - since)} 未归（{tier}），"
                 "请电话确认去向；如外出探亲或住院，请登记离家日程"
             )
-            return [ctx.candidate(home, "away_overdue", Severity.INFO, now, text)], NEVER
+            return [
+                ctx.candidate(home, "away_overdue", Severity.INFO, now, text, alert_class="notice")
+            ], NEVER
         what = f"（{home.last_sign_what}）" if home.last_sign_what and since == home.last_sign else ""
         text = (
             f"自 {ctx.local(since)}{what} 起已 {hours_text(now - since)} 无任何活动迹象"
             f"（{tier}窗口 {hours_text(window)}）"
         )
-        return [ctx.candidate(home, "inactivity", Severity.URGENT, now, text)], NEVER
+        return [ctx.candidate(home, "inactivity", Severity.URGENT, now, text, check_first=True)], NEVER
 
 
 class MorningCheckRule(TimerRule):
@@ -103,4 +105,4 @@ class MorningCheckRule(TimerRule):
             return (), tomorrow
         home.alerted |= MORNING
         text = f"今日 {th.morning_check} 前仍无任何活动迹象（最后一次活动 {ctx.local(home.last_sign)}）"
-        return [ctx.candidate(home, "morning_check", Severity.URGENT, now, text)], tomorrow
+        return [ctx.candidate(home, "morning_check", Severity.URGENT, now, text, check_first=True)], tomorrow

@@ -143,7 +143,7 @@ class RoutineLateRule(TimerRule):
             f"通常 {clock_text(b.first_median_min)}±{round(b.first_spread_min)} 分钟首次活动，"
             f"今日 {ctx.local(now, '%H:%M')} 仍无活动（最后一次活动 {ctx.local(home.last_sign)}）"
         )
-        return [ctx.candidate(home, "routine_late", Severity.URGENT, now, text)], tomorrow
+        return [ctx.candidate(home, "routine_late", Severity.URGENT, now, text, check_first=True)], tomorrow
 
 
 class QuietGapRule(TimerRule):
@@ -178,7 +178,7 @@ class QuietGapRule(TimerRule):
             f"白天通常最长静默约 {hours_text(b.gap_p90_min * 60)}，"
             f"自 {ctx.local(last)}（{home.last_sign_what}）起已 {hours_text(now - last)} 无任何活动"
         )
-        return [ctx.candidate(home, "quiet_gap", Severity.URGENT, now, text)], NEVER
+        return [ctx.candidate(home, "quiet_gap", Severity.URGENT, now, text, check_first=True)], NEVER
 
 
 class LowWaterDayRule:
@@ -215,4 +215,4 @@ class LowWaterDayRule:
             f"{ctx.local(day_start, '%m-%d')} 全天用水 {litres:.0f} 升，"
             f"通常 {b.water_median_l:.0f}±{b.water_spread_l:.0f} 升，请探访时关注"
         )
-        return ctx.candidate(home, "low_water_day", Severity.INFO, end, text)
+        return ctx.candidate(home, "low_water_day", Severity.INFO, end, text, alert_class="notice")
