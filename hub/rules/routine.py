@@ -158,6 +158,10 @@ class QuietGapRule(TimerRule):
             return (), NEVER
         th = home.th
         last = home.last_sign
+        if ctx.watched_since(home, now) > last:
+            # An absence ended (or watching began) since the last sign: the elder has not been seen up since,
+            # so this is not a quiet spell of a waking day; the window and morning rules judge from its end.
+            return (), NEVER
         start = ctx.day_start(last, home)
         start_t = th.local_time("day_start")
         assert start_t is not None
@@ -168,7 +172,7 @@ class QuietGapRule(TimerRule):
             return (), NEVER
         limit = max(b.gap_p90_min * 60.0 * th.quiet_gap_factor, th.quiet_gap_min_hours * 3600.0)
         limit *= ctx.factor(home, now)
-        deadline = max(last, home.since) + limit
+        deadline = last + limit
         if now < deadline:
             return (), deadline
         if ctx.absent(home, now) or seems_away(home, now) or home.sign_devices_down(now, doubtful=True):
