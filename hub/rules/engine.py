@@ -190,8 +190,7 @@ class RulesEngine:
         if dev is None:
             dev = home.devices[reading.device] = DeviceState(reading.device, UNKNOWN_INTERVAL_S, ts)
         signal = reading.signal
-        if ts > dev.last_seen:
-            dev.last_seen = ts
+        dev.seen(ts)
         out: list[AlertCandidate] = []
         if reading.device_ts is not None:
             finding = clock_finding(home, dev, reading, ts, self)

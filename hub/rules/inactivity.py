@@ -51,11 +51,13 @@ class InactivityRule(TimerRule):
         deadline = since + window
         if now < deadline:
             return (), deadline
-        if home.sign_devices_down(now):
+        failing = home.failing_sign_devices(now)
+        if failing:
             home.alerted |= UNKNOWN
+            which = "、".join(f"{dev.code}（{why}）" for dev, why in failing)
             text = (
                 f"无法判断（设备故障）：自 {ctx.local(since)} 起 {hours_text(now - since)} 无活动迹象，"
-                "但承载活动迹象的设备离线或失联，请检修设备并电话确认老人情况"
+                f"但承载活动迹象的设备 {which} 故障。设备故障，请检修并电话确认老人情况"
             )
             return [
                 ctx.candidate(home, "inactivity_unknown", Severity.WARNING, now, text, alert_class="device")

@@ -20,6 +20,16 @@ SLOTS = 24  # 12 hours of slots, the longest window a water rule looks back over
 SLOT_MAX = 65535  # slots hold decilitres in 16 bits (6,553 L per half hour is far beyond any household)
 NEVER = math.inf
 CLOCK_REPORTED = -math.inf
+# A device's "beat" is its longest usual gap between two messages (check-ins included), forgotten over about a
+# week. A dead sensor's check-ins stop too; a collapsed elder's sensors go on checking in. A sensor that only
+# reports events keeps a beat as long as the night, so its silence alone never reads as a fault. Until weeks of
+# traffic have taught it, the beat starts from a day: a new device is never called dead for a short silence.
+BEAT_MEMORY_S = 7 * 86400.0
+BEAT_PRIOR_S = 86400.0
+BEAT_FACTOR = 3.0  # silent this many beats (and at least BEAT_MIN_S) → the device is failing
+BEAT_MIN_S = 2 * 3600.0
+# A device that reported a low battery and has then sent nothing at all for this long is taken for dead.
+LOW_BATTERY_SILENT_S = 2 * 3600.0
 
 # Signals whose *change* is a sign of life (a heartbeat repeating the cached state is not one).
 _EDGE_BITS: dict[Signal, int] = {
@@ -80,6 +90,7 @@ class DeviceState:
 
     __slots__ = (
         "battery_low",
+        "beat",
         "clock_off_since",
         "code",
         "edge_known",
@@ -103,6 +114,7 @@ class DeviceState:
         self.edge_value = 0  # bit per edge signal: that previous value was "on"
         self.last_total = NEVER  # last water total (litres); NEVER = none yet
         self.signs = 0.0  # decayed count of signs this device carried: how much the home relies on it
+        self.beat = BEAT_PRIOR_S  # longest usual gap between its messages (s)
         # Receipt time (epoch s) since which every reading carried an implausible device time; NEVER = the
         # clock looks fine; CLOCK_REPORTED = the finding was raised (until a reading without one).
         self.clock_off_since = NEVER
@@ -128,6 +140,28 @@ class DeviceState:
         """Offline, or silent for longer than `factor` report intervals."""
         return self.offline_since <= now or now - self.last_seen > self.interval_s * factor
 
+    def seen(self, ts: float) -> None:
+        """A message from the device at `ts`: learn its beat and move `last_seen`."""
+        gap = ts - self.last_seen
+        if gap > 0:
+            self.beat = max(gap, self.beat * max(0.0, 1.0 - gap / BEAT_MEMORY_S))
+            self.last_seen = ts
+
+    def failing(self, now: float, factor: float) -> str:
+        """Why the device looks broken at `now` ("" = it does not): a device-health signal.
+
+        Down (offline, or past its report interval), or silent far beyond its own usual beat, or a low battery
+        followed by silence: what a dying or unreachable sensor looks like, as opposed to an elder who went quiet.
+        """
+        if self.down(now, factor):
+            return "离线" if self.offline_since <= now else "失联"
+        silent = now - self.last_seen
+        if silent > max(BEAT_FACTOR * self.beat, BEAT_MIN_S):
+            return "失联"
+        if self.battery_low and silent > LOW_BATTERY_SILENT_S:
+            return "电量低后无上报"
+        return ""
+
     def to_json(self) -> list[Any]:
         """Compact form for the snapshot."""
         return [
@@ -139,6 +173,7 @@ class DeviceState:
             self.edge_value,
             None if self.last_total == NEVER else self.last_total,
             round(self.signs, 3),
+            round(self.beat),
         ]
 
     def restore(self, data: list[Any]) -> None:
@@ -150,6 +185,7 @@ class DeviceState:
         self.edge_known, self.edge_value = int(data[4]), int(data[5])
         self.last_total = NEVER if data[6] is None else float(data[6])
         self.signs = float(data[7])
+        self.beat = float(data[8]) if len(data) > 8 else BEAT_PRIOR_S  # snapshots before the beat was kept
 
 
 # Bits of `HomeState.alerted`: an episode already raised, so a sweep does not raise it again.
@@ -235,19 +271,34 @@ class HomeState:
         With `doubtful`, a device reporting a low battery counts as down too (it is about to die, and what
         it does not report makes a usual day look unusual): the learned rules use this stricter reading.
         """
+        return bool(self.failing_sign_devices(now, doubtful=doubtful))
+
+    def failing_sign_devices(self, now: float, *, doubtful: bool = False) -> list[tuple[DeviceState, str]]:
+        """The failing devices (with why) when those the home's signs rely on are failing; [] otherwise.
+
+        Failing is `DeviceState.failing` (offline, silent past its report interval or far past its own beat,
+        a low battery and then silence). With `doubtful`, any low battery counts, and a smaller share suffices.
+        """
         total = 0.0
         down = 0.0
         capable_up = False
+        failing: list[tuple[DeviceState, str]] = []
         for dev in self.devices.values():
             if dev.signs <= 0:
                 continue
             total += dev.signs
-            if dev.down(now, self.th.silence_factor) or (doubtful and dev.battery_low):
+            why = dev.failing(now, self.th.silence_factor) or (
+                "电量低" if doubtful and dev.battery_low else ""
+            )
+            if why:
                 down += dev.signs
+                failing.append((dev, why))
             else:
                 capable_up = True
         # Strict reading: losing any device with a real share of the signs changes what a usual day looks like.
-        return total > 0 and (not capable_up or down > (0.1 if doubtful else 0.5) * total)
+        if total > 0 and (not capable_up or down > (0.1 if doubtful else 0.5) * total):
+            return failing
+        return []
 
     def to_json(self) -> dict[str, Any]:
         """Compact snapshot of this home."""
