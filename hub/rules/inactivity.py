@@ -18,17 +18,34 @@ from hub.rules.state import INACTIVE, MORNING, NEVER, QUIET, ROUTINE, UNKNOWN, H
 TIER_WORDS = {"key": "重点对象", "general": "一般对象"}
 
 
+def left_by_door(home: HomeState) -> bool:
+    """The last sign was the door soon after activity inside, and nothing inside since: it looks like leaving."""
+    return home.last_door > home.last_inside and home.door_gap <= home.th.leave_within_min * 60
+
+
+def away_until(home: HomeState) -> float:
+    """Until when a door with nothing inside after it reads as an outing (NEVER: until the window ends).
+
+    Once the home's outings are learned, "door then nothing" is an outing only as long as this elder's outings
+    last: past that nothing supports it (no door back, no water), and a collapse right after the door is judged
+    by the tier's normal window, not as "gone out" with a stretched one.
+    """
+    b = home.learned
+    if b is None or b.days < home.th.routine_min_days or b.outing_max_min < 0:
+        return NEVER
+    th = home.th
+    return home.last_door + max(b.outing_max_min * 60 * th.outing_factor, th.outing_min_hours * 3600)
+
+
 def seems_away(home: HomeState, now: float) -> bool:
-    """The elder has probably gone out: activity inside, the door soon after, and nothing inside since.
+    """The elder has probably gone out: activity inside, the door soon after, nothing inside since, and not
+    longer than this elder's outings last (`away_until`).
 
     A door with no activity just before it is more likely a return (the elder was outside), so it is not
     read as leaving.
     """
-    th = home.th
     return (
-        home.last_door > home.last_inside
-        and home.door_gap <= th.leave_within_min * 60
-        and now - home.last_door >= th.away_after_min * 60
+        left_by_door(home) and now - home.last_door >= home.th.away_after_min * 60 and now < away_until(home)
     )
 
 
@@ -50,7 +67,8 @@ class InactivityRule(TimerRule):
         since = ctx.watched_since(home, now)
         deadline = since + window
         if now < deadline:
-            return (), deadline
+            # An outing that outlasts this elder's usual ones is judged by the normal window from its end on.
+            return (), min(deadline, away_until(home)) if away else deadline
         failing = home.failing_sign_devices(now)
         if failing:
             home.alerted |= UNKNOWN

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hub.models import Signal
@@ -19,6 +19,10 @@ SLOT_S = 1800.0  # water histogram slot: 30 minutes
 SLOTS = 24  # 12 hours of slots, the longest window a water rule looks back over
 SLOT_MAX = 65535  # slots hold decilitres in 16 bits (6,553 L per half hour is far beyond any household)
 NEVER = math.inf
+# Learned signs per hour are kept in bytes: 0.025 steps up to 6.375 (6 is the most there is).
+RATE_SCALE = 40.0
+QUIET_SCALE = 10.0  # calibrated expected counts in bytes: 0.1 steps (rounded up) up to 25.5
+QUIET_BLOCK_H = 3  # the calibration is per block of this many local hours
 CLOCK_REPORTED = -math.inf
 # A device's "beat" is its longest usual gap between two messages (check-ins included), forgotten over about a
 # week. A dead sensor's check-ins stop too; a collapsed elder's sensors go on checking in. A sensor that only
@@ -65,8 +69,50 @@ class Baseline:
     gap_p90_min: float  # the longest daytime quiet spell on a usual day (90th percentile of daily maxima)
     last_median_min: float  # usual time of the last sign of the day (bedtime), may exceed 1440
     last_spread_min: float
+    # The activity model: per local hour, how many 10-minute spells with a sign there usually are (0..6), as
+    # bytes of RATE_SCALE steps (24 bytes a home); empty = not learned (a baseline from before the model).
+    rates: bytes = b""
+    # The calibration: per 3-hour block of the local hour a silence began in, the largest expected count of
+    # signs that a silence of a learned day went without, in bytes of QUIET_SCALE steps (8 bytes a home).
+    quiet_expected: bytes = b""
+    # The longest outing of the learning weeks (door, then nothing inside until back), minutes; -1 = not learned.
+    outing_max_min: float = -1.0
 
-    def to_json(self) -> list[float]:
+    def quiet_limit(self, start_min: float) -> float:
+        """The most signs a usual silence that began at local minute `start_min` went without (0 = none seen)."""
+        block = int(start_min // 60) % 24 // QUIET_BLOCK_H
+        return self.quiet_expected[block] / QUIET_SCALE if self.quiet_expected else 0.0
+
+    def rate(self, hour: int) -> float:
+        """Usual signs per hour (10-minute spells with a sign) at local `hour`."""
+        return self.rates[hour % 24] / RATE_SCALE
+
+    def expected(self, start_min: float, end_min: float) -> float:
+        """Expected signs between two local minutes (after the same midnight, may pass 1440)."""
+        total = 0.0
+        m = start_min
+        while m < end_min:
+            edge = min(end_min, (m // 60 + 1) * 60)
+            total += self.rates[int(m // 60) % 24] * (edge - m)
+            m = edge
+        return total / (60.0 * RATE_SCALE)
+
+    def reach(self, start_min: float, target: float, limit_min: float) -> float:
+        """The local minute by which `target` signs were expected since `start_min`; inf if not by `limit_min`."""
+        need = target * 60.0 * RATE_SCALE
+        if need <= 0:
+            return start_min
+        m = start_min
+        while m < limit_min:
+            edge = min(limit_min, (m // 60 + 1) * 60)
+            step = self.rates[int(m // 60) % 24] * (edge - m)
+            if step >= need:
+                return m + need / self.rates[int(m // 60) % 24]
+            need -= step
+            m = edge
+        return NEVER
+
+    def to_json(self) -> list[Any]:
         """Compact form for the snapshot."""
         return [
             self.days,
@@ -77,12 +123,20 @@ class Baseline:
             self.gap_p90_min,
             self.last_median_min,
             self.last_spread_min,
+            self.rates.hex(),
+            self.quiet_expected.hex(),
+            self.outing_max_min,
         ]
 
     @classmethod
-    def from_json(cls, data: list[float]) -> Baseline:
-        """Inverse of `to_json`."""
-        return cls(int(data[0]), *(float(x) for x in data[1:8]))
+    def from_json(cls, data: list[Any]) -> Baseline:
+        """Inverse of `to_json` (a snapshot from before the activity model restores without it)."""
+        first, first_spread, water, water_spread, gap, last, last_spread = (float(x) for x in data[1:8])
+        base = cls(int(data[0]), first, first_spread, water, water_spread, gap, last, last_spread)
+        if len(data) > 8:
+            base = replace(base, rates=bytes.fromhex(data[8]), quiet_expected=bytes.fromhex(data[9]))
+            base = replace(base, outing_max_min=float(data[10]))
+        return base
 
 
 class DeviceState:

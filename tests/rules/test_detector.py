@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hub.models import Severity, Signal
+from hub.models import Reading, Severity, Signal
 from hub.rules.calendar import Calendar
 from hub.rules.engine import RulesEngine
+from hub.rules.routine import learn_baseline
 from hub.rules.state import Baseline
 from tests.rules.helpers import kinds, local, make_engine, motion, reading, sweep_until
 
@@ -145,3 +146,95 @@ def test_a_sensor_that_stops_checking_in_is_a_device_fault_a_quiet_elder_is_not(
             c for c in sweep_until(engine, local(22, 22, 1)) if c.kind != "device_silent"
         ]  # sos, health
         assert kinds(raised) == (["inactivity_unknown"] if dies else ["inactivity"])
+
+
+def _weeks(days: int = 21) -> list[Reading]:
+    """Three weeks of one elder: up at 06:40±10, about: motion every 30 min until 18:00, then hourly until a
+    bedtime between 20:00 and 22:00, or still in front of the television from 17:00 until bed once a week; up
+    for the toilet at 02:00 most nights; out for two hours (the door, then nothing inside) every third
+    afternoon."""
+    out: list[Reading] = [reading("H1", "door", Signal.CONTACT, 0.0, local(1, 0))]
+    for day in range(1, days + 1):
+        up = local(day, 6, 40) + timedelta(minutes=(day % 3 - 1) * 10)
+        bed = local(day, 20) + timedelta(minutes=30 * (day % 5))
+        at = up
+        while at <= bed:
+            if (day % 3 == 0 and local(day, 14) <= at < local(day, 16)) or (
+                day % 7 == 0 and local(day, 17) < at < bed
+            ):
+                at += timedelta(minutes=30)
+                continue
+            out += _motion_readings(at)
+            at += timedelta(minutes=30 if at < local(day, 18) else 60)
+        if day % 3 == 0:
+            out += _motion_readings(local(day, 13, 58))
+            out.append(reading("H1", "door", Signal.CONTACT, 1.0, local(day, 14)))
+            out.append(reading("H1", "door", Signal.CONTACT, 0.0, local(day, 14, 1)))
+            out.append(reading("H1", "door", Signal.CONTACT, 1.0, local(day, 16)))
+            out.append(reading("H1", "door", Signal.CONTACT, 0.0, local(day, 16, 1)))
+            out += _motion_readings(local(day, 16, 3))
+        if day % 4:
+            out += _motion_readings(local(day + 1, 2))
+    return sorted(out, key=lambda r: r.ts)
+
+
+def _motion_readings(at: datetime) -> list[Reading]:
+    return [
+        reading("H1", "motion", Signal.MOTION, 1.0, at),
+        reading("H1", "motion", Signal.MOTION, 0.0, at + timedelta(seconds=90)),
+    ]
+
+
+def _learned_engine() -> RulesEngine:
+    engine = make_engine("key", at=local(22, 3, 30))
+    baseline = learn_baseline(_weeks(), engine.tz, engine.homes["H1"].th, local(22, 3, 30))
+    assert baseline is not None and len(baseline.rates) == 24
+    engine.set_baseline("H1", baseline)
+    return engine
+
+
+def test_the_learned_activity_model_knows_the_hours_of_this_home() -> None:
+    engine = _learned_engine()
+    b = engine.homes["H1"].learned
+    assert b is not None
+    assert 1.8 <= b.rate(10) <= 2.1  # every 30 min in the morning
+    assert b.rate(23) == 0 and b.rate(2) > 0.5  # asleep, up for the toilet most nights
+    assert 110 <= b.outing_max_min <= 130  # outings of two hours
+    assert b.quiet_limit(10 * 60) < b.quiet_limit(17 * 60)  # the quiet evenings widen the evening's bound
+    # Restart-safe: the snapshot form gives the same model back.
+    assert Baseline.from_json(b.to_json()) == b
+
+
+def test_quiet_gap_does_not_fire_at_bedtime() -> None:
+    engine = _learned_engine()
+    for hour, minute in ((6, 40), (8, 0), (12, 0), (16, 0), (17, 0), (18, 0)):
+        motion(engine, local(22, hour, minute))
+    raised = []
+    for minute in range(0, 210, 30):  # up just before 06:00, when the key tier's hard 12 h window is due
+        raised += sweep_until(engine, local(23, 5, 55) + timedelta(minutes=minute))
+        motion(engine, local(23, 5, 55) + timedelta(minutes=minute))
+    assert [c for c in raised if c.alert_class == "elder"] == []
+
+
+def test_a_silence_unusual_for_this_hour_is_raised_within_two_hours_in_plain_words() -> None:
+    engine = _learned_engine()
+    for hour, minute in ((6, 40), (8, 0), (9, 30), (10, 0)):
+        motion(engine, local(22, hour, minute))
+    raised = sweep_until(engine, local(22, 13))
+    assert kinds(raised) == ["quiet_gap"] and raised[0].check_first
+    assert raised[0].at <= local(22, 12, 10)
+    assert raised[0].explanation.startswith(
+        "通常此时段每小时约 2 次活动，自 03-22 10:00（有人活动）起已 2 小时"
+    )
+
+
+def test_door_then_nothing_is_an_outing_only_as_long_as_this_elders_outings_last() -> None:
+    engine = _learned_engine()
+    motion(engine, local(22, 6, 40))
+    motion(engine, local(22, 10, 1))
+    engine.observe(reading("H1", "door", Signal.CONTACT, 1.0, local(22, 10, 3)))
+    engine.observe(reading("H1", "door", Signal.CONTACT, 0.0, local(22, 10, 3)))  # then nothing at all
+    # Outings of this elder last 2 h: read as out for 3 h at most, then the key tier's window is not stretched.
+    raised = sweep_until(engine, local(22, 22, 10))
+    assert [(c.kind, c.alert_class, c.check_first) for c in raised] == [("inactivity", "elder", True)]
+    assert local(22, 22, 3) <= raised[0].at <= local(22, 22, 4)
