@@ -38,15 +38,13 @@ def away_until(home: HomeState) -> float:
 
 
 def seems_away(home: HomeState, now: float) -> bool:
-    """The elder has probably gone out: activity inside, the door soon after, nothing inside since, and not
-    longer than this elder's outings last (`away_until`).
+    """The elder has probably gone out: activity inside, the door soon after, and nothing inside since.
 
     A door with no activity just before it is more likely a return (the elder was outside), so it is not
-    read as leaving.
+    read as leaving. The learned rules stay quiet while it holds; the tier's window is stretched only while
+    `away_until` allows.
     """
-    return (
-        left_by_door(home) and now - home.last_door >= home.th.away_after_min * 60 and now < away_until(home)
-    )
+    return left_by_door(home) and now - home.last_door >= home.th.away_after_min * 60
 
 
 class InactivityRule(TimerRule):
@@ -61,7 +59,7 @@ class InactivityRule(TimerRule):
         if ctx.absent(home, now):
             return (), now + 3600.0  # look again when the absence may have ended
         window = home.th.inactivity_hours * 3600.0 * ctx.factor(home, now)
-        away = seems_away(home, now)
+        away = seems_away(home, now) and now < away_until(home)
         if away:
             window *= home.th.away_factor
         since = ctx.watched_since(home, now)
