@@ -238,3 +238,19 @@ def test_door_then_nothing_is_an_outing_only_as_long_as_this_elders_outings_last
     raised = sweep_until(engine, local(22, 22, 10))
     assert [(c.kind, c.alert_class, c.check_first) for c in raised] == [("inactivity", "elder", True)]
     assert local(22, 22, 3) <= raised[0].at <= local(22, 22, 4)
+
+
+def test_a_snapshot_from_before_the_model_restores_and_keeps_judging() -> None:
+    engine = _learned_engine()
+    motion(engine, local(22, 6, 40))
+    saved = engine.snapshot()["H1"]
+    # What a hub before the activity model wrote: an 8-number baseline and devices without their beat.
+    saved["b"] = saved["b"][:8]  # type: ignore[index]
+    saved["dev"] = [item[:8] for item in saved["dev"]]  # type: ignore[attr-defined]
+    restarted = make_engine("key", at=local(22, 7))
+    restarted.restore("H1", saved, local(22, 7))
+    b = restarted.homes["H1"].learned
+    assert b is not None and b.rates == b"" and b.first_median_min == 400
+    motion(restarted, local(22, 10))
+    raised = sweep_until(restarted, local(22, 15))  # the fallback: longest usual quiet spell, at least 4 h
+    assert kinds(raised) == ["quiet_gap"] and "白天通常最长静默约" in raised[0].explanation
