@@ -139,7 +139,7 @@ class AlertCandidate:
     at: datetime
     device: str
     explanation: str  # Chinese, shown to people
-    alert_class: str = "elder"  # elder | device
+    alert_class: str = "elder"  # elder | device | notice
     cancel: bool = False  # the elder cancelled (SOS cancel action): record it on the active alert
     # Narrows the dedup key below home and kind, e.g. the device of a device-health alert.
     subject: str = ""

@@ -60,6 +60,7 @@ class Context(Protocol):
         device: str = "",
         alert_class: str = "elder",
         subject: str = "",
+        check_first: bool = False,
     ) -> AlertCandidate:
         """An alert candidate stamped at `at` (epoch s)."""
         ...

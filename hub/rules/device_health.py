@@ -14,6 +14,8 @@ from hub.models import AlertCandidate, Reading, Severity, Signal
 from hub.rules.base import Context, hours_text
 from hub.rules.state import CLOCK_REPORTED, NEVER, DeviceState, HomeState
 
+# A dying cell's reported charge bounces back when the sensor rests; only a fresh battery reads this high.
+BATTERY_REPLACED_PCT = 50.0
 # A device whose time stays implausible this long (receipt time) has a wrong clock; a shorter spell is more
 # likely a queue of old messages flushed at once (a bridge that lost its link), which ends by itself.
 CLOCK_PERSIST_S = 600.0
@@ -75,7 +77,9 @@ class DeviceHealthRule:
             return ()
         if reading.signal is Signal.BATTERY:
             low = reading.value < th.battery_low_pct
-            recovered = reading.value >= th.battery_low_pct + 5  # hysteresis: no flapping around the bound
+            # Low stays low until the battery is replaced: a recovery of a few points is the cell resting,
+            # and the learned rules must stay quiet until the sensor is fixed.
+            recovered = reading.value >= max(BATTERY_REPLACED_PCT, th.battery_low_pct + 5)
             text = f"设备 {dev.code} 电量 {reading.value:g}%，低于 {th.battery_low_pct:g}%，请更换电池"
         else:
             low = reading.value >= 1

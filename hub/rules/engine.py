@@ -198,8 +198,7 @@ class RulesEngine:
         if dev is None:
             dev = home.devices[reading.device] = DeviceState(reading.device, UNKNOWN_INTERVAL_S, ts)
         signal = reading.signal
-        if ts > dev.last_seen:
-            dev.last_seen = ts
+        dev.seen(ts)
         out: list[AlertCandidate] = []
         if reading.device_ts is not None:
             finding = clock_finding(home, dev, reading, ts, self)
@@ -379,6 +378,7 @@ class RulesEngine:
         device: str = "",
         alert_class: str = "elder",
         subject: str = "",
+        check_first: bool = False,
     ) -> AlertCandidate:
         """An alert candidate for `home` stamped at `at`."""
         return AlertCandidate(
@@ -390,6 +390,7 @@ class RulesEngine:
             explanation=explanation,
             alert_class=alert_class,
             subject=subject,
+            check_first=check_first,
         )
 
     # -- persistence ----------------------------------------------------------------------------------

@@ -18,18 +18,33 @@ from hub.rules.state import INACTIVE, MORNING, NEVER, QUIET, ROUTINE, UNKNOWN, H
 TIER_WORDS = {"key": "重点对象", "general": "一般对象"}
 
 
+def left_by_door(home: HomeState) -> bool:
+    """The last sign was the door soon after activity inside, and nothing inside since: it looks like leaving."""
+    return home.last_door > home.last_inside and home.door_gap <= home.th.leave_within_min * 60
+
+
+def away_until(home: HomeState) -> float:
+    """Until when a door with nothing inside after it reads as an outing (NEVER: until the window ends).
+
+    Once the home's outings are learned, "door then nothing" is an outing only as long as this elder's outings
+    last: past that nothing supports it (no door back, no water), and a collapse right after the door is judged
+    by the tier's normal window, not as "gone out" with a stretched one.
+    """
+    b = home.learned
+    if b is None or b.days < home.th.routine_min_days or b.outing_max_min < 0:
+        return NEVER
+    th = home.th
+    return home.last_door + max(b.outing_max_min * 60 * th.outing_factor, th.outing_min_hours * 3600)
+
+
 def seems_away(home: HomeState, now: float) -> bool:
     """The elder has probably gone out: activity inside, the door soon after, and nothing inside since.
 
     A door with no activity just before it is more likely a return (the elder was outside), so it is not
-    read as leaving.
+    read as leaving. The learned rules stay quiet while it holds; the tier's window is stretched only while
+    `away_until` allows.
     """
-    th = home.th
-    return (
-        home.last_door > home.last_inside
-        and home.door_gap <= th.leave_within_min * 60
-        and now - home.last_door >= th.away_after_min * 60
-    )
+    return left_by_door(home) and now - home.last_door >= home.th.away_after_min * 60
 
 
 class InactivityRule(TimerRule):
@@ -44,18 +59,21 @@ class InactivityRule(TimerRule):
         if ctx.absent(home, now):
             return (), now + 3600.0  # look again when the absence may have ended
         window = home.th.inactivity_hours * 3600.0 * ctx.factor(home, now)
-        away = seems_away(home, now)
+        away = seems_away(home, now) and now < away_until(home)
         if away:
             window *= home.th.away_factor
         since = ctx.watched_since(home, now)
         deadline = since + window
         if now < deadline:
-            return (), deadline
-        if home.sign_devices_down(now):
+            # An outing that outlasts this elder's usual ones is judged by the normal window from its end on.
+            return (), min(deadline, away_until(home)) if away else deadline
+        failing = home.failing_sign_devices(now)
+        if failing:
             home.alerted |= UNKNOWN
+            which = "、".join(f"{dev.code}（{why}）" for dev, why in failing)
             text = (
                 f"无法判断（设备故障）：自 {ctx.local(since)} 起 {hours_text(now - since)} 无活动迹象，"
-                "但承载活动迹象的设备离线或失联，请检修设备并电话确认老人情况"
+                f"但承载活动迹象的设备 {which} 故障。设备故障，请检修并电话确认老人情况"
             )
             return [
                 ctx.candidate(home, "inactivity_unknown", Severity.WARNING, now, text, alert_class="device")
@@ -68,13 +86,15 @@ class InactivityRule(TimerRule):
                 f"老人 {ctx.local(home.last_door)} 出门后 {hours_text(now - since)} 未归（{tier}），"
                 "请电话确认去向；如外出探亲或住院，请登记离家日程"
             )
-            return [ctx.candidate(home, "away_overdue", Severity.INFO, now, text)], NEVER
+            return [
+                ctx.candidate(home, "away_overdue", Severity.INFO, now, text, alert_class="notice")
+            ], NEVER
         what = f"（{home.last_sign_what}）" if home.last_sign_what and since == home.last_sign else ""
         text = (
             f"自 {ctx.local(since)}{what} 起已 {hours_text(now - since)} 无任何活动迹象"
             f"（{tier}窗口 {hours_text(window)}）"
         )
-        return [ctx.candidate(home, "inactivity", Severity.URGENT, now, text)], NEVER
+        return [ctx.candidate(home, "inactivity", Severity.URGENT, now, text, check_first=True)], NEVER
 
 
 class MorningCheckRule(TimerRule):
@@ -103,4 +123,4 @@ class MorningCheckRule(TimerRule):
             return (), tomorrow
         home.alerted |= MORNING
         text = f"今日 {th.morning_check} 前仍无任何活动迹象（最后一次活动 {ctx.local(home.last_sign)}）"
-        return [ctx.candidate(home, "morning_check", Severity.URGENT, now, text)], tomorrow
+        return [ctx.candidate(home, "morning_check", Severity.URGENT, now, text, check_first=True)], tomorrow

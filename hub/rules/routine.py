@@ -12,14 +12,16 @@ silent until `routine_min_days` days of history are behind it.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hub.models import AlertCandidate, Reading, Severity, Signal
 from hub.rules.base import Context, TimerRule, clock_text, hours_text
-from hub.rules.inactivity import seems_away
+from hub.rules.inactivity import left_by_door, seems_away
 from hub.rules.settings import Thresholds
 from hub.rules.state import (
     INACTIVE,
@@ -27,6 +29,9 @@ from hub.rules.state import (
     MORNING,
     NEVER,
     QUIET,
+    QUIET_BLOCK_H,
+    QUIET_SCALE,
+    RATE_SCALE,
     ROUTINE,
     SIGN_SIGNALS,
     UNKNOWN,
@@ -57,6 +62,7 @@ def learn_baseline(
     current = (today.astimezone(tz) - offset).date()
     devices: dict[str, DeviceState] = {}
     days: dict[object, list[float]] = {}  # date → [first, last, water L, max gap, previous, at door]
+    marks: dict[object, list[tuple[float, bool]]] = {}  # date → every sign: (local minute, at the door)
     for r in readings:
         if r.signal not in SIGN_SIGNALS:
             continue
@@ -84,6 +90,7 @@ def learn_baseline(
         if entry is None:
             entry = days[day] = [minute, minute, 0.0, 0.0, minute, 0.0]
         entry[2] += litres
+        marks.setdefault(day, []).append((minute, r.signal is Signal.CONTACT))
         if minute < 1440:  # the evening; signs after midnight are the night, not part of the waking day
             # A spell that began at the door is an outing, not a quiet spell at home.
             if not entry[5]:
@@ -98,9 +105,46 @@ def learn_baseline(
     water_med, water_spread = _robust([e[2] for e in entries], 1.0)
     gaps = sorted(e[3] for e in entries)
     gap_p90 = gaps[min(len(gaps) - 1, int(0.9 * len(gaps)))]
-    return Baseline(
+    base = Baseline(
         len(entries), first_med, first_spread, water_med, water_spread, gap_p90, last_med, last_spread
     )
+    return _activity_model(base, marks, start_t.hour * 60 + start_t.minute, th.away_after_min)
+
+
+def _activity_model(
+    base: Baseline, marks: dict[object, list[tuple[float, bool]]], day_start_min: int, away_after_min: float
+) -> Baseline:
+    """Add the per-hour rate of signs and its calibration on the home's own days to `base`.
+
+    The rate counts 10-minute spells with a sign (bursts of motion are one sign of life, not twenty). The
+    calibration is, per 3-hour block of the hour a silence began in, the largest expected count that a silence
+    of the learning weeks went without (a silence that began at the door is an outing, not a silence at home;
+    the night counts until the day ends at `day_start`): a silence is only unusual when far more signs were
+    expected than in any silence of the learning weeks that began at that time of day. Quiet evenings in front
+    of the television widen the evening's bound, not the morning's.
+    """
+    spells: list[int] = [0] * 24
+    for day_marks in marks.values():
+        for slot in {int(minute // 10) for minute, _ in day_marks}:
+            spells[(slot // 6) % 24] += 1
+    n = len(marks)
+    rates = bytes(min(255, round(count / n * RATE_SCALE)) for count in spells)
+    model = replace(base, rates=rates)
+    day_end = day_start_min + 1440.0
+    worst = [0.0] * (24 // QUIET_BLOCK_H)
+    outings: list[float] = []
+    for day_marks in marks.values():
+        day_marks.sort()
+        for (m1, door), (m2, _) in zip(day_marks, [*day_marks[1:], (day_end, False)], strict=True):
+            if door:
+                if away_after_min <= m2 - m1 and m2 < day_end:  # out, and back before the day ended
+                    outings.append(m2 - m1)
+                continue
+            block = int(m1 // 60) % 24 // QUIET_BLOCK_H
+            worst[block] = max(worst[block], model.expected(m1, m2))
+    outing_max = max(outings, default=0.0)
+    quiet = bytes(min(255, math.ceil(w * QUIET_SCALE)) for w in worst)
+    return replace(model, quiet_expected=quiet, outing_max_min=outing_max)
 
 
 def _usable(home: HomeState) -> Baseline | None:
@@ -143,42 +187,79 @@ class RoutineLateRule(TimerRule):
             f"通常 {clock_text(b.first_median_min)}±{round(b.first_spread_min)} 分钟首次活动，"
             f"今日 {ctx.local(now, '%H:%M')} 仍无活动（最后一次活动 {ctx.local(home.last_sign)}）"
         )
-        return [ctx.candidate(home, "routine_late", Severity.URGENT, now, text)], tomorrow
+        return [ctx.candidate(home, "routine_late", Severity.URGENT, now, text, check_first=True)], tomorrow
 
 
 class QuietGapRule(TimerRule):
-    """Up and about today, then silent far longer than this person's longest usual quiet spell."""
+    """A silence that is unusual for this home at this hour: the activity model (`Baseline.rates`).
+
+    The home's signs of life are a Poisson process whose rate depends on the local hour, learned from its own
+    weeks; a silence from `last` to `now` had P(no sign) = exp(-expected signs over it). It is raised when the
+    expected count passes `quiet_gap_factor` × the most that a silence of a usual day of this home went without
+    (the per-home calibration; at least `activity_min_expected`), and it lasted `activity_min_hours`. Sleep is
+    the hours with a low rate (the expected count barely grows at night, so bedtime never fires); the silence is
+    judged only until the rule day ends, after that the morning rules judge. Outings (door, then nothing inside,
+    no longer than this elder's outings last) and absences are states in which it stays quiet.
+
+    A baseline from before the model (no rates) falls back to the longest usual quiet spell while awake.
+    """
 
     name = "quiet_gap"
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
-        """Raise once per silence that began while the elder is usually awake."""
+        """Raise once per silence that is improbable for this home at these hours."""
         b = _usable(home)
         if b is None or home.alerted & (QUIET | INACTIVE | UNKNOWN | MORNING | ROUTINE):
             return (), NEVER
         th = home.th
         last = home.last_sign
+        if ctx.watched_since(home, now) > last:
+            # An absence ended (or watching began) since the last sign: the elder has not been seen up since,
+            # so this is not a quiet spell of a waking day; the window and morning rules judge from its end.
+            return (), NEVER
         start = ctx.day_start(last, home)
         start_t = th.local_time("day_start")
         assert start_t is not None
-        midnight = start - (start_t.hour * 60 + start_t.minute) * 60.0
+        day_start_min = start_t.hour * 60 + start_t.minute
+        midnight = start - day_start_min * 60.0
         last_min = (last - midnight) / 60.0
-        # A silence that began near the usual bedtime is the night, not a quiet spell.
-        if last_min > b.last_median_min - 2 * b.last_spread_min or last_min < b.first_median_min:
-            return (), NEVER
-        limit = max(b.gap_p90_min * 60.0 * th.quiet_gap_factor, th.quiet_gap_min_hours * 3600.0)
-        limit *= ctx.factor(home, now)
-        deadline = max(last, home.since) + limit
+        if b.rates:
+            target = max(b.quiet_limit(last_min) * th.quiet_gap_factor, th.activity_min_expected)
+            reach = b.reach(last_min, target * ctx.factor(home, now), day_start_min + 1440.0)
+            if reach == NEVER:
+                return (), NEVER  # not unusual before the day ends: the night, then the morning rules
+            deadline = max(
+                midnight + reach * 60.0, last + th.activity_min_hours * 3600.0 * ctx.factor(home, now)
+            )
+        else:
+            # A silence that began near the usual bedtime is the night, not a quiet spell.
+            if last_min > b.last_median_min - 2 * b.last_spread_min or last_min < b.first_median_min:
+                return (), NEVER
+            limit = max(b.gap_p90_min * 60.0 * th.quiet_gap_factor, th.quiet_gap_min_hours * 3600.0)
+            deadline = last + limit * ctx.factor(home, now)
         if now < deadline:
             return (), deadline
-        if ctx.absent(home, now) or seems_away(home, now) or home.sign_devices_down(now, doubtful=True):
+        if left_by_door(home):
+            # Outings are not silences at home (the calibration leaves them out too): the tier's window judges
+            # them, stretched only as long as this elder's outings last.
+            return (), NEVER
+        if ctx.absent(home, now) or home.sign_devices_down(now, doubtful=True):
             return (), NEVER
         home.alerted |= QUIET
-        text = (
-            f"白天通常最长静默约 {hours_text(b.gap_p90_min * 60)}，"
-            f"自 {ctx.local(last)}（{home.last_sign_what}）起已 {hours_text(now - last)} 无任何活动"
-        )
-        return [ctx.candidate(home, "quiet_gap", Severity.URGENT, now, text)], NEVER
+        if b.rates:
+            expected = b.expected(last_min, last_min + (now - last) / 60.0)
+            rate = expected * 3600.0 / (now - last)
+            per_hour = f"{rate:.0f}" if rate >= 1 else f"{rate:.1f}"
+            text = (
+                f"通常此时段每小时约 {per_hour} 次活动，自 {ctx.local(last)}（{home.last_sign_what}）起"
+                f"已 {hours_text(now - last)} 无活动（如常约应有 {expected:.0f} 次）"
+            )
+        else:
+            text = (
+                f"白天通常最长静默约 {hours_text(b.gap_p90_min * 60)}，"
+                f"自 {ctx.local(last)}（{home.last_sign_what}）起已 {hours_text(now - last)} 无任何活动"
+            )
+        return [ctx.candidate(home, "quiet_gap", Severity.URGENT, now, text, check_first=True)], NEVER
 
 
 class LowWaterDayRule:
@@ -215,4 +296,4 @@ class LowWaterDayRule:
             f"{ctx.local(day_start, '%m-%d')} 全天用水 {litres:.0f} 升，"
             f"通常 {b.water_median_l:.0f}±{b.water_spread_l:.0f} 升，请探访时关注"
         )
-        return ctx.candidate(home, "low_water_day", Severity.INFO, end, text)
+        return ctx.candidate(home, "low_water_day", Severity.INFO, end, text, alert_class="notice")

@@ -37,6 +37,10 @@ class Thresholds(_Frozen):
     away_factor: Annotated[float, Field(ge=1)] = 2.0  # the last sign was leaving through the door
     away_after_min: Annotated[float, Field(gt=0)] = 10.0  # no sign inside this long after a door → away
     leave_within_min: Annotated[float, Field(gt=0)] = 10.0  # a door this soon after activity inside = leaving
+    # Door then nothing reads as an outing only as long as this elder's outings last (learned: the longest usual
+    # one × outing_factor, at least outing_min_hours); after that the silence is judged as one at home.
+    outing_factor: Annotated[float, Field(ge=1)] = 1.5
+    outing_min_hours: Annotated[float, Field(gt=0)] = 2.0
     morning_check: str = "10:00"  # "" = no configured morning check
     day_start: str = "04:30"  # signs before this belong to the night, not to the morning
     # Learned routine
@@ -46,6 +50,11 @@ class Thresholds(_Frozen):
     routine_min_margin_min: Annotated[float, Field(ge=0)] = 90.0
     quiet_gap_factor: Annotated[float, Field(ge=1)] = 1.5
     quiet_gap_min_hours: Annotated[float, Field(gt=0)] = 4.0
+    # The activity model: a silence is unusual when quiet_gap_factor × the most signs a usual day's silence went
+    # without were expected (at least activity_min_expected: P(no sign) = e^-3 ≈ 5 %), and it lasted at least
+    # activity_min_hours.
+    activity_min_expected: Annotated[float, Field(gt=0)] = 3.0
+    activity_min_hours: Annotated[float, Field(gt=0)] = 2.0
     water_low_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3  # of the usual daily volume → info
     # Water
     water_no_use_litres: Annotated[float, Field(ge=0)] = 10.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hub.models import Signal
@@ -19,7 +19,21 @@ SLOT_S = 1800.0  # water histogram slot: 30 minutes
 SLOTS = 24  # 12 hours of slots, the longest window a water rule looks back over
 SLOT_MAX = 65535  # slots hold decilitres in 16 bits (6,553 L per half hour is far beyond any household)
 NEVER = math.inf
+# Learned signs per hour are kept in bytes: 0.025 steps up to 6.375 (6 is the most there is).
+RATE_SCALE = 40.0
+QUIET_SCALE = 10.0  # calibrated expected counts in bytes: 0.1 steps (rounded up) up to 25.5
+QUIET_BLOCK_H = 3  # the calibration is per block of this many local hours
 CLOCK_REPORTED = -math.inf
+# A device's "beat" is its longest usual gap between two messages (check-ins included), forgotten over about a
+# week. A dead sensor's check-ins stop too; a collapsed elder's sensors go on checking in. A sensor that only
+# reports events keeps a beat as long as the night, so its silence alone never reads as a fault. Until weeks of
+# traffic have taught it, the beat starts from a day: a new device is never called dead for a short silence.
+BEAT_MEMORY_S = 7 * 86400.0
+BEAT_PRIOR_S = 86400.0
+BEAT_FACTOR = 3.0  # silent this many beats (and at least BEAT_MIN_S) → the device is failing
+BEAT_MIN_S = 2 * 3600.0
+# A device that reported a low battery and has then sent nothing at all for this long is taken for dead.
+LOW_BATTERY_SILENT_S = 2 * 3600.0
 
 # Signals whose *change* is a sign of life (a heartbeat repeating the cached state is not one).
 _EDGE_BITS: dict[Signal, int] = {
@@ -55,8 +69,50 @@ class Baseline:
     gap_p90_min: float  # the longest daytime quiet spell on a usual day (90th percentile of daily maxima)
     last_median_min: float  # usual time of the last sign of the day (bedtime), may exceed 1440
     last_spread_min: float
+    # The activity model: per local hour, how many 10-minute spells with a sign there usually are (0..6), as
+    # bytes of RATE_SCALE steps (24 bytes a home); empty = not learned (a baseline from before the model).
+    rates: bytes = b""
+    # The calibration: per 3-hour block of the local hour a silence began in, the largest expected count of
+    # signs that a silence of a learned day went without, in bytes of QUIET_SCALE steps (8 bytes a home).
+    quiet_expected: bytes = b""
+    # The longest outing of the learning weeks (door, then nothing inside until back), minutes; -1 = not learned.
+    outing_max_min: float = -1.0
 
-    def to_json(self) -> list[float]:
+    def quiet_limit(self, start_min: float) -> float:
+        """The most signs a usual silence that began at local minute `start_min` went without (0 = none seen)."""
+        block = int(start_min // 60) % 24 // QUIET_BLOCK_H
+        return self.quiet_expected[block] / QUIET_SCALE if self.quiet_expected else 0.0
+
+    def rate(self, hour: int) -> float:
+        """Usual signs per hour (10-minute spells with a sign) at local `hour`."""
+        return self.rates[hour % 24] / RATE_SCALE
+
+    def expected(self, start_min: float, end_min: float) -> float:
+        """Expected signs between two local minutes (after the same midnight, may pass 1440)."""
+        total = 0.0
+        m = start_min
+        while m < end_min:
+            edge = min(end_min, (m // 60 + 1) * 60)
+            total += self.rates[int(m // 60) % 24] * (edge - m)
+            m = edge
+        return total / (60.0 * RATE_SCALE)
+
+    def reach(self, start_min: float, target: float, limit_min: float) -> float:
+        """The local minute by which `target` signs were expected since `start_min`; inf if not by `limit_min`."""
+        need = target * 60.0 * RATE_SCALE
+        if need <= 0:
+            return start_min
+        m = start_min
+        while m < limit_min:
+            edge = min(limit_min, (m // 60 + 1) * 60)
+            step = self.rates[int(m // 60) % 24] * (edge - m)
+            if step >= need:
+                return m + need / self.rates[int(m // 60) % 24]
+            need -= step
+            m = edge
+        return NEVER
+
+    def to_json(self) -> list[Any]:
         """Compact form for the snapshot."""
         return [
             self.days,
@@ -67,12 +123,20 @@ class Baseline:
             self.gap_p90_min,
             self.last_median_min,
             self.last_spread_min,
+            self.rates.hex(),
+            self.quiet_expected.hex(),
+            self.outing_max_min,
         ]
 
     @classmethod
-    def from_json(cls, data: list[float]) -> Baseline:
-        """Inverse of `to_json`."""
-        return cls(int(data[0]), *(float(x) for x in data[1:8]))
+    def from_json(cls, data: list[Any]) -> Baseline:
+        """Inverse of `to_json` (a snapshot from before the activity model restores without it)."""
+        first, first_spread, water, water_spread, gap, last, last_spread = (float(x) for x in data[1:8])
+        base = cls(int(data[0]), first, first_spread, water, water_spread, gap, last, last_spread)
+        if len(data) > 8:
+            base = replace(base, rates=bytes.fromhex(data[8]), quiet_expected=bytes.fromhex(data[9]))
+            base = replace(base, outing_max_min=float(data[10]))
+        return base
 
 
 class DeviceState:
@@ -80,6 +144,7 @@ class DeviceState:
 
     __slots__ = (
         "battery_low",
+        "beat",
         "clock_off_since",
         "code",
         "edge_known",
@@ -103,6 +168,7 @@ class DeviceState:
         self.edge_value = 0  # bit per edge signal: that previous value was "on"
         self.last_total = NEVER  # last water total (litres); NEVER = none yet
         self.signs = 0.0  # decayed count of signs this device carried: how much the home relies on it
+        self.beat = BEAT_PRIOR_S  # longest usual gap between its messages (s)
         # Receipt time (epoch s) since which every reading carried an implausible device time; NEVER = the
         # clock looks fine; CLOCK_REPORTED = the finding was raised (until a reading without one).
         self.clock_off_since = NEVER
@@ -128,6 +194,28 @@ class DeviceState:
         """Offline, or silent for longer than `factor` report intervals."""
         return self.offline_since <= now or now - self.last_seen > self.interval_s * factor
 
+    def seen(self, ts: float) -> None:
+        """A message from the device at `ts`: learn its beat and move `last_seen`."""
+        gap = ts - self.last_seen
+        if gap > 0:
+            self.beat = max(gap, self.beat * max(0.0, 1.0 - gap / BEAT_MEMORY_S))
+            self.last_seen = ts
+
+    def failing(self, now: float, factor: float) -> str:
+        """Why the device looks broken at `now` ("" = it does not): a device-health signal.
+
+        Down (offline, or past its report interval), or silent far beyond its own usual beat, or a low battery
+        followed by silence: what a dying or unreachable sensor looks like, as opposed to an elder who went quiet.
+        """
+        if self.down(now, factor):
+            return "离线" if self.offline_since <= now else "失联"
+        silent = now - self.last_seen
+        if silent > max(BEAT_FACTOR * self.beat, BEAT_MIN_S):
+            return "失联"
+        if self.battery_low and silent > LOW_BATTERY_SILENT_S:
+            return "电量低后无上报"
+        return ""
+
     def to_json(self) -> list[Any]:
         """Compact form for the snapshot."""
         return [
@@ -139,6 +227,7 @@ class DeviceState:
             self.edge_value,
             None if self.last_total == NEVER else self.last_total,
             round(self.signs, 3),
+            round(self.beat),
         ]
 
     def restore(self, data: list[Any]) -> None:
@@ -150,6 +239,7 @@ class DeviceState:
         self.edge_known, self.edge_value = int(data[4]), int(data[5])
         self.last_total = NEVER if data[6] is None else float(data[6])
         self.signs = float(data[7])
+        self.beat = float(data[8]) if len(data) > 8 else BEAT_PRIOR_S  # snapshots before the beat was kept
 
 
 # Bits of `HomeState.alerted`: an episode already raised, so a sweep does not raise it again.
@@ -235,19 +325,34 @@ class HomeState:
         With `doubtful`, a device reporting a low battery counts as down too (it is about to die, and what
         it does not report makes a usual day look unusual): the learned rules use this stricter reading.
         """
+        return bool(self.failing_sign_devices(now, doubtful=doubtful))
+
+    def failing_sign_devices(self, now: float, *, doubtful: bool = False) -> list[tuple[DeviceState, str]]:
+        """The failing devices (with why) when those the home's signs rely on are failing; [] otherwise.
+
+        Failing is `DeviceState.failing` (offline, silent past its report interval or far past its own beat,
+        a low battery and then silence). With `doubtful`, any low battery counts, and a smaller share suffices.
+        """
         total = 0.0
         down = 0.0
         capable_up = False
+        failing: list[tuple[DeviceState, str]] = []
         for dev in self.devices.values():
             if dev.signs <= 0:
                 continue
             total += dev.signs
-            if dev.down(now, self.th.silence_factor) or (doubtful and dev.battery_low):
+            why = dev.failing(now, self.th.silence_factor) or (
+                "电量低" if doubtful and dev.battery_low else ""
+            )
+            if why:
                 down += dev.signs
+                failing.append((dev, why))
             else:
                 capable_up = True
         # Strict reading: losing any device with a real share of the signs changes what a usual day looks like.
-        return total > 0 and (not capable_up or down > (0.1 if doubtful else 0.5) * total)
+        if total > 0 and (not capable_up or down > (0.1 if doubtful else 0.5) * total):
+            return failing
+        return []
 
     def to_json(self) -> dict[str, Any]:
         """Compact snapshot of this home."""

@@ -70,7 +70,7 @@ class WaterNoUseRule(TimerRule):
             return (), now + 3600.0
         home.alerted |= NO_WATER
         text = f"近 {hours_text(hours * 3600)} 用水不足 {th.water_no_use_litres:g} 升（深圳龙岗规则），请电话确认老人情况"
-        return [ctx.candidate(home, "water_no_use", Severity.WARNING, now, text)], NEVER
+        return [ctx.candidate(home, "water_no_use", Severity.WARNING, now, text, check_first=True)], NEVER
 
 
 class ContinuousFlowRule:
