@@ -10,6 +10,7 @@ its own cadence until someone accepts (an unanswered alert never goes quiet).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from hub.models import Severity
 
@@ -124,3 +125,12 @@ def choose_policy(tier: str, severity: str, alert_class: str) -> Policy:
     if severity == Severity.URGENT:
         return POLICIES["urgent-key" if tier == "key" else "urgent"]
     return POLICIES["notice"]
+
+
+def first_step(check_first: bool, can_answer: bool, has_phone: bool) -> Literal["elder_check", "page"]:
+    """Whether an alert begins by asking the elder ("elder_check") or by paging the chain ("page").
+
+    Only an alert whose rule allows it (`check_first`), for a home whose elder can answer a call and has a
+    phone number of their own, asks the elder first; everything else pages at once.
+    """
+    return "elder_check" if check_first and can_answer and has_phone else "page"

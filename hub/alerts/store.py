@@ -147,6 +147,7 @@ def _insert(
             "kind": cand.kind,
             "severity": str(cand.severity),
             "alert_class": cand.alert_class,
+            "check_first": cand.check_first,
             "state": state,
             "active_key": None if closed else cand.dedup_key,
             "device_code": cand.device,

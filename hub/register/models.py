@@ -23,6 +23,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -103,6 +105,8 @@ class Elder(Base):
     sex: Mapped[str] = mapped_column(String(8), default="")  # 男 / 女
     phone: Mapped[str] = mapped_column(EncryptedText(), default="")  # 联系电话 (encrypted)
     tier: Mapped[str] = mapped_column(String(16), default="general")  # key = 重点对象, general = 一般对象
+    # Whether the elder can answer a wellbeing call (press 1 / reply 1); False skips "ask the elder first".
+    can_answer_phone: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)  # 对象类型, several allowed
 
     # 一、基本情况
@@ -188,7 +192,9 @@ class Alert(Base):
     home_id: Mapped[int] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str] = mapped_column(String(16))
-    alert_class: Mapped[str] = mapped_column(String(16), default="elder")  # elder | device
+    alert_class: Mapped[str] = mapped_column(String(16), default="elder")  # elder | device | notice
+    # The rule allows asking the elder first (AlertCandidate.check_first); the escalation reads it.
+    check_first: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     state: Mapped[str] = mapped_column(String(16))
     # "<home code>/<kind>" while the alert is active, NULL once closed: a unique index that allows many
     # closed alerts but only one active one per home and kind, on SQLite and PostgreSQL alike.

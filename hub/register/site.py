@@ -109,6 +109,9 @@ class ElderEntry(_Entry):
     sex: Literal["男", "女"] | None = None
     phone: Phone | None = None
     tier: Literal["key", "general"]
+    # False: the elder cannot answer a wellbeing call (deaf, dementia, no phone of their own), so the
+    # escalation skips "ask the elder first" and pages the visitor at once.
+    can_answer_phone: bool = True
     categories: list[Literal["独居", "空巢", "农村留守", "失能", "重残", "计生特殊家庭", "其他"]] = Field(
         min_length=1
     )
@@ -515,6 +518,7 @@ def _write_elders(
                 "sex": entry.sex or "",
                 "phone": entry.phone or "",
                 "tier": entry.tier,
+                "can_answer_phone": entry.can_answer_phone,
                 "categories": list(entry.categories),
             }
             _count(counts, created, _apply(elder, values))
