@@ -270,3 +270,21 @@ def test_replay_cli_takes_config_after_the_subcommand_lists_it_and_is_quiet_at_i
     assert all(o["first_step"] in ("elder_check", "page") for o in out[:-1])
     # Five nights of learning jobs and every message: nothing of it on stderr at the default INFO level.
     assert result.stderr == ""
+
+
+def test_replay_names_a_line_that_is_not_utf8_and_refuses_to_overwrite_a_store(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(dump_site_yaml(generate(homes=1, days=1, seed=1, incidents=False).site), encoding="utf-8")
+    recording = tmp_path / "latin1.jsonl"
+    recording.write_bytes(
+        b'{"ts": "2026-03-01T00:00:00+00:00", "topic": "x", "payload": "{}"}\n'
+        b'{"ts": "2026-03-01T00:00:01+00:00", "topic": "x", "payload": "caf\xe9"}\n'
+    )
+    result = run_cli(_config(tmp_path), "replay", str(recording), "--site", str(site))
+    assert result.returncode == 1 and "latin1.jsonl:2" in result.stderr and "Traceback" not in result.stderr
+    existing = tmp_path / "old.sqlite"
+    existing.write_bytes(b"")
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"ts": "2026-03-01T00:00:00+00:00", "topic": "x", "payload": "{}"}\n', encoding="utf-8")
+    refused = run_cli(_config(tmp_path), "replay", str(good), "--site", str(site), "--store", str(existing))
+    assert refused.returncode == 1 and "exists already" in refused.stderr
