@@ -50,7 +50,8 @@ class ReplayLine:
 def parse_line(text: str | bytes, where: str) -> ReplayLine:
     """One JSONL line (text, or UTF-8 bytes); `RulesError` naming the line when it is not a valid record."""
     try:
-        data = json.loads(text)
+        # Decoded here rather than by json.loads, which would first sniff the encoding of every line.
+        data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
         ts = datetime.fromisoformat(str(data["ts"]).replace("Z", "+00:00"))
         topic = str(data["topic"])
         payload_text = data["payload"]
