@@ -59,7 +59,7 @@ def child(site: Path, recording: Path, until: str, store: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-replay-register-") as tmp:
         register = load_site_register(site, Path(tmp))
     alerts: list[AlertCandidate] = []
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     summary = asyncio.run(
         replay_with_engine(
             read_lines(recording),
@@ -69,13 +69,14 @@ def child(site: Path, recording: Path, until: str, store: Path | None) -> None:
             store=store,
         )
     )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(
         json.dumps(
             {
                 "lines": summary.lines,
                 "seconds": seconds,
                 "msg_per_s": summary.lines / seconds,
+                "cpu_s": cpu,  # on a shared machine, wall time / CPU time tells how busy it was
                 "alerts": len(alerts),
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
@@ -135,7 +136,8 @@ def main() -> None:
     where = "SQLite store" if args.store else "in memory"
     print(
         f"replay ({where}): {r['lines']:,} messages, {homes} homes in {r['seconds']:.1f} s: "
-        f"{r['msg_per_s']:,.0f} msg/s, {r['alerts']} alerts, peak RSS {r['peak_rss_mb']:.0f} MB",
+        f"{r['msg_per_s']:,.0f} msg/s ({r['cpu_s']:.1f} s of CPU: {r['lines'] / r['cpu_s']:,.0f} msg per CPU second), "
+        f"{r['alerts']} alerts, peak RSS {r['peak_rss_mb']:.0f} MB",
         flush=True,
     )
     if args.vs_ingest:
