@@ -421,10 +421,14 @@ async def replay_with_engine(
 
 @contextmanager
 def _quiet_rules_log() -> Iterator[None]:
-    """Rules' INFO lines (one per nightly learning job) are routine in a replay of weeks: keep warnings only."""
+    """Rules' INFO lines (one per nightly learning job) are routine in a replay of weeks: keep warnings only.
+
+    Asked for DEBUG (`-v`), everything is still shown.
+    """
     logger = logging.getLogger("hub.rules")
     level = logger.level
-    logger.setLevel(max(level, logging.WARNING))
+    if logger.getEffectiveLevel() >= logging.INFO:
+        logger.setLevel(max(level, logging.WARNING))
     try:
         yield
     finally:
