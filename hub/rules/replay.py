@@ -4,8 +4,9 @@ Each input line is ``{"ts": "<ISO-8601>", "topic": "...", "payload": "..."}`` (p
 for binary). Messages are decoded with the shipped device registry and the bindings of a site file, meter
 totals are normalised as the pipeline does, and the engine sees every reading at its line's time. Sweeps run
 on the same 30-second grid as in production, at simulated time; the nightly learning job runs at its local
-time against a scratch time-series store holding the replayed readings. Nothing touches live alerts or
-channels, and because only event time is used the output is the same whatever the replay speed.
+time against the replayed readings, held in memory (`hub.store.memory`) unless a SQLite store is asked
+for. Nothing touches live alerts or channels, and because only event time is used the output is the same
+whatever the replay speed.
 """
 
 from __future__ import annotations
