@@ -9,11 +9,15 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-from hub.cli_support import EXIT_OK, config_of, open_sessions, print_json, print_table
+from hub.cli_support import EXIT_OK, config_of, open_sessions, print_json, print_table, progress
 from hub.models import AlertCandidate
 from hub.rules.errors import RulesError
+
+if TYPE_CHECKING:
+    from hub.rules.replay import SiteRegister
 
 
 def parse_when(text: str, timezone: str) -> datetime:
@@ -151,6 +155,14 @@ def cmd_mode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def replay_first_step(register: SiteRegister, candidate: AlertCandidate) -> Literal["elder_check", "page"]:
+    """How the alert would begin in the hub: by asking the elder first, or by paging (`policy.first_step`)."""
+    from hub.alerts.policy import first_step
+
+    can_answer, has_phone = register.reach.get(candidate.home, (False, False))
+    return first_step(candidate.check_first, can_answer, has_phone)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay a JSONL recording through decoding and the rules; one JSON line per alert, then a summary."""
     from hub.rules.replay import alert_json, load_site_register, read_lines, replay_with_engine
@@ -169,23 +181,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise RulesError(f"replay file not found: {path}")
-
-    def emit(candidate: AlertCandidate) -> None:
-        print(json.dumps(alert_json(candidate), ensure_ascii=False))
+    store = Path(args.store) if args.store else None
+    if store is not None and store.exists():
+        raise RulesError(
+            f"--store {store} exists already: name a new file (a replay never appends to a store)"
+        )
 
     with tempfile.TemporaryDirectory(prefix="eldercare-replay-") as tmp:
-        scratch = Path(tmp)
-        register = load_site_register(Path(args.site), scratch)
+        register = load_site_register(Path(args.site), Path(tmp))
+
+    def emit(candidate: AlertCandidate) -> None:
+        print(json.dumps(alert_json(candidate, replay_first_step(register, candidate)), ensure_ascii=False))
+
+    with progress("回放 replay") as report:
         summary = asyncio.run(
             replay_with_engine(
-                read_lines(path),
+                read_lines(path, report),
                 register,
-                scratch,
                 config=rules_config,
                 timezone=timezone,
                 emit=emit,
                 calendar=calendar,
                 speed=args.speed,
+                store=store,
             )
         )
     print(json.dumps({"summary": summary.to_json()}, ensure_ascii=False))
@@ -233,4 +251,16 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--speed", type=float, default=0.0, help="simulated seconds per wall second; 0 = flat out")
     p.add_argument(
         "--calendar", action="store_true", help="use the absences and modes of the configured register"
+    )
+    # Also after the sub-command; SUPPRESS keeps a --config given before it when this one is absent.
+    p.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="TOML config file: time zone and rule settings, and the register for --calendar",
+    )
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="FILE",
+        help="also write the replayed readings to this new SQLite file (default: in memory, nothing on disk)",
     )

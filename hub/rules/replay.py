@@ -4,8 +4,9 @@ Each input line is ``{"ts": "<ISO-8601>", "topic": "...", "payload": "..."}`` (p
 for binary). Messages are decoded with the shipped device registry and the bindings of a site file, meter
 totals are normalised as the pipeline does, and the engine sees every reading at its line's time. Sweeps run
 on the same 30-second grid as in production, at simulated time; the nightly learning job runs at its local
-time against a scratch time-series store holding the replayed readings. Nothing touches live alerts or
-channels, and because only event time is used the output is the same whatever the replay speed.
+time against the replayed readings, held in memory (`hub.store.memory`) unless a SQLite store is asked
+for. Nothing touches live alerts or channels, and because only event time is used the output is the same
+whatever the replay speed.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,10 +48,11 @@ class ReplayLine:
     payload: bytes
 
 
-def parse_line(text: str, where: str) -> ReplayLine:
-    """One JSONL line; `RulesError` naming the line when it is not a valid record."""
+def parse_line(text: str | bytes, where: str) -> ReplayLine:
+    """One JSONL line (text, or UTF-8 bytes); `RulesError` naming the line when it is not a valid record."""
     try:
-        data = json.loads(text)
+        # Decoded here rather than by json.loads, which would first sniff the encoding of every line.
+        data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
         ts = datetime.fromisoformat(str(data["ts"]).replace("Z", "+00:00"))
         topic = str(data["topic"])
         payload_text = data["payload"]
@@ -66,13 +70,26 @@ def parse_line(text: str, where: str) -> ReplayLine:
     return ReplayLine(ts.astimezone(UTC), topic, payload)
 
 
-def read_lines(path: Path) -> Iterator[ReplayLine]:
-    """The records of a JSONL file, in file order (blank lines skipped)."""
+PROGRESS_EVERY = 50_000  # lines between two progress reports
+
+
+def read_lines(path: Path, progress: Callable[[int, int], None] | None = None) -> Iterator[ReplayLine]:
+    """The records of a JSONL file, in file order (blank lines skipped).
+
+    `progress`, when given, is called with (bytes read, file size) every `PROGRESS_EVERY` lines and at the end.
+    """
     try:
-        with path.open(encoding="utf-8") as handle:
-            for number, text in enumerate(handle, 1):
-                if text.strip():
-                    yield parse_line(text, f"{path}:{number}")
+        total = path.stat().st_size
+        done = 0
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                done += len(raw)
+                if progress is not None and number % PROGRESS_EVERY == 0:
+                    progress(done, total)
+                if raw.strip():
+                    yield parse_line(raw, f"{path}:{number}")
+        if progress is not None:
+            progress(done, total)
     except OSError as exc:
         raise RulesError(f"cannot read {path}: {exc}") from exc
 
@@ -125,8 +142,8 @@ class ReplaySummary:
         }
 
 
-def alert_json(candidate: AlertCandidate) -> dict[str, Any]:
-    """One output line for a candidate."""
+def alert_json(candidate: AlertCandidate, first_step: str) -> dict[str, Any]:
+    """One output line for a candidate; `first_step`: "elder_check" or "page" (`hub.alerts.policy.first_step`)."""
     return {
         "home": candidate.home,
         "kind": candidate.kind,
@@ -137,6 +154,7 @@ def alert_json(candidate: AlertCandidate) -> dict[str, Any]:
         "subject": candidate.subject,
         "cancel": candidate.cancel,
         "explanation": candidate.explanation,
+        "first_step": first_step,
     }
 
 
@@ -292,6 +310,24 @@ class SiteRegister:
 
     bindings: dict[tuple[str, str], Binding]
     profiles: dict[str, Any]  # home → HomeProfile
+    # home → (an elder of it can answer a wellbeing call, that elder has a phone number)
+    reach: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+
+
+def elder_reach(session: Any) -> dict[str, tuple[bool, bool]]:
+    """Per home: whether one of its elders can answer a wellbeing call, and whether such an elder has a phone."""
+    from sqlalchemy import select
+
+    from hub.register.models import Elder, Home
+
+    reach: dict[str, tuple[bool, bool]] = {}
+    rows = session.execute(
+        select(Home.code, Elder.can_answer_phone, Elder.phone).join(Elder, Elder.home_id == Home.id)
+    ).all()
+    for code, can_answer, phone in rows:
+        known = reach.get(code, (False, False))
+        reach[code] = (known[0] or bool(can_answer), known[1] or bool(can_answer and phone))
+    return reach
 
 
 def load_site_register(site: Path, scratch: Path) -> SiteRegister:
@@ -308,7 +344,7 @@ def load_site_register(site: Path, scratch: Path) -> SiteRegister:
         with sessions.begin() as session:
             load_site(session, site, devices=DeviceRegistry.default())
         with sessions() as session:
-            return SiteRegister(load_bindings(session), load_profiles(session))
+            return SiteRegister(load_bindings(session), load_profiles(session), elder_reach(session))
     finally:
         engine.dispose()
 
@@ -316,7 +352,7 @@ def load_site_register(site: Path, scratch: Path) -> SiteRegister:
 async def replay_with_engine(
     lines: Iterable[ReplayLine],
     register: SiteRegister,
-    scratch: Path,
+    scratch: Path | None = None,
     *,
     config: Any = None,
     timezone: str = "Asia/Shanghai",
@@ -324,12 +360,19 @@ async def replay_with_engine(
     calendar: Any = None,
     speed: float = 0.0,
     until: datetime | None = None,
+    store: Path | None = None,
 ) -> ReplaySummary:
-    """Replay `lines` through the hub's rules engine (learning nightly from a scratch SQLite store)."""
+    """Replay `lines` through the hub's rules engine, learning nightly from the replayed readings.
+
+    The readings stay in memory (only the last `learn_days` are kept) unless `store` names a SQLite
+    time-series file to write them to, which the learning then reads back as the hub does. `scratch` is
+    accepted for older callers and no longer used: an in-memory replay writes nothing to disk.
+    """
     from hub.rules.engine import RulesEngine
     from hub.rules.persistence import learn_all
     from hub.rules.settings import RulesConfig
     from hub.store import SqliteStore
+    from hub.store.memory import MemoryStore
 
     config = config or RulesConfig()
     registry = DeviceRegistry.default()
@@ -342,31 +385,55 @@ async def replay_with_engine(
     if calendar is not None:
         engine.set_calendar(calendar, first.ts)
     learn_t = config.learn_time
-    async with SqliteStore(scratch / "replay-timeseries.sqlite", synchronous="NORMAL") as store:
-        min_days = min((home.th.routine_min_days for home in engine.homes.values()), default=3)
+    readings: TimeSeriesStore = (
+        SqliteStore(store, synchronous="NORMAL") if store is not None else MemoryStore()
+    )
+    min_days = min((home.th.routine_min_days for home in engine.homes.values()), default=3)
 
-        async def learn(at: datetime) -> int:
-            # Before min_days of history no baseline can be used: skipping the job changes no output.
-            if at - first.ts < timedelta(days=min_days):
-                return 0
-            return await learn_all(engine, store, at)
+    async def learn(at: datetime) -> int:
+        # Before min_days of history no baseline can be used: skipping the job changes no output.
+        if at - first.ts < timedelta(days=min_days):
+            return 0
+        learned = await learn_all(engine, readings, at)
+        if isinstance(readings, MemoryStore):
+            # The next job (a day later) reads back learn_days from its own time: older is dead weight.
+            readings.forget_before(at - timedelta(days=config.learn_days))
+        return learned
 
-        replayer = Replayer(
-            engine,
-            register.bindings,
-            emit=emit,
-            sweep_interval_s=config.sweep_interval_s,
-            store=store,
-            learn=learn,
-            next_learn=next_local_time(timezone, learn_t.hour, learn_t.minute),
-            registry=registry,
-        )
+    replayer = Replayer(
+        engine,
+        register.bindings,
+        emit=emit,
+        sweep_interval_s=config.sweep_interval_s,
+        store=readings,
+        learn=learn,
+        next_learn=next_local_time(timezone, learn_t.hour, learn_t.minute),
+        registry=registry,
+    )
 
-        def chained() -> Iterator[ReplayLine]:
-            yield first
-            yield from iterator
+    def chained() -> Iterator[ReplayLine]:
+        yield first
+        yield from iterator
 
-        return await replayer.run(chained(), speed=speed, until=until)
+    with _quiet_rules_log():
+        async with readings:
+            return await replayer.run(chained(), speed=speed, until=until)
+
+
+@contextmanager
+def _quiet_rules_log() -> Iterator[None]:
+    """Rules' INFO lines (one per nightly learning job) are routine in a replay of weeks: keep warnings only.
+
+    Asked for DEBUG (`-v`), everything is still shown.
+    """
+    logger = logging.getLogger("hub.rules")
+    level = logger.level
+    if logger.getEffectiveLevel() >= logging.INFO:
+        logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def sign_capable(registry: DeviceRegistry) -> Callable[[str, str], bool]:

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hub.models import AlertCandidate
-from hub.rules.replay import load_site_register, replay_with_engine
+import yaml
+
+from hub.models import AlertCandidate, Severity, Signal
+from hub.rules.commands import replay_first_step
+from hub.rules.replay import alert_json, load_site_register, replay_with_engine
+from hub.rules.settings import RulesConfig, Thresholds
 from hub.sim.site import dump_site_yaml
+from hub.store import SqliteStore
 from tests.rules.traffic import generate
-from tests.test_cli import run_cli
+from tests.test_cli import ROOT, run_cli
+
+T = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
 async def test_three_weeks_of_traffic_catch_every_incident_without_false_alarms(tmp_path: Path) -> None:
@@ -168,3 +179,112 @@ def test_replay_names_a_bad_line(tmp_path: Path) -> None:
     )
     result = run_cli(_config(tmp_path), "replay", str(recording), "--site", str(site))
     assert result.returncode == 1 and "bad.jsonl:2" in result.stderr
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+async def test_replay_runs_in_memory_and_writes_a_store_only_when_asked(tmp_path: Path) -> None:
+    traffic = generate(homes=5, days=6, seed=4, incidents=False)
+    site = tmp_path / "site.yaml"
+    site.write_text(dump_site_yaml(traffic.site), encoding="utf-8")
+    register = load_site_register(site, tmp_path)
+    before = _files(tmp_path)
+    end = traffic.start + timedelta(days=traffic.days)
+    # Learning from three days, nightly from the fourth: the in-memory store forgets the oldest days.
+    rules = RulesConfig(learn_days=3, defaults=Thresholds(routine_min_days=3))
+    in_memory: list[AlertCandidate] = []
+    summary = await replay_with_engine(
+        traffic.lines, register, tmp_path, config=rules, emit=in_memory.append, until=end
+    )
+    assert summary.learned == 5 and summary.readings > 0
+    assert _files(tmp_path) == before  # nothing written to disk
+
+    kept = tmp_path / "kept.sqlite"
+    stored: list[AlertCandidate] = []
+    again = await replay_with_engine(
+        traffic.lines, register, config=rules, emit=stored.append, until=end, store=kept
+    )
+    # The same alerts whether the learning read its weeks from memory or back from the SQLite store.
+    assert [alert_json(a, "page") for a in stored] == [alert_json(a, "page") for a in in_memory]
+    assert again.to_json() == summary.to_json()
+    async with SqliteStore(kept) as store:
+        motion = await store.query("H001", Signal.MOTION, traffic.start, end)
+    assert motion and all(r.home == "H001" for r in motion)
+
+
+def test_first_step_asks_the_elder_only_when_the_rule_allows_it_and_the_elder_can_answer(
+    tmp_path: Path,
+) -> None:
+    data = generate(homes=3, days=1, seed=2, incidents=False).site
+    homes = {h["code"]: h for h in data["homes"]}
+    for elder in homes["H002"]["elders"]:
+        elder["can_answer_phone"] = False  # e.g. deaf: the wellbeing call would go unanswered
+    for elder in homes["H003"]["elders"]:
+        elder.pop("phone")  # no phone of their own
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    register = load_site_register(site, tmp_path)
+    quiet = AlertCandidate(
+        "H001", "quiet_gap", Severity.URGENT, T, "motion", "已 5 小时 无活动", check_first=True
+    )
+    sos = AlertCandidate("H001", "sos", Severity.CRITICAL, T, "sos", "老人按下紧急呼叫按钮")
+    assert replay_first_step(register, quiet) == "elder_check"
+    assert replay_first_step(register, sos) == "page"
+    assert replay_first_step(register, replace(quiet, home="H002")) == "page"
+    assert replay_first_step(register, replace(quiet, home="H003")) == "page"
+    assert (
+        replay_first_step(register, replace(quiet, home="H404")) == "page"
+    )  # not in the register: nobody to ask
+
+
+def test_replay_cli_takes_config_after_the_subcommand_lists_it_and_is_quiet_at_info(tmp_path: Path) -> None:
+    traffic = generate(homes=2, days=5, seed=6, incidents=False)
+    site = tmp_path / "site.yaml"
+    site.write_text(dump_site_yaml(traffic.site), encoding="utf-8")
+    recording = tmp_path / "recording.jsonl"
+    recording.write_text(traffic.jsonl(), encoding="utf-8")
+    config = _config(tmp_path)
+    with config.open("a", encoding="utf-8") as handle:  # learn nightly from the fourth day on
+        handle.write("[rules]\nlearn_days = 3\n[rules.defaults]\nroutine_min_days = 3\n")
+    assert run_cli(config, "load", str(site)).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
+
+    assert "--config" in cli("replay", "--help").stdout
+    # --calendar needs the register of a config: given after the sub-command, it is read.
+    result = cli("replay", str(recording), "--site", str(site), "--calendar", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert out[-1]["summary"]["lines"] == len(traffic.lines) and out[-1]["summary"]["homes_learned"] == 2
+    assert all(o["first_step"] in ("elder_check", "page") for o in out[:-1])
+    # Five nights of learning jobs and every message: nothing of it on stderr at the default INFO level.
+    assert result.stderr == ""
+
+
+def test_replay_names_a_line_that_is_not_utf8_and_refuses_to_overwrite_a_store(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(dump_site_yaml(generate(homes=1, days=1, seed=1, incidents=False).site), encoding="utf-8")
+    recording = tmp_path / "latin1.jsonl"
+    recording.write_bytes(
+        b'{"ts": "2026-03-01T00:00:00+00:00", "topic": "x", "payload": "{}"}\n'
+        b'{"ts": "2026-03-01T00:00:01+00:00", "topic": "x", "payload": "caf\xe9"}\n'
+    )
+    result = run_cli(_config(tmp_path), "replay", str(recording), "--site", str(site))
+    assert result.returncode == 1 and "latin1.jsonl:2" in result.stderr and "Traceback" not in result.stderr
+    existing = tmp_path / "old.sqlite"
+    existing.write_bytes(b"")
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"ts": "2026-03-01T00:00:00+00:00", "topic": "x", "payload": "{}"}\n', encoding="utf-8")
+    refused = run_cli(_config(tmp_path), "replay", str(good), "--site", str(site), "--store", str(existing))
+    assert refused.returncode == 1 and "exists already" in refused.stderr

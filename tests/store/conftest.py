@@ -1,4 +1,4 @@
-"""Store fixtures: each shared behaviour test runs against SQLite and against a real InfluxDB."""
+"""Store fixtures: each shared behaviour test runs against SQLite, a real InfluxDB and the in-memory store."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub.store import InfluxStore, SqliteStore, TimeSeriesStore
+from hub.store.memory import MemoryStore
 
 
 @pytest.fixture
@@ -17,12 +18,15 @@ def influx_database() -> str:
     return f"test_{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=["sqlite", "influx"])
+@pytest.fixture(params=["sqlite", "influx", "memory"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TimeSeriesStore]:
     """An open store of each kind."""
     if request.param == "sqlite":
         async with SqliteStore(tmp_path / "hub.sqlite") as sqlite_store:
             yield sqlite_store
+    elif request.param == "memory":
+        async with MemoryStore() as memory_store:
+            yield memory_store
     else:
         url = request.getfixturevalue("influxdb_url")
         database = request.getfixturevalue("influx_database")
