@@ -104,7 +104,7 @@ class RulesEngine:
         self._low_water = next((r for r in self.rules if isinstance(r, LowWaterDayRule)), None)
         self._sign_capable = sign_capable
         self.homes: dict[str, HomeState] = {}
-        self._thresholds: dict[tuple[str, str], Thresholds] = {}
+        self._thresholds: dict[tuple[str, str, tuple[tuple[str, float], ...]], Thresholds] = {}
         self._heap: list[tuple[float, str]] = []
         self._shared: dict[float, float] = {}
         self._days: dict[str, tuple[float, float]] = {}  # day_start "HH:MM" → current rule day [start, end)
@@ -113,12 +113,14 @@ class RulesEngine:
 
     # -- register and calendar ------------------------------------------------------------------------
 
-    def thresholds(self, tier: str, home: str) -> Thresholds:
-        """The (shared, cached) thresholds of a home."""
-        key = (tier, home if home in self.config.homes else "")
+    def thresholds(self, tier: str, home: str, factors: Mapping[str, float] | None = None) -> Thresholds:
+        """The (shared, cached) thresholds of a home, tightened by its false-alarm `factors` if any."""
+        adjusted = tuple(sorted(factors.items())) if factors else ()
+        key = (tier, home if home in self.config.homes or adjusted else "", adjusted)
         th = self._thresholds.get(key)
         if th is None:
-            th = self._thresholds[key] = self.config.thresholds(tier, home)
+            th = self.config.thresholds(tier, home).adjusted(dict(adjusted))
+            self._thresholds[key] = th
         return th
 
     def set_register(
@@ -138,7 +140,7 @@ class RulesEngine:
             profile = profiles.get(code, HomeProfile())
             # Interned: 100,000 homes share a handful of tier and street strings.
             home.tier, home.street = sys.intern(profile.tier), sys.intern(profile.street)
-            home.th = self.thresholds(profile.tier, code)
+            home.th = self.thresholds(profile.tier, code, profile.factors)
             bound = {b.device: b for b in by_home.get(code, ())}
             for gone in [d for d in home.devices if d not in bound]:
                 del home.devices[gone]

@@ -11,6 +11,7 @@ A home's thresholds are the defaults, then its elder's tier, then the home's own
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import time
 from typing import Annotated, Any
 
@@ -91,6 +92,36 @@ class Thresholds(_Frozen):
         """A HH:MM field as a `time` (None when empty)."""
         value: str = getattr(self, name)
         return _hhmm(value) if value else None
+
+    def adjusted(self, factors: Mapping[str, float]) -> Thresholds:
+        """These thresholds for a home whose rules tightened after false alarms (alert kind → factor ≥ 1).
+
+        A factor makes its rule wait that many times longer, never beyond the tier's hard window
+        (`inactivity_hours`), which itself never moves: it is the backstop that catches every silence.
+        """
+        hard_h = self.inactivity_hours
+        update: dict[str, Any] = {}
+        f = factors.get("quiet_gap", 1.0)
+        if f > 1.0:
+            update["quiet_gap_factor"] = self.quiet_gap_factor * f
+            update["quiet_gap_min_hours"] = min(self.quiet_gap_min_hours * f, hard_h)
+            update["activity_min_hours"] = min(self.activity_min_hours * f, hard_h)
+        f = factors.get("routine_late", 1.0)
+        if f > 1.0:
+            update["routine_k"] = self.routine_k * f
+            update["routine_min_margin_min"] = self.routine_min_margin_min * f
+        f = factors.get("water_no_use", 1.0)
+        if f > 1.0:
+            update["water_no_use_hours"] = min(
+                self.water_no_use_hours * f, max(self.water_no_use_hours, hard_h)
+            )
+        f = factors.get("morning_check", 1.0)
+        check = self.local_time("morning_check")
+        if f > 1.0 and check is not None:
+            # Later by up to two hours per unit of factor, and never past noon: a morning check stays a morning's.
+            minutes = min(check.hour * 60 + check.minute + round((f - 1.0) * 120), 12 * 60)
+            update["morning_check"] = f"{minutes // 60:02d}:{minutes % 60:02d}"
+        return self.model_copy(update=update) if update else self
 
 
 # Expected report interval of a device when its binding has no `report_interval_s`: by ecosystem.

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from hub.models import Reading, Severity, Signal
 from hub.rules.calendar import Calendar
-from hub.rules.engine import RulesEngine
+from hub.rules.engine import HomeProfile, RulesEngine
 from hub.rules.routine import learn_baseline
 from hub.rules.state import Baseline
 from tests.rules.helpers import kinds, local, make_engine, motion, reading, sweep_until
@@ -254,3 +254,22 @@ def test_a_snapshot_from_before_the_model_restores_and_keeps_judging() -> None:
     motion(restarted, local(22, 10))
     raised = sweep_until(restarted, local(22, 15))  # the fallback: longest usual quiet spell, at least 4 h
     assert kinds(raised) == ["quiet_gap"] and "白天通常最长静默约" in raised[0].explanation
+
+
+def test_a_home_whose_quiet_gap_kept_false_alarming_waits_longer_but_never_past_the_tier_window() -> None:
+    # The same silence as above, in a home where quiet_gap was tightened twice (factor 2) after false alarms:
+    # no quiet_gap at 12:10; the key tier's 12 h window still catches the silence.
+    engine = _learned_engine()
+    profiles = {"H1": HomeProfile("key", "双龙湖街道", factors={"quiet_gap": 2.0})}
+    engine.set_register([], profiles, local(22, 3, 30))
+    th = engine.homes["H1"].th
+    assert th.quiet_gap_factor == 3.0 and th.activity_min_hours == 4.0 and th.inactivity_hours == 12
+    for hour, minute in ((6, 40), (8, 0), (9, 30), (10, 0)):
+        motion(engine, local(22, hour, minute))
+    assert sweep_until(engine, local(22, 12, 10)) == []
+    raised = sweep_until(engine, local(22, 22, 30))
+    assert "inactivity" in kinds(raised)
+    assert all(c.at <= local(22, 22, 1) for c in raised)  # 10:00 + 12 h, the hard window, unchanged
+    # The other homes keep sharing the untightened thresholds.
+    assert engine.thresholds("key", "H2") is engine.thresholds("key", "H3")
+    assert engine.thresholds("key", "H2").quiet_gap_factor == 1.5
