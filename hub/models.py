@@ -143,6 +143,8 @@ class AlertCandidate:
     cancel: bool = False  # the elder cancelled (SOS cancel action): record it on the active alert
     # Narrows the dedup key below home and kind, e.g. the device of a device-health alert.
     subject: str = ""
+    # The rule allows "ask the elder first" (a wellbeing call before anyone is paged): non-immediate elder alerts.
+    check_first: bool = False
 
     @property
     def dedup_key(self) -> str:
