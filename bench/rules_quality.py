@@ -58,7 +58,8 @@ MATCH = {
     "tap_open": {"continuous_flow", "leak"},
     "sos": {"sos"},
 }
-HORIZON = timedelta(hours=36)
+HORIZON = timedelta(hours=36)  # an alert this long after an incident began still catches it
+INCIDENT_TAIL = timedelta(hours=2)
 LEARNED_AFTER = timedelta(days=14)  # `routine_min_days`: false pages and checks count from here
 DEFAULT_CHECK_WAIT_S = 600.0
 CAUSE_LOOKBACK = timedelta(hours=24)  # a false page is put down to the ordinary-life episode just before it
@@ -279,9 +280,10 @@ def score(traffic: Traffic, alerts: list[AlertCandidate], wait_s: float | None =
             and inc.at <= a.at <= inc.at + HORIZON
             and (wanted is None or a.kind in wanted)
         ]
-        # Every alert of the home during the incident is part of it (not false), the first page counts.
+        # Every alert of the home while the incident lasts (and 2 h on) is part of it, the first page counts;
+        # after an SOS answered within the hour or a tap closed, the elder is fine again and alarms are false.
         for i, a in enumerate(elder):
-            if a.home == inc.home and inc.at <= a.at <= max(inc.end, inc.at + HORIZON) + timedelta(hours=2):
+            if a.home == inc.home and inc.at <= a.at <= inc.end + INCIDENT_TAIL:
                 used.add(i)
         recall[inc.kind].append(bool(hits))
         if hits:

@@ -96,3 +96,16 @@ def test_device_faults_reported_as_elder_alerts_and_faults_detected(traffic: Tra
     # A false page after an outing is put down to it.
     after_outing = score(traffic, [_alert("H001", "quiet_gap", 17 * day + 7, traffic)])
     assert after_outing["false_pages"] == {"quiet_gap←outing": 1}
+
+
+def test_an_alarm_a_day_after_an_sos_the_elder_was_fine_after_is_a_false_page(traffic: Traffic) -> None:
+    # The SOS was answered within the hour; the elder was fine after it.
+    sos_at = traffic.start + timedelta(days=18)
+    traffic.incidents.append(Incident("H001", "sos", sos_at, sos_at + timedelta(hours=1)))
+    alerts = [
+        _alert("H001", "sos", 18 * 24, traffic, severity=Severity.CRITICAL),
+        _alert("H001", "inactivity", 18 * 24 + 20, traffic),  # 20 h later, nothing to do with it
+    ]
+    figures = score(traffic, alerts)
+    assert figures["recall"]["sos"] == 1.0
+    assert figures["false_pages"] == {"inactivity←none": 1}
