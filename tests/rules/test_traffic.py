@@ -139,3 +139,14 @@ def test_plain_profile_keeps_the_traffic_the_old_tests_were_set_on() -> None:
     assert not {e.kind for e in plain.episodes} & {"outing", "away_announced"}
     with pytest.raises(ValueError, match="profile"):
         generate(homes=2, days=1, profile="harder")
+
+
+def test_no_incident_at_home_while_the_elder_is_out_for_the_day() -> None:
+    traffic = generate(homes=60, days=28, seed=2)
+    during = [
+        (i.home, i.kind, e.kind)
+        for i in traffic.incidents
+        for e in traffic.episodes
+        if e.home == i.home and e.start <= i.at <= e.end
+    ]
+    assert during == []

@@ -275,6 +275,8 @@ def _home_traffic(
             day_msgs = [m for m in day_msgs if not leave - timedelta(minutes=5) <= m.at <= back]
             extra += _leaving(state, home, leave, rng) + _door_pass(state, home, back, rng)
             episodes.append(Episode(home.code, "day_trip", leave, back))
+            if hard is not None:  # an incident at home cannot happen while the elder is on a day trip
+                outs.append((leave, back))
             trip = True
         elif roll < 0.16:  # cleaning day: mopping, laundry by hand
             at = _local(day, rng.uniform(9.5, 14.5))
