@@ -245,7 +245,7 @@ def _home_traffic(
         day_msgs = plan_day(state, rng, day)
         state.wake = wake
         roll = rng.random()
-        trip = False
+        trip = False  # the day is taken (away, a trip, cleaning): no afternoon outing
         if announce is not None and n == announce[0]:  # a stay the family announced
             assert hard is not None
             nights = announce[1]
@@ -285,6 +285,7 @@ def _home_traffic(
                 for k in range(hard.randint(8, 16)):
                     extra += _motion_pulse(state, home, at + timedelta(minutes=6 * k + hard.uniform(0, 4)))
             episodes.append(Episode(home.code, "cleaning", at, at + timedelta(minutes=100)))
+            trip = True  # a day at home: no afternoon out
         day_msgs, day_outs = _outings(home, day_msgs)
         if hard is not None and not trip and hard.random() < outing_rate:
             day_msgs, day_outs = _long_outing(state, home, hard, day, day_msgs, day_outs, episodes)
@@ -538,7 +539,9 @@ def _dead_battery(
     fading = dies - timedelta(hours=12)
     out = []
     last = None
-    for m in messages:
+    for m in (
+        sorted(messages, key=lambda m: m.at) if hard else messages
+    ):  # hard: the last report is the latest
         if m.topic == topic and at <= m.at:
             if m.at >= dies:
                 continue
