@@ -48,6 +48,7 @@ def test_hard_traffic_plants_every_incident_fault_and_confounder_with_its_truth(
         "away_unannounced",
         "away_announced",
         "slept_in",
+        "early_night",
         "cleaning",
     }
     # About one elder in ten cannot take a wellbeing call.
@@ -149,3 +150,13 @@ def test_no_incident_at_home_while_the_elder_is_out_for_the_day(hard: Traffic) -
         if e.home == i.home and e.start <= i.at <= e.end
     ]
     assert during == []
+
+
+def test_an_early_night_is_silent_from_the_early_bedtime(hard: Traffic) -> None:
+    nights = [e for e in hard.episodes if e.kind == "early_night"]
+    assert nights
+    for night in nights[:20]:
+        assert timedelta(minutes=59) <= night.end - night.start <= timedelta(minutes=151)
+        assert night.start.astimezone(LOCAL_TZ).hour >= 18
+        signs = _signs(hard, night.home)
+        assert not [t for t in signs if night.start < t < night.end + timedelta(hours=1)], night

@@ -17,7 +17,8 @@ expectations were set on it stay meaningful). ``hard`` (the default) adds what a
 its ground truth in `Traffic.episodes` / `announced` / `incidents` / `faults`:
 
 - afternoon outings of 2–6 h (door, nothing inside, the door again), day trips of varying length, mornings
-  slept in by up to 2.5 h, cleaning days with motion as well as water;
+  slept in by up to 2.5 h, early nights (in bed 1–2.5 h before the usual time), cleaning days with motion as
+  well as water;
 - stays away that the family announced (entered as ``eldercare-hub absence`` would, in whole hours or up to
   the midnight after the return day) next to the unannounced ones;
 - a collapse right after the door ("motion, door, then nothing": back from an errand, or about to leave);
@@ -91,7 +92,7 @@ class Fault:
 @dataclass(frozen=True, slots=True)
 class Episode:
     """A stretch of ordinary life that looks like trouble (`kind`: outing, day_trip, away_unannounced,
-    away_announced, slept_in, cleaning) in `home` from `start` to `end`; the elder is fine throughout."""
+    away_announced, slept_in, early_night, cleaning) in `home` from `start` to `end`; the elder is fine."""
 
     home: str
     kind: str
@@ -242,8 +243,19 @@ def _home_traffic(
             state.wake = shifted.time()
             usual = _local(day, wake.hour + wake.minute / 60)
             episodes.append(Episode(home.code, "slept_in", usual, usual + timedelta(minutes=late)))
+        bedtime = state.bedtime
+        early: datetime | None = None
+        if hard is not None and hard.random() < 0.06:  # an early night: tired, or a cold coming
+            shifted = datetime.combine(day, bedtime) - timedelta(minutes=hard.uniform(60, 150))
+            state.bedtime = shifted.time()
+            early = _local(day, shifted.hour + shifted.minute / 60)
+            usual = _local(day, bedtime.hour + bedtime.minute / 60)
+            episodes.append(Episode(home.code, "early_night", early, usual))
         day_msgs = plan_day(state, rng, day)
-        state.wake = wake
+        state.wake, state.bedtime = wake, bedtime
+        if early is not None:  # nothing after lights-out (the routine's evening check-up included)
+            midnight = _local(day + timedelta(days=1), 0)
+            day_msgs = [m for m in day_msgs if not (_elder_sign(home, m) and early < m.at < midnight)]
         roll = rng.random()
         trip = False  # the day is taken (away, a trip, cleaning): no afternoon outing
         if announce is not None and n == announce[0]:  # a stay the family announced
