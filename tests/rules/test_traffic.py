@@ -160,3 +160,18 @@ def test_an_early_night_is_silent_from_the_early_bedtime(hard: Traffic) -> None:
         assert night.start.astimezone(LOCAL_TZ).hour >= 18
         signs = _signs(hard, night.home)
         assert not [t for t in signs if night.start < t < night.end + timedelta(hours=1)], night
+
+
+def test_back_from_a_stay_away_the_elder_is_often_soon_in_bed(hard: Traffic) -> None:
+    stays = [e for e in hard.episodes if e.kind in ("away_announced", "away_unannounced")]
+    quiet_at_midnight = []
+    for stay in stays:
+        local_back = stay.end.astimezone(LOCAL_TZ)
+        midnight = (
+            local_back.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        ).astimezone(UTC)
+        last = max(t for t in _signs(hard, stay.home) if t < midnight)
+        quiet_at_midnight.append(midnight - last)
+    # Some have a whole evening at home after the return; some are in bed soon after, and by midnight (when a
+    # family's "until the return day" absence ends) the home has been quiet for longer than a quiet gap.
+    assert min(quiet_at_midnight) < timedelta(hours=3) and max(quiet_at_midnight) > timedelta(hours=4)

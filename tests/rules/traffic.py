@@ -20,7 +20,8 @@ its ground truth in `Traffic.episodes` / `announced` / `incidents` / `faults`:
   slept in by up to 2.5 h, early nights (in bed 1–2.5 h before the usual time), cleaning days with motion as
   well as water;
 - stays away that the family announced (entered as ``eldercare-hub absence`` would, in whole hours or up to
-  the midnight after the return day) next to the unannounced ones;
+  the midnight after the return day) next to the unannounced ones; back home, tired from the journey, the
+  elder often goes to bed soon after a short evening;
 - a collapse right after the door ("motion, door, then nothing": back from an errand, or about to leave);
 - a dying motion-sensor battery as it really behaves: the reported level swings between low under load and a
   recovered value at rest, the sensor misses more and more motion, then falls silent and Zigbee2MQTT marks it
@@ -263,7 +264,8 @@ def _home_traffic(
             nights = announce[1]
             leave = _local(day, hard.uniform(8.0, 11.0))
             back = _local(day + timedelta(days=nights), hard.uniform(14.0, 19.0))
-            day_msgs, more = _away(state, home, rng, day_msgs, leave, back)
+            tired = timedelta(minutes=hard.uniform(60, 180)) if hard.random() < 0.5 else None
+            day_msgs, more = _away(state, home, rng, day_msgs, leave, back, tired)
             extra += more
             silent.append((leave + timedelta(minutes=1), back))
             away_until = day + timedelta(days=nights)
@@ -274,7 +276,10 @@ def _home_traffic(
             leave = _local(day, rng.uniform(9, 11))
             nights = rng.randint(1, 3)
             back = _local(day + timedelta(days=nights), rng.uniform(15, 19))
-            day_msgs, more = _away(state, home, rng, day_msgs, leave, back)
+            tired = None
+            if hard is not None and hard.random() < 0.5:
+                tired = timedelta(minutes=hard.uniform(60, 180))
+            day_msgs, more = _away(state, home, rng, day_msgs, leave, back, tired)
             extra += more
             silent.append((leave + timedelta(minutes=1), back))
             away_until = day + timedelta(days=nights)
@@ -378,14 +383,20 @@ def _away(
     day_msgs: list[SimMessage],
     leave: datetime,
     back: datetime,
+    tired: timedelta | None = None,
 ) -> tuple[list[SimMessage], list[SimMessage]]:
     """A stay away from `leave` to `back` (a later day): the day's messages before leaving, and the leaving,
-    the return and the return day's evening routine."""
+    the return and the return day's evening routine (`tired`: to bed that much earlier, soon after a short
+    evening, as after a journey)."""
     kept = [m for m in day_msgs if m.at < leave]
     more = _leaving(state, home, leave, rng) + _door_pass(state, home, back, rng)
     back_day = back.astimezone(LOCAL_TZ).date()
-    more += [m for m in plan_day(state, rng, back_day) if m.at > back]
-    return kept, more
+    evening = [m for m in plan_day(state, rng, back_day) if m.at > back]
+    if tired is not None:
+        usual = datetime.combine(back_day, state.bedtime, LOCAL_TZ).astimezone(UTC)
+        lights_out = max(usual - tired, back + timedelta(minutes=45))
+        evening = [m for m in evening if not (_elder_sign(home, m) and m.at > lights_out)]
+    return kept, more + evening
 
 
 def _announcement(home: str, leave: datetime, back: datetime, nights: int, rng: random.Random) -> Announced:
