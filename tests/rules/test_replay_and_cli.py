@@ -25,7 +25,9 @@ T = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
 async def test_three_weeks_of_traffic_catch_every_incident_without_false_alarms(tmp_path: Path) -> None:
-    traffic = generate(homes=15, days=21, seed=7)
+    # The plain profile (the traffic before issue 11) that this test's expectations were set on; the hard one
+    # is judged by bench/rules_quality.py.
+    traffic = generate(homes=15, days=21, seed=7, profile="plain")
     assert {i.kind for i in traffic.incidents} == {"collapse_day", "collapse_night", "tap_open", "sos"}
     site = tmp_path / "site.yaml"
     site.write_text(dump_site_yaml(traffic.site), encoding="utf-8")
