@@ -21,6 +21,15 @@ BATTERY_REPLACED_PCT = 50.0
 CLOCK_PERSIST_S = 600.0
 
 
+def device_finding(
+    ctx: Context, home: HomeState, dev: DeviceState, kind: str, at: float, text: str
+) -> AlertCandidate:
+    """A device-class finding about `dev` for maintenance: one active alert per device (its `subject`)."""
+    return ctx.candidate(
+        home, kind, Severity.WARNING, at, text, device=dev.code, alert_class="device", subject=dev.code
+    )
+
+
 def clock_finding(
     home: HomeState, dev: DeviceState, reading: Reading, ts: float, ctx: Context
 ) -> AlertCandidate | None:
@@ -44,16 +53,7 @@ def clock_finding(
         else f"（设备报告时间 {claimed.isoformat(timespec='seconds')}，与平台接收时间不符）"
     )
     text = f"设备 {dev.code} 时钟异常{skew}，已按平台接收时间记录，请校准设备时钟或检修"
-    return ctx.candidate(
-        home,
-        "device_clock",
-        Severity.WARNING,
-        ts,
-        text,
-        device=dev.code,
-        alert_class="device",
-        subject=dev.code,
-    )
+    return device_finding(ctx, home, dev, "device_clock", ts, text)
 
 
 class DeviceHealthRule:
@@ -90,18 +90,7 @@ class DeviceHealthRule:
         if not low or dev.battery_low:
             return ()
         dev.battery_low = True
-        return [
-            ctx.candidate(
-                home,
-                "battery_low",
-                Severity.WARNING,
-                ts,
-                text,
-                device=dev.code,
-                alert_class="device",
-                subject=dev.code,
-            )
-        ]
+        return [device_finding(ctx, home, dev, "battery_low", ts, text)]
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Offline past the grace time, or silent past `silence_factor` report intervals."""
@@ -126,16 +115,5 @@ class DeviceHealthRule:
                 nxt = min(nxt, offline_at, silent_at)
                 continue
             dev.silent_alerted = True
-            out.append(
-                ctx.candidate(
-                    home,
-                    kind,
-                    Severity.WARNING,
-                    now,
-                    text,
-                    device=dev.code,
-                    alert_class="device",
-                    subject=dev.code,
-                )
-            )
+            out.append(device_finding(ctx, home, dev, kind, now, text))
         return out, nxt
