@@ -372,7 +372,6 @@ async def evaluate(homes: int, days: int, seed: int, profile: str = "hard") -> d
         await replay_with_engine(
             traffic.lines,
             register,
-            scratch,
             emit=engine_alerts.append,
             calendar=calendar_of(traffic),
             until=traffic.start + timedelta(days=days),

@@ -352,7 +352,6 @@ def load_site_register(site: Path, scratch: Path) -> SiteRegister:
 async def replay_with_engine(
     lines: Iterable[ReplayLine],
     register: SiteRegister,
-    scratch: Path | None = None,
     *,
     config: Any = None,
     timezone: str = "Asia/Shanghai",
@@ -365,8 +364,7 @@ async def replay_with_engine(
     """Replay `lines` through the hub's rules engine, learning nightly from the replayed readings.
 
     The readings stay in memory (only the last `learn_days` are kept) unless `store` names a SQLite
-    time-series file to write them to, which the learning then reads back as the hub does. `scratch` is
-    accepted for older callers and no longer used: an in-memory replay writes nothing to disk.
+    time-series file to write them to, which the learning then reads back as the hub does.
     """
     from hub.rules.engine import RulesEngine
     from hub.rules.persistence import learn_all

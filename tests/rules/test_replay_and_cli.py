@@ -34,7 +34,7 @@ async def test_three_weeks_of_traffic_catch_every_incident_without_false_alarms(
     alerts: list[AlertCandidate] = []
     end = traffic.start + timedelta(days=traffic.days)
     summary = await replay_with_engine(
-        traffic.lines, load_site_register(site, tmp_path), tmp_path, emit=alerts.append, until=end
+        traffic.lines, load_site_register(site, tmp_path), emit=alerts.append, until=end
     )
     assert summary.readings > summary.lines > 100_000 and summary.undecodable == 0
     elder = [a for a in alerts if a.alert_class == "elder" and a.severity.value != "info" and not a.cancel]
@@ -198,7 +198,7 @@ async def test_replay_runs_in_memory_and_writes_a_store_only_when_asked(tmp_path
     rules = RulesConfig(learn_days=3, defaults=Thresholds(routine_min_days=3))
     in_memory: list[AlertCandidate] = []
     summary = await replay_with_engine(
-        traffic.lines, register, tmp_path, config=rules, emit=in_memory.append, until=end
+        traffic.lines, register, config=rules, emit=in_memory.append, until=end
     )
     assert summary.learned == 5 and summary.readings > 0
     assert _files(tmp_path) == before  # nothing written to disk
