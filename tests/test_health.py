@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,14 +56,23 @@ async def robot() -> AsyncIterator[Robot]:
         texts.append(json.loads(await request.read())["text"])
         return web.json_response({})
 
+    async with local_hook(receive) as url:
+        yield Robot(url, texts)
+
+
+@asynccontextmanager
+async def local_hook(handler: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[str]:
+    """A local HTTP endpoint answering POSTs with `handler` (a robot or provider stand-in); yields its URL."""
     app = web.Application()
-    app.router.add_post("/hook", receive)
+    app.router.add_post("/hook", handler)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield Robot(f"http://127.0.0.1:{port}/hook", texts)
-    await runner.cleanup()
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
 
 
 @dataclass
@@ -355,35 +365,29 @@ async def test_a_stuck_alert_worker_is_not_ok(start_hub: StartHub) -> None:
         await release.wait()
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_post("/hook", hang)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        clock = FrozenClock(datetime.now(UTC))
-        hub = await start_hub(
-            {
-                "mqtt": {"url": f"mqtt://127.0.0.1:{free_port()}"},  # down: the system alert goes out
-                "alerts": {
-                    "webhook": {"url": f"http://127.0.0.1:{port}/hook"},
-                    "routes": {"sms": ["twilio_sms"], "voice": ["twilio_voice"], "robot": ["webhook"]},
-                    "send_timeout_s": 3600,
+    async with local_hook(hang) as hook_url:
+        try:
+            clock = FrozenClock(datetime.now(UTC))
+            hub = await start_hub(
+                {
+                    "mqtt": {"url": f"mqtt://127.0.0.1:{free_port()}"},  # down: the system alert goes out
+                    "alerts": {
+                        "webhook": {"url": hook_url},
+                        "routes": {"sms": ["twilio_sms"], "voice": ["twilio_voice"], "robot": ["webhook"]},
+                        "send_timeout_s": 3600,
+                    },
+                    "health": {"canary_enabled": False, "alert_worker_late_s": 60},
                 },
-                "health": {"canary_enabled": False, "alert_worker_late_s": 60},
-            },
-            clock=clock,
-        )
-        await asyncio.wait_for(asked.wait(), DEADLINE_S)
-        clock.advance(timedelta(minutes=5))
-        status, body = await hub.health()
-        assert status == 503
-        assert "the alert worker is late" in hub.failing(body)["alerts"]["reason_en"]
-        assert "告警发送进程迟滞" in hub.failing(body)["alerts"]["reason_zh"]
-    finally:
-        release.set()
-        await runner.cleanup()
+                clock=clock,
+            )
+            await asyncio.wait_for(asked.wait(), DEADLINE_S)
+            clock.advance(timedelta(minutes=5))
+            status, body = await hub.health()
+            assert status == 503
+            assert "the alert worker is late" in hub.failing(body)["alerts"]["reason_en"]
+            assert "告警发送进程迟滞" in hub.failing(body)["alerts"]["reason_zh"]
+        finally:
+            release.set()  # before the endpoint closes: it waits for the hung request
 
 
 async def test_notifications_that_reach_only_the_log_are_not_ok(start_hub: StartHub) -> None:
@@ -392,18 +396,12 @@ async def test_notifications_that_reach_only_the_log_are_not_ok(start_hub: Start
     async def refuse(request: web.Request) -> web.Response:
         return web.json_response({"errcode": 93000, "errmsg": "invalid webhook url"}, status=400)
 
-    app = web.Application()
-    app.router.add_post("/hook", refuse)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with local_hook(refuse) as hook_url:
         hub = await start_hub(
             {
                 "mqtt": {"url": f"mqtt://127.0.0.1:{free_port()}"},  # down: a system alert goes out
                 "alerts": {
-                    "webhook": {"url": f"http://127.0.0.1:{port}/hook"},
+                    "webhook": {"url": hook_url},
                     "routes": {"sms": ["twilio_sms"], "voice": ["twilio_voice"], "robot": ["webhook"]},
                 },
                 "health": {"canary_enabled": False},
@@ -419,5 +417,3 @@ async def test_notifications_that_reach_only_the_log_are_not_ok(start_hub: Start
         assert "not getting through" in failing["reason_en"]
         assert _gauge(await hub.metrics(), "delivery") == 0.0
         assert any(row.status == "failed" and row.sent_via == "log" for row in _system_rows(hub.data_dir))
-    finally:
-        await runner.cleanup()
