@@ -337,7 +337,7 @@ async def _active(
     """Run the hub while the lease is renewed; when it cannot be, stop the hub before the lease runs out."""
     loop = asyncio.get_running_loop()
     running = asyncio.create_task(_run_hub(config, warm, role, hub), name="active hub")
-    keeper = asyncio.create_task(_keep_lease(leases, epoch, config.cluster, acquired_at), name="lease")
+    keeper = asyncio.create_task(keep_lease(leases, epoch, config.cluster, acquired_at), name="lease")
     try:
         await asyncio.wait({running, keeper}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
@@ -369,7 +369,7 @@ async def _active(
         LOGGER.error("停止主用工作时出错 while stopping the active work: %s", running.exception())
 
 
-async def _keep_lease(leases: Leases, epoch: int, cfg: ClusterConfig, renewed_at: float) -> float:
+async def keep_lease(leases: Leases, epoch: int, cfg: ClusterConfig, renewed_at: float) -> float:
     """Renew every `renew_s` (sooner after a failure); return, with the loop time by which the active work
     must have stopped, once the lease is lost or could not be renewed for two thirds of `lease_s`.
 

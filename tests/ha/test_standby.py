@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +26,11 @@ async def _start(pair: Pair) -> None:
     await asyncio.to_thread(pair.a.wait_ready)
     pair.b.start()
     await asyncio.to_thread(pair.b.wait_role, "standby")
+
+
+def _metrics(hub: HubProcess) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{hub.http_port}/metrics", timeout=5) as r:
+        return str(r.read().decode())
 
 
 async def _sos_homes(hub: HubProcess, expected: int) -> set[str]:
@@ -70,6 +76,19 @@ async def test_sigkill_of_the_active_the_standby_serves_and_nothing_is_lost_or_s
     pair = make_pair(tmp_path, mosquitto, ha_database, webhook, HOMES)
     try:
         await _start(pair)
+        # A standby is healthy as a standby, and says who it is; the active says it is active.
+        standby = pair.b.health()
+        assert standby is not None
+        assert (standby["status"], standby["cluster"]["instance"], standby["cluster"]["epoch"]) == (
+            "standby",
+            "hub-b",
+            None,
+        )
+        active = pair.a.health()
+        assert active is not None and active["cluster"]["role"] == "active"
+        assert active["cluster"]["partitions"] == [0] and active["cluster"]["epoch"] >= 1
+        assert 'hub_cluster_active{instance="hub-b"} 0.0' in _metrics(pair.b)
+        assert 'hub_cluster_active{instance="hub-a"} 1.0' in _metrics(pair.a)
         async with SosPublisher(mosquitto) as pub:
             before = HOMES // 2
             for home in range(before):
@@ -93,6 +112,7 @@ async def test_sigkill_of_the_active_the_standby_serves_and_nothing_is_lost_or_s
         print(f"takeover after SIGKILL: {takeover:.2f} s (standby saw it after {took:.2f} s of polling)")
         assert takeover < TAKEOVER_LIMIT_S
 
+        assert 'hub_cluster_active{instance="hub-b"} 1.0' in _metrics(pair.b)
         homes = await _sos_homes(pair.b, HOMES)
         missing = sorted({f"H{i:04d}" for i in range(HOMES)} - homes)
         assert missing == [], f"SOS lost: {missing}"
