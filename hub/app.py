@@ -300,16 +300,18 @@ async def _standby(config: Config, warm: _Warm, leases: Leases, role: ClusterRol
         try:
             while True:
                 wait = config.cluster.renew_s
-                sent = loop.time()
                 try:
-                    epoch = await asyncio.to_thread(leases.acquire, PARTITION)
-                    if epoch is not None:
-                        return epoch, sent
+                    # Read first: trying to take a held lease would lock its row under the holder's renewal.
                     held = [s for s in await asyncio.to_thread(leases.states) if s.partition == PARTITION]
+                    if not held or held[0].expired:
+                        sent = loop.time()
+                        epoch = await asyncio.to_thread(leases.acquire, PARTITION)
+                        if epoch is not None:
+                            return epoch, sent
                     role.last_error = ""
-                    if held:
+                    if held and not held[0].expired:
                         # Wake just after the holder's lease runs out rather than up to renew_s later.
-                        wait = min(wait, max(held[0].remaining_s, 0.0) + 0.02)
+                        wait = min(wait, held[0].remaining_s + 0.02)
                         if told != held[0].owner:
                             told = held[0].owner
                             LOGGER.info("备用：主用实例是 %s（epoch %d）", told, held[0].epoch)

@@ -44,6 +44,9 @@ class ClusterRole:
     def set_standby(self) -> None:
         """This instance holds no lease: it serves nothing but /healthz and /metrics, ready to take over."""
         self.role, self.epoch, self.partitions = STANDBY, None, []
+        # A standby runs no checks: verdicts left from an active term would page about parts it no longer
+        # runs (a standby's own health is its /healthz and hub_cluster_active).
+        metrics.HEALTH_CHECK.clear()
         self._publish()
 
     @property

@@ -44,14 +44,15 @@ class Webhook:
         return [r["idempotency_key"] for r in self.received]
 
 
-@pytest.fixture
-async def webhook() -> AsyncIterator[Webhook]:
-    """A local HTTP endpoint that records the JSON body of every POST."""
+@contextlib.asynccontextmanager
+async def local_webhook() -> AsyncIterator[Webhook]:
+    """A local HTTP endpoint that records the JSON body (and the arrival time) of every POST."""
     received: list[dict[str, Any]] = []
 
     async def receive(request: web.Request) -> web.Response:
         body = json.loads(await request.read())
         body["header_key"] = request.headers.get("Idempotency-Key", "")
+        body["arrived"] = time.monotonic()
         received.append(body)
         return web.json_response({})
 
@@ -65,6 +66,13 @@ async def webhook() -> AsyncIterator[Webhook]:
         yield Webhook(f"http://127.0.0.1:{port}/hook", received)
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[Webhook]:
+    """The notifications the hubs of a test send."""
+    async with local_webhook() as hook:
+        yield hook
 
 
 @pytest.fixture
