@@ -198,6 +198,7 @@ class _Warm:
     sessions: sessionmaker[Session]
     registry: DeviceRegistry
     bindings: BindingCache
+    stale: bool = False  # the last reload failed: reload before taking over
 
 
 def _warm_up(config: Config) -> _Warm:
@@ -295,7 +296,7 @@ async def _standby(config: Config, warm: _Warm, leases: Leases, role: ClusterRol
     await runner.setup()
     try:
         await listen(runner, config.http.host, config.http.port)
-        refresh = asyncio.create_task(warm.bindings.refresh_forever(), name="bindings")
+        refresh = asyncio.create_task(_refresh_while_standby(warm), name="bindings")
         told = ""
         try:
             while True:
@@ -327,6 +328,19 @@ async def _standby(config: Config, warm: _Warm, leases: Leases, role: ClusterRol
         await runner.cleanup()
 
 
+async def _refresh_while_standby(warm: _Warm) -> None:
+    """Keep the bindings fresh for a takeover; a failed reload is logged and tried again (a standby that
+    cannot read the register says so in /healthz, and must not stop for it)."""
+    while True:
+        await asyncio.sleep(BINDING_REFRESH_S)
+        try:
+            await asyncio.to_thread(warm.bindings.reload)
+            warm.stale = False
+        except Exception as exc:  # any driver error: the next reload tries again, the takeover reloads
+            warm.stale = True
+            LOGGER.warning("备用实例刷新设备绑定失败 the standby could not reload the bindings: %s", exc)
+
+
 async def _active(
     config: Config,
     warm: _Warm,
@@ -338,8 +352,8 @@ async def _active(
 ) -> None:
     """Run the hub while the lease is renewed; when it cannot be, stop the hub before the lease runs out."""
     loop = asyncio.get_running_loop()
-    running = asyncio.create_task(_run_hub(config, warm, role, hub), name="active hub")
     keeper = asyncio.create_task(keep_lease(leases, epoch, config.cluster, acquired_at), name="lease")
+    running = asyncio.create_task(_run_hub(config, warm, role, hub), name="active hub")
     try:
         await asyncio.wait({running, keeper}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
@@ -407,6 +421,9 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
     """One active term of the hub: every part, until cancelled or a part fails."""
     clock, started, on_batch_durable, stops = hub.clock, hub.started, hub.on_batch_durable, hub.stops
     sessions, registry, bindings = warm.sessions, warm.registry, warm.bindings
+    if warm.stale:  # a standby that could not reload them lately
+        await asyncio.to_thread(bindings.reload)
+        warm.stale = False
     canary = Canary(canary_topic(config.mqtt.client_id), config.health, clock)
     async with AsyncExitStack() as stack:
         broker_url = config.mqtt.url

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.register.db import make_engine
+from hub.register.lease import Leases
 from tests.ha.conftest import Pair, SosPublisher, TcpProxy, Webhook, make_pair, outbox
 from tests.hubproc import HubProcess
 from tests.services.mosquitto import Broker
@@ -160,3 +162,28 @@ async def test_an_active_cut_off_from_the_database_stops_and_the_standby_takes_o
             assert pair.a.role() in (None, "standby")
         finally:
             pair.stop()
+
+
+@pytest.mark.slow
+async def test_a_clean_stop_of_the_active_hands_over_without_waiting_for_the_lease(
+    mosquitto: Broker, ha_database: str, webhook: Webhook, tmp_path: Path
+) -> None:
+    pair = make_pair(tmp_path, mosquitto, ha_database, webhook, 4)
+    try:
+        await _start(pair)
+        await asyncio.to_thread(pair.a.stop)  # SIGTERM: last batch durable, then the lease given up
+        assert pair.a.proc is not None and pair.a.proc.returncode == 0
+        engine = make_engine(ha_database)
+        try:
+            [lease] = Leases(engine, "reader", 3.0).states()
+        finally:
+            engine.dispose()
+        # Released (run out at once) or already taken by the standby: nobody has to wait lease_s.
+        assert lease.expired or (lease.owner, lease.epoch) == ("hub-b", 2)
+        await asyncio.to_thread(pair.b.wait_role, "active", TAKEOVER_LIMIT_S)
+        async with SosPublisher(mosquitto) as pub:
+            pub.press(3, 4)
+            assert await pub.all_accepted()
+        assert await _sos_homes(pair.b, 1) == {"H0003"}
+    finally:
+        pair.stop()
