@@ -35,7 +35,7 @@ from hub.models import AlertCandidate, RawMessage, Severity
 from hub.register.bindings import load_bindings
 from hub.register.db import make_engine
 from hub.register.errors import RegisterError
-from hub.register.lease import Leases
+from hub.register.lease import LeaseLost, Leases, check_held
 from hub.rules.immediate import ImmediateRules
 from hub.rules.service import RulesService
 from hub.selfcheck import Canary, watch
@@ -366,6 +366,11 @@ async def _active(
         raise
     if running.done():
         await _cancel(keeper)
+        failure = None if running.cancelled() else running.exception()
+        if failure is not None and isinstance(failure.__cause__, LeaseLost):
+            LOGGER.critical("%s", failure.__cause__)  # a step found the lease gone: back to standby
+            hub.stops.clear()
+            return
         with contextlib.suppress(RegisterError):
             await asyncio.to_thread(leases.release, PARTITION, epoch)
         running.result()  # the hub stopped itself: its HubStopped ends the process (fail closed)
@@ -417,6 +422,19 @@ async def keep_lease(leases: Leases, epoch: int, cfg: ClusterConfig, renewed_at:
         renewed_at, failed = sent, False
 
 
+def _fence(role: ClusterRole) -> Callable[[Session], None] | None:
+    """The fencing-token check for the active work's transactions (None on SQLite: nobody to fence off)."""
+    epoch = role.epoch
+    if not role.clustered or epoch is None:
+        return None
+    instance = role.instance
+
+    def check(session: Session) -> None:
+        check_held(session, PARTITION, instance, epoch)
+
+    return check
+
+
 async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs) -> None:
     """One active term of the hub: every part, until cancelled or a part fails."""
     clock, started, on_batch_durable, stops = hub.clock, hub.started, hub.on_batch_durable, hub.stops
@@ -433,7 +451,7 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
             broker_url = broker.url
         store = await stack.enter_async_context(build_store(config))
         alerts = await stack.enter_async_context(
-            AlertService(config.alerts, sessions, clock, config.timezone)
+            AlertService(config.alerts, sessions, clock, config.timezone, fence=_fence(role))
         )
         # The rules engine: restored from its snapshot plus the time series before any message is taken.
         rules: RulesService | None = None

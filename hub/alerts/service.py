@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 
@@ -48,6 +48,7 @@ class AlertService:
         clock: Clock,
         timezone: str = "Asia/Shanghai",
         extra_channels: Sequence[Notifier] = (),
+        fence: Callable[[Session], None] | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -57,7 +58,7 @@ class AlertService:
         self._extra = list(extra_channels)
         self._stack = AsyncExitStack()
         self.channels: dict[str, Notifier] = {}
-        self.worker = AlertWorker(sessions, self.escalator, self.channels, config, clock)
+        self.worker = AlertWorker(sessions, self.escalator, self.channels, config, clock, fence=fence)
         self.gaps: list[Gap] = []  # found at start-up; GET /api/v1/alerts/coverage checks again
 
     async def __aenter__(self) -> AlertService:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Engine, Integer, String, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.register.db import safe_url
 from hub.register.errors import RegisterError
@@ -22,6 +22,10 @@ from hub.register.models import Base, UTCDateTime
 
 # A lease statement that takes longer than this is abandoned (the caller treats it as a failed renewal).
 STATEMENT_TIMEOUT_MS = 2000
+
+
+class LeaseLost(RegisterError):
+    """This instance no longer holds the lease it acts under: it must stop its active work."""
 
 
 class ClusterLease(Base):
@@ -75,12 +79,33 @@ _RELEASE = text(
      WHERE partition = :partition AND owner = :owner AND epoch = :epoch
     """
 )
+_HELD = text(
+    """
+    SELECT 1 FROM cluster_leases
+     WHERE partition = :partition AND owner = :owner AND epoch = :epoch AND expires_at > now()
+    """
+)
 _STATE = text(
     """
     SELECT partition, owner, epoch, EXTRACT(EPOCH FROM expires_at - now())::float8 AS remaining_s
       FROM cluster_leases ORDER BY partition
     """
 )
+
+
+def check_held(session: Session, partition: int, owner: str, epoch: int) -> None:
+    """The fencing-token check inside a transaction of the active work: raise `LeaseLost` unless `owner`
+    still holds the lease of `partition` with `epoch` (by the database's clock).
+
+    An active that was paused past its lease (a frozen VM) may run a step before it notices; with this check
+    first in the step's transaction, that step does nothing.
+    """
+    try:
+        held = session.execute(_HELD, {"partition": partition, "owner": owner, "epoch": epoch}).first()
+    except SQLAlchemyError as exc:
+        raise RegisterError(f"cannot check the lease: {exc}") from exc
+    if held is None:
+        raise LeaseLost(f"实例 {owner} 已不持有分区 {partition} 的租约 (epoch {epoch})，停止主用工作")
 
 
 class Leases:

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from hub.alerts.channels.log import LogNotifier
+from hub.alerts.tables import OutboxMessage
+from hub.alerts.worker import AlertWorker
 from hub.app import keep_lease
 from hub.config import ClusterConfig
 from hub.register.db import make_engine, migrate
-from hub.register.lease import Leases
+from hub.register.lease import LeaseLost, Leases, check_held
+from tests.alerts.world import World
 from tests.ha.conftest import TcpProxy
 
 PARTITION = 0
@@ -76,3 +81,34 @@ async def test_an_active_cut_off_from_the_database_gives_up_before_its_lease_run
             await asyncio.to_thread(via_proxy.dispose)
     await _until_expired(standby)
     assert await asyncio.to_thread(standby.acquire, PARTITION) == 2
+
+
+async def test_an_active_paused_past_its_lease_sends_nothing_when_it_wakes(
+    engine: Engine, ha_database: str, tmp_path: Path
+) -> None:
+    world = World(tmp_path, ha_database)
+    old = Leases(engine, "old", 1.0)
+    epoch = old.acquire(PARTITION)
+    assert epoch is not None
+    worker = AlertWorker(
+        world.sessions,
+        world.escalator,
+        {"log": LogNotifier()},
+        world.config,
+        world.clock,
+        fence=lambda session: check_held(session, PARTITION, "old", epoch),
+    )
+    world.raise_alert()
+    await worker.run_once()
+    assert worker.sent > 0  # while the lease is held the worker works
+
+    await _until_expired(old)  # "paused": it renewed nothing, and another instance took over
+    assert Leases(engine, "new", 1.0).acquire(PARTITION) == epoch + 1
+    sent = worker.sent
+    fall = world.raise_alert(kind="fall")
+    with pytest.raises(LeaseLost):
+        await worker.run_once()
+    assert worker.sent == sent
+    with world.sessions() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.alert_id == fall)).all()
+    assert rows and {r.status for r in rows} == {"pending"}  # left for the new active to send
