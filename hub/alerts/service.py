@@ -136,6 +136,7 @@ class AlertService:
                     route="sms",
                     text=outcome.answer,
                     at=now,
+                    template="reply",
                 )
 
         await asyncio.to_thread(answer)

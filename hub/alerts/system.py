@@ -46,6 +46,7 @@ async def raise_system_alert(alerts: AlertService, key: str, text: str) -> None:
                     route=route,
                     text=text,
                     at=now,
+                    template="system",
                 )
 
     try:
