@@ -217,9 +217,18 @@ class TightenConfig(_Section):
 
 
 def _default_routes() -> dict[str, list[str]]:
+    # Channels not configured are skipped; a district lists its own order (e.g. Aliyun, Tencent, modem).
     return {
-        "sms": ["twilio_sms", "gsm_sms"],
-        "voice": ["twilio_voice", "twilio_sms", "gsm_sms"],
+        "sms": ["twilio_sms", "aliyun_sms", "tencent_sms", "gsm_sms"],
+        "voice": [
+            "twilio_voice",
+            "aliyun_voice",
+            "tencent_voice",
+            "twilio_sms",
+            "aliyun_sms",
+            "tencent_sms",
+            "gsm_sms",
+        ],
         "robot": ["wecom", "dingtalk", "webhook"],
     }
 
