@@ -179,6 +179,17 @@ async def test_tencent_throttling_is_retryable_and_an_unapproved_template_perman
     assert err.value.retryable is True
 
 
+async def test_tencent_unreachable_is_retryable_for_sms_and_voice() -> None:
+    async with FakeTencent() as fake:
+        section = tencent_section(fake)
+    cfg = TencentConfig.model_validate({**section, "secret_key": TENCENT_SECRET_KEY, "callback_token": "t"})
+    async with TencentChannels(cfg) as channels:
+        for channel in (channels.sms, channels.voice):
+            with pytest.raises(NotifyError) as err:
+                await channel.notify(note())
+            assert err.value.retryable is True and "Connect" in str(err.value)
+
+
 async def test_tencent_voice_sends_the_tts_template_and_returns_the_call_id(
     tencent: tuple[FakeTencent, TencentChannels],
 ) -> None:

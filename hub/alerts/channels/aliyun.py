@@ -18,7 +18,7 @@ from alibabacloud_dyvmsapi20170525 import models as vms_models
 from alibabacloud_dyvmsapi20170525.client import Client as VmsClient
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
 from alibabacloud_tea_openapi.utils_models import Config
-from darabonba.exceptions import DaraException
+from Tea.exceptions import TeaException
 
 from hub.alerts.channels.base import Notification, NotifyError
 from hub.alerts.channels.templated import named_values, template_for
@@ -109,7 +109,7 @@ class AliyunSms:
         )
         try:
             response = await self._owner.sms_client.send_sms_async(request)
-        except Exception as exc:  # every SDK and transport error is classified, none escapes raw
+        except _FOREIGN as exc:
             raise _converted(self.name, exc) from exc
         body = response.body
         _check(self.name, body.code if body else None, body.message if body else None)
@@ -145,7 +145,7 @@ class AliyunVoice:
         )
         try:
             response = await self._owner.vms_client.ivr_call_async(request)
-        except Exception as exc:  # every SDK and transport error is classified, none escapes raw
+        except _FOREIGN as exc:
             raise _converted(self.name, exc) from exc
         body = response.body
         _check(self.name, body.code if body else None, body.message if body else None)
@@ -163,16 +163,16 @@ def _check(channel: str, code: str | None, message: str | None) -> None:
     raise NotifyError(f"{channel}: {code}: {message or ''}".strip(), retryable=code in RETRYABLE_CODES)
 
 
+# What the SDK raises: its own errors (API answers, and the network as `UnretryableException`) and aiohttp's.
+_FOREIGN = (TeaException, aiohttp.ClientError, OSError)
+
+
 def _converted(channel: str, exc: Exception) -> NotifyError:
     """An SDK or transport error as a `NotifyError`: throttling, 5xx and the network are retryable."""
-    if isinstance(exc, NotifyError):
-        return exc
     if isinstance(exc, ThrottlingException | ServerException):
         return NotifyError(f"{channel}: {exc.code}: {exc.message}", retryable=True)
     if isinstance(exc, ClientException):
         code = exc.code or ""
         retryable = code.startswith("Throttling") or code in RETRYABLE_CODES
         return NotifyError(f"{channel}: HTTP {exc.status_code} {code}: {exc.message}", retryable=retryable)
-    if isinstance(exc, aiohttp.ClientError | OSError | TimeoutError | DaraException):
-        return NotifyError(f"{channel}: connection failed: {exc}", retryable=True)
-    return NotifyError(f"{channel}: {type(exc).__name__}: {exc}", retryable=True)
+    return NotifyError(f"{channel}: connection failed: {exc}", retryable=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
+import httpx
 from tencentcloud.common.credential import Credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.common.profile.client_profile import ClientProfile
@@ -107,7 +108,7 @@ class TencentSms:
         request.SessionContext = str(notification.outbox_id)
         try:
             response = await self._owner.sms_client.SendSms(request)
-        except Exception as exc:  # every SDK and transport error is classified, none escapes raw
+        except _FOREIGN as exc:
             raise _converted(self.name, exc) from exc
         statuses = response.SendStatusSet or []
         if not statuses:
@@ -145,17 +146,20 @@ class TencentVoice:
         client = self._owner.vms_client
         try:
             response = await asyncio.to_thread(client.SendTtsVoice, request)
-        except Exception as exc:  # every SDK and transport error is classified, none escapes raw
+        except _FOREIGN as exc:
             raise _converted(self.name, exc) from exc
         status = response.SendStatus
         return (status.CallId if status else "") or ""
 
 
+# What the SDKs raise: their own error (API answers; the blocking client's network errors too) and, from the
+# async client, httpx's transport errors unwrapped.
+_FOREIGN = (TencentCloudSDKException, httpx.HTTPError, OSError)
+
+
 def _converted(channel: str, exc: Exception) -> NotifyError:
     """An SDK or transport error as a `NotifyError` with the right retryability."""
-    if isinstance(exc, NotifyError):
-        return exc
     if isinstance(exc, TencentCloudSDKException):
         code = str(exc.code or "")
         return NotifyError(f"{channel}: {code}: {exc.message}", retryable=retryable(code))
-    return NotifyError(f"{channel}: {type(exc).__name__}: {exc}", retryable=True)
+    return NotifyError(f"{channel}: connection failed: {exc}", retryable=True)
