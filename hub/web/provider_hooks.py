@@ -7,7 +7,8 @@ paths are public only in that sense: they never reach anything but these reports
 
 - Aliyun SMS report (``SmsReport``, a JSON array): ``out_id`` is the outbox row, ``success`` the delivery.
 - Aliyun voice report (``VoiceReport``/``VoiceCallReport``, a JSON array): ``dtmf`` is the key pressed on
-  the ``IvrCall``; "1" accepts the alert (the elder's wellbeing call: "1" = fine), as on Twilio.
+  the ``IvrCall``; "1" accepts the alert (the elder's wellbeing call: "1" = fine), as on Twilio. A call
+  record without ``start_time`` was not answered and moves to the next channel.
 - Tencent SMS status (a JSON array): ``sid`` is the `SerialNo` the send returned, ``report_status`` SUCCESS/FAIL.
 - Tencent voice (``voicekey_callback`` with ``keypress``, ``voiceprompt_callback`` with ``result``).
 """
@@ -95,7 +96,12 @@ async def aliyun_voice_report(request: web.Request) -> web.Response:
         row = _by_out_id(report, "call_id")
         digits = str(report.get("dtmf") or "")[:1]
         status = str(report.get("status_code") or "")
-        await delivery_report(alerts, row, f"{status} 按键{digits}" if digits else status, _never, "")
+        # A VoiceReport (the call's record, with `duration`) without `start_time` was never answered: the
+        # next channel is tried, as for a busy or unanswered Twilio call. VoiceCallReport is only a stage.
+        unanswered = "duration" in report and not report.get("start_time") and not digits
+        reason = f"阿里云语音未接通 {status} {report.get('status_msg') or ''}".strip()
+        shown = f"{status} 按键{digits}" if digits else status
+        await delivery_report(alerts, row, shown, _always if unanswered else _never, reason)
         if digits:
             await keypress(alerts, row, digits)
     return web.json_response(ALIYUN_OK)

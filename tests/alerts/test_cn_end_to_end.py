@@ -199,3 +199,33 @@ async def test_a_failed_aliyun_delivery_report_falls_back_to_tencent(
     await until(resent, "the son's SMS again, through Tencent")
     assert _rows(cn_hub, id=row.id)[0].provider_status == "FAIL MK:0001"
     assert "fallback" in cn_hub.events(alert_id)
+
+
+async def test_an_unanswered_aliyun_call_is_tried_again_through_tencent(
+    cn_hub: HubUnderTest, providers: tuple[FakeAliyun, FakeTencent]
+) -> None:
+    aliyun, tencent = providers
+    await _sos(cn_hub)
+
+    async def placed() -> list[OutboxMessage]:
+        return [r for r in _rows(cn_hub, address=VISITOR, route="voice") if r.status == "sent"]
+
+    [row] = await until(placed, "the call to the visitor placed through Aliyun")
+    assert row.sent_via == "aliyun_voice" and aliyun.actions("IvrCall")
+    record = {
+        "call_id": row.provider_id,
+        "out_id": str(row.id),
+        "start_time": "",
+        "end_time": "",
+        "duration": "0",
+        "status_code": "200005",
+        "status_msg": "被叫未接听",
+    }
+    status, _ = await _post(cn_hub, f"/api/v1/alerts/aliyun/voice-report?token={TOKEN}", [record])
+    assert status == 200
+
+    async def called_again() -> list[dict[str, Any]]:
+        return [c for c in tencent.actions("SendTtsVoice") if c["CalledNumber"] == "+86" + VISITOR]
+
+    await until(called_again, "the visitor called again through Tencent")
+    assert cn_hub.alert().state == "notifying"
