@@ -128,3 +128,18 @@ def test_cli_run_with_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert "mqtt.urll" in proc.stderr
+
+
+def test_the_domestic_providers_example_loads_and_a_missing_template_is_named(tmp_path: Path) -> None:
+    example = (ROOT / "examples" / "alerts-cn.toml").read_text(encoding="utf-8")
+    env = {"HUB_ALIYUN_ACCESS_KEY_SECRET": "s", "HUB_TENCENT_SECRET_KEY": "k"}
+    cfg = load_config(write(tmp_path / "hub.toml", example), env=env)
+    assert cfg.alerts.routes["sms"] == ["aliyun_sms", "tencent_sms", "gsm_sms"]
+    assert cfg.alerts.aliyun.sms_enabled and cfg.alerts.tencent.voice_enabled
+    assert "access_key_secret" not in repr(cfg.alerts.aliyun)  # the secret is never shown
+    # A district that has not registered its all-clear template yet: the hub refuses, naming the kind.
+    start = example.index("[alerts.tencent.sms_templates.resolved]")
+    without = example[:start] + example[example.index("\n\n", start) :]
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path / "hub.toml", without), env=env)
+    assert "alerts.tencent" in str(err.value) and "resolved" in str(err.value)

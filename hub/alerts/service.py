@@ -16,10 +16,12 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alerts.channels.aliyun import AliyunChannels
 from hub.alerts.channels.base import Notifier
 from hub.alerts.channels.dingtalk import DingTalkRobot
 from hub.alerts.channels.gsm import GsmModem
 from hub.alerts.channels.log import LogNotifier
+from hub.alerts.channels.tencent import TencentChannels
 from hub.alerts.channels.twilio import TwilioChannels
 from hub.alerts.channels.webhook import JsonWebhook
 from hub.alerts.channels.wecom import WeComRobot
@@ -67,6 +69,15 @@ class AlertService:
             twilio = await self._stack.enter_async_context(TwilioChannels(cfg.twilio, cfg.public_url))
             channels[twilio.sms.name] = twilio.sms
             channels[twilio.voice.name] = twilio.voice
+        # Domestic providers: each of SMS and voice joins when its own part is configured.
+        if cfg.aliyun.sms_enabled or cfg.aliyun.voice_enabled:
+            aliyun = await self._stack.enter_async_context(AliyunChannels(cfg.aliyun))
+            self._add(channels, aliyun.sms, cfg.aliyun.sms_enabled)
+            self._add(channels, aliyun.voice, cfg.aliyun.voice_enabled)
+        if cfg.tencent.sms_enabled or cfg.tencent.voice_enabled:
+            tencent = await self._stack.enter_async_context(TencentChannels(cfg.tencent))
+            self._add(channels, tencent.sms, cfg.tencent.sms_enabled)
+            self._add(channels, tencent.voice, cfg.tencent.voice_enabled)
         if cfg.gsm.url:
             modem = await self._stack.enter_async_context(GsmModem(cfg.gsm, on_sms=self._modem_sms))
             channels[modem.name] = modem
@@ -85,6 +96,11 @@ class AlertService:
         LOGGER.info("告警通知渠道: %s", ", ".join(sorted(self.channels)))
         self.gaps = await asyncio.to_thread(self.check_coverage)
         return self
+
+    @staticmethod
+    def _add(channels: dict[str, Notifier], channel: Notifier, enabled: bool) -> None:
+        if enabled:
+            channels[channel.name] = channel
 
     def check_coverage(self) -> list[Gap]:
         """Log every hole in the safety net as a configuration error (the hub still starts)."""
@@ -136,6 +152,7 @@ class AlertService:
                     route="sms",
                     text=outcome.answer,
                     at=now,
+                    template="reply",
                 )
 
         await asyncio.to_thread(answer)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -48,6 +49,8 @@ class _Job:
     channel_index: int
     attempts: int
     text: str
+    template: str = ""
+    params: str = "{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,8 @@ class AlertWorker:
                     r.channel_index,
                     r.attempts,
                     r.text,
+                    r.template,
+                    r.params,
                 )
                 for r in rows
             ]
@@ -258,7 +263,15 @@ class AlertWorker:
         later = self._limiter.admit(f"{name}:{job.address}", self._clock.now()) if name != "log" else None
         if later is not None:
             return _Result(job, name, deferred_until=later)
-        note = Notification(job.alert_id or 0, job.address, job.text, job.key, outbox_id=job.id)
+        note = Notification(
+            job.alert_id or 0,
+            job.address,
+            job.text,
+            job.key,
+            outbox_id=job.id,
+            kind=job.template,
+            params={**json.loads(job.params or "{}"), "text": job.text},
+        )
         channel = self._channels[name]
         # The timeout is the provider's time to answer, not the wait for a one-at-a-time channel (a GSM
         # modem): timed from the queue, a burst of SOS sends would time out there and end in the log.

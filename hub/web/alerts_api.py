@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from twilio.request_validator import RequestValidator
 
 from hub.alerts import elder_check, lifecycle
@@ -285,53 +286,73 @@ async def twilio_voice(request: web.Request) -> web.Response:
     On the elder's wellbeing call "1" means "I am fine" (the alert resolves) and any other key pages at once.
     """
     alerts, form = await _twilio_form(request)
-    outbox_id = _outbox_id(request)
-    digits = form.get("Digits", "")
+    answer = await keypress(alerts, OutboxMessage.id == _outbox_id(request), form.get("Digits", ""))
+    return _twiml(f'<Say language="zh-CN">{escape(answer)}</Say>')
+
+
+async def keypress(alerts: AlertsWeb, row: ColumnElement[bool], digits: str) -> str:
+    """A key pressed on the call of outbox row `row` (any provider); returns what to tell the caller.
+
+    "1" accepts that alert; on the elder's wellbeing call "1" means "I am fine" and any other key pages.
+    """
 
     def find() -> tuple[str, int | None, str]:
         with alerts.service.sessions() as session:
-            row = session.get(OutboxMessage, outbox_id)
-            return (row.address, row.alert_id, row.purpose) if row is not None else ("", None, "")
+            found = session.scalars(select(OutboxMessage).where(row).limit(1)).first()
+            return (found.address, found.alert_id, found.purpose) if found is not None else ("", None, "")
 
     phone, alert_id, purpose = await asyncio.to_thread(find)
     if alert_id is None:
-        return _twiml('<Say language="zh-CN">未找到对应的告警。</Say>')
+        return "未找到对应的告警。"
     if purpose == elder_check.PURPOSE:  # the elder answering the wellbeing call: 1 = fine, else send someone
         outcome = await alerts.service.reply(phone, digits or "（无按键）", via="语音按键")
-        return _twiml(f'<Say language="zh-CN">{escape(outcome.answer)}</Say>')
+        return outcome.answer
     if digits != "1":
-        return _twiml('<Say language="zh-CN">未确认接单，稍后将继续通知其他人。</Say>')
+        return "未确认接单，稍后将继续通知其他人。"
     outcome = await alerts.service.reply(phone, f"1 A{alert_id}", via="语音按键")
-    return _twiml(f'<Say language="zh-CN">{escape(outcome.answer)}</Say>')
+    return outcome.answer
 
 
 async def twilio_status(request: web.Request) -> web.Response:
     """POST /api/v1/alerts/twilio/status?outbox=N: delivery status; failed/undelivered falls back."""
     alerts, form = await _twilio_form(request)
-    outbox_id = _outbox_id(request)
     status = form.get("MessageStatus") or form.get("CallStatus") or ""
+
+    def failed(row: OutboxMessage) -> bool:
+        return status in ("failed", "undelivered") or (
+            row.route == "voice" and status in ("busy", "no-answer", "canceled")
+        )
+
+    reason = f"Twilio 回执 {status} {form.get('ErrorCode', '')}".strip()
+    await delivery_report(alerts, OutboxMessage.id == _outbox_id(request), status, failed, reason)
+    return web.Response(status=204)
+
+
+async def delivery_report(
+    alerts: AlertsWeb,
+    row: ColumnElement[bool],
+    status: str,
+    failed: Callable[[OutboxMessage], bool],
+    reason: str,
+) -> None:
+    """Record a provider's delivery report on outbox row `row`; a failed delivery falls back at once."""
     worker = alerts.service.worker
 
     def record() -> bool:
         with alerts.service.sessions.begin() as session:
-            row = session.get(OutboxMessage, outbox_id)
-            if row is None:
+            found = session.scalars(select(OutboxMessage).where(row).limit(1)).first()
+            if found is None:
                 return False
-            row.provider_status = status
-            failed = status in ("failed", "undelivered") or (
-                row.route == "voice" and status in ("busy", "no-answer", "canceled")
-            )
-            if failed and row.status == SENT:
-                reason = f"Twilio 回执 {status} {form.get('ErrorCode', '')}".strip()
+            found.provider_status = status[:32]
+            if failed(found) and found.status == SENT:
                 fall_back(
-                    session, row, alerts.service.clock.now(), reason=reason, chain=worker.chain(row.route)
+                    session, found, alerts.service.clock.now(), reason=reason, chain=worker.chain(found.route)
                 )
                 return True
             return False
 
     if await asyncio.to_thread(record):
         worker.wake()
-    return web.Response(status=204)
 
 
 def _outbox_id(request: web.Request) -> int:
