@@ -62,6 +62,8 @@ class AlertService:
         self.channels: dict[str, Notifier] = {}
         self.worker = AlertWorker(sessions, self.escalator, self.channels, config, clock)
         self.gaps: list[Gap] = []  # found at start-up; GET /api/v1/alerts/coverage checks again
+        # Hub-wide channel problems found when the channels opened (a modem that failed its voice probe).
+        self.channel_gaps: list[Gap] = []
 
     async def __aenter__(self) -> AlertService:
         cfg = self.config
@@ -93,10 +95,10 @@ class AlertService:
             channels[extra.name] = extra
         self.channels.update(channels)  # the worker holds this very dict
         LOGGER.info("告警通知渠道: %s", ", ".join(sorted(self.channels)))
-        self.gaps = await asyncio.to_thread(self.check_coverage)
         if modem_voice is not None and cfg.gsm.voice != "none" and not modem_voice.ready:
             problem = f"GSM 调制解调器未通过语音按键检测（{modem_voice.why}）：询问老人只发短信（回复1）"
-            self.gaps.append(Gap(None, "warning", problem))
+            self.channel_gaps.append(Gap(None, "warning", problem))
+        self.gaps = [*await asyncio.to_thread(self.check_coverage), *self.channel_gaps]
         return self
 
     def check_coverage(self) -> list[Gap]:

@@ -244,10 +244,11 @@ async def coverage(request: web.Request) -> web.Response:
     who = require(request, "alerts.read")
     alerts = request.app.get(ALERTS)
     config = alerts.service.config if alerts is not None else AlertsConfig()
+    channel_gaps = alerts.service.channel_gaps if alerts is not None else []
 
     def read() -> dict[str, Any]:
         with svc.sessions() as session:
-            gaps = coverage_gaps(session, config, scope_of(session, who).home_ids)
+            gaps = [*coverage_gaps(session, config, scope_of(session, who).home_ids), *channel_gaps]
         return {"errors": sum(g.level == "error" for g in gaps), "gaps": [g.as_dict() for g in gaps]}
 
     return _json(await asyncio.to_thread(read))

@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertsConfig
 from tests.alerts.fake_modem import FakeModem
 from tests.alerts.site import VISITOR
 from tests.alerts.test_elder_check import ELDER, details, raise_checked, state
@@ -109,7 +111,7 @@ async def test_a_modem_without_dtmf_detection_asks_by_sms_only(
         async with hub_with(tmp_path, modem) as (w, service):
             alert_id = raise_checked(w)
             await drive(service, lambda: ELDER in texted(modem), "the check SMS")
-            assert any("只发短信" in gap.problem for gap in service.gaps)
+            assert any("只发短信" in gap.problem for gap in service.gaps)  # on the board (coverage)
         assert modem.calls == [] and asked(w, alert_id).startswith("先询问老人：短信联系张秀英")
         assert any("仅短信回复1" in r.getMessage() for r in caplog.records)
         assert any("如您平安请回复1" in text for _, text in modem.sent)
@@ -132,3 +134,9 @@ async def test_an_sms_arriving_during_the_call_is_still_read(tmp_path: Path) -> 
         assert paged(modem) == set()
     finally:
         modem.close()
+
+
+def test_an_unknown_modem_family_is_refused_naming_the_key() -> None:
+    with pytest.raises(ValidationError) as err:
+        AlertsConfig.model_validate({"gsm": {"url": "/dev/ttyUSB2", "voice": "huawei"}})
+    assert "gsm.voice" in str(err.value) and "simcom" in str(err.value)
