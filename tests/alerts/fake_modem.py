@@ -26,7 +26,7 @@ class FakeModem:
     commands: list[str] = field(default_factory=list)
     inbox: dict[int, tuple[str, str]] = field(default_factory=dict)
     voice: str | None = None  # "simcom" / "quectel": answers that family's voice commands; None: ERROR
-    callee: str = "answer"  # what a called phone does: "answer", "busy" or "no answer"
+    callee: str = "answer"  # what a called phone does: "answer", "busy", "no answer" or "ring" (on and on)
     key: str | None = "1"  # the key the callee presses once spoken to (None: none)
     calls: list[str] = field(default_factory=list)  # numbers dialled
     spoken: list[str] = field(default_factory=list)  # texts spoken into calls (decoded)
@@ -122,6 +122,9 @@ class FakeModem:
 
     def _callee_acts(self) -> None:
         if self._call is None:
+            return
+        if self.callee == "ring":
+            self._call = (self._call[0], 3)  # alerting, until the hub hangs up
             return
         if self.callee == "answer":
             self._call = (self._call[0], 0)
