@@ -128,8 +128,9 @@ class GsmVoice:
             LOGGER.info(
                 "GSM 询问老人：语音电话按键（%s）(elder check by voice call + DTMF)", self._config.voice
             )
-        else:
-            LOGGER.warning("GSM 询问老人：仅短信回复1（%s）(elder check by SMS reply only)", self.why)
+        else:  # a warning only when a configured voice family did not work
+            log = LOGGER.info if family is None else LOGGER.warning
+            log("GSM 询问老人：仅短信回复1（%s）(elder check by SMS reply only)", self.why)
         return self
 
     async def __aexit__(
