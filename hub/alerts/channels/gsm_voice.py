@@ -89,6 +89,12 @@ def dial_number(number: str) -> str:
     return ("+" + digits) if number.strip().startswith("+") else digits
 
 
+def _log_crash(task: asyncio.Task[None]) -> None:
+    """A call task that died of something unforeseen says so (the check still ends at its timer)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        LOGGER.error("GSM 电话任务异常结束 (call task crashed): %r", exc, exc_info=exc)
+
+
 class GsmVoice:
     """The modem's voice `Notifier` (one call at a time); use as ``async with`` inside the modem's own."""
 
@@ -164,11 +170,13 @@ class GsmVoice:
         self._call = asyncio.create_task(
             self._run(family, notification, self._events), name=f"gsm-call-{notification.outbox_id}"
         )
+        self._call.add_done_callback(_log_crash)
         return f"call-{notification.outbox_id}"
 
     # -- the call ---------------------------------------------------------------------------------
 
     async def _run(self, family: VoiceFamily, note: Notification, events: asyncio.Queue[str]) -> None:
+        answered = False  # the key has been applied: a later modem error no longer fails the call
         try:
             ended = await self._ring(events)
             if ended is not None:
@@ -180,11 +188,13 @@ class GsmVoice:
                 LOGGER.info("GSM 电话 %s 已接通但未按键 (answered, no key)", note.recipient)
                 return
             answer = await self._on_key(note.outbox_id, key)
+            answered = True
             await self._say(family, answer)
             await self._wait_spoken(family, events, ANSWER_SPOKEN_S)
         except NotifyError as exc:  # the modem stopped answering during the call
             LOGGER.error("GSM 电话 %s 出错 (call failed): %s", note.recipient, exc)
-            await self._on_unreached(note.outbox_id, "failed", f"调制解调器出错：{exc}")
+            if not answered:
+                await self._on_unreached(note.outbox_id, "failed", f"调制解调器出错：{exc}")
         finally:
             self._modem.call_listener = None
             with contextlib.suppress(NotifyError):
