@@ -66,6 +66,10 @@ class Escalator:
         self._clock = clock
         self._tz = ZoneInfo(timezone)
         self._tz_name = timezone
+        # Whether a voice channel that collects the elder's key is live: Twilio with a public URL, an
+        # Aliyun/Tencent call with its callback token, or a GSM modem whose voice probe passed
+        # (`AlertService` sets that one once the channels are open).
+        self.can_call_elder = self._keypress_voice()
 
     def on_alert_changes(self, session: Session, changes: Sequence[AlertChange]) -> None:
         """RegisterWriter hook: record that each newly opened alert must escalate, and that each new press
@@ -145,7 +149,7 @@ class Escalator:
         # The call needs a voice channel that can collect the key; without one the SMS alone asks (the
         # voice route's fallback would otherwise send the call's text as a second SMS).
         routes = ["sms"]
-        if self._keypress_voice():
+        if self.can_call_elder:
             routes.insert(0, "voice")
         for route in routes:
             enqueue(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -56,11 +56,19 @@ class TwilioConfig(_Section):
 
 
 class GsmConfig(_Section):
-    """A GSM modem on a serial port (pyserial URL); enabled when `url` is set."""
+    """A GSM modem on a serial port (pyserial URL); enabled when `url` is set.
+
+    `voice` names the modem family whose text-to-speech and DTMF commands the wellbeing call uses
+    ("simcom": AT+CTTS / AT+DDET, "quectel": AT+QTTS / AT+QTONEDET); "none" asks the elder by SMS only.
+    """
 
     url: str = ""
     baudrate: int = 115200
     command_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    voice: Literal["none", "simcom", "quectel"] = "none"
+    # How long the elder's phone may ring, and how long after the prompt the call waits for a key.
+    ring_timeout_s: Annotated[float, Field(gt=0)] = 45.0
+    key_timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
 
 class RobotConfig(_Section):
@@ -224,6 +232,7 @@ def _default_routes() -> dict[str, list[str]]:
             "twilio_voice",
             "aliyun_voice",
             "tencent_voice",
+            "gsm_voice",
             "twilio_sms",
             "aliyun_sms",
             "tencent_sms",

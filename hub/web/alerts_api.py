@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from hub.alerts import elder_check, lifecycle
+from hub.alerts import lifecycle
 from hub.alerts.adjust import list_adjustments, revert
 from hub.alerts.coverage import coverage_gaps
 from hub.alerts.errors import AlertError
-from hub.alerts.outbox import SENT
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import OutboxMessage
-from hub.alerts.worker import fall_back
 from hub.care.idcard import mask_phones
 from hub.register.models import Alert, AlertEvent, Home, RuleAdjustment
 from hub.web import audit
@@ -247,10 +244,11 @@ async def coverage(request: web.Request) -> web.Response:
     who = require(request, "alerts.read")
     alerts = request.app.get(ALERTS)
     config = alerts.service.config if alerts is not None else AlertsConfig()
+    channel_gaps = alerts.service.channel_gaps if alerts is not None else []
 
     def read() -> dict[str, Any]:
         with svc.sessions() as session:
-            gaps = coverage_gaps(session, config, scope_of(session, who).home_ids)
+            gaps = [*coverage_gaps(session, config, scope_of(session, who).home_ids), *channel_gaps]
         return {"errors": sum(g.level == "error" for g in gaps), "gaps": [g.as_dict() for g in gaps]}
 
     return _json(await asyncio.to_thread(read))
@@ -283,76 +281,21 @@ async def twilio_sms(request: web.Request) -> web.Response:
 async def twilio_voice(request: web.Request) -> web.Response:
     """POST /api/v1/alerts/twilio/voice?outbox=N: the Gather action; Digits "1" accepts that alert.
 
-    On the elder's wellbeing call "1" means "I am fine" (the alert resolves) and any other key pages at once.
+    On the elder's wellbeing call "1" means "I am fine" (the alert resolves) and any other key pages at once
+    (`AlertService.keypress`, shared with the GSM modem's calls).
     """
     alerts, form = await _twilio_form(request)
-    answer = await keypress(alerts, OutboxMessage.id == _outbox_id(request), form.get("Digits", ""))
+    answer = await alerts.service.keypress(_outbox_id(request), form.get("Digits", ""), via="语音按键")
     return _twiml(f'<Say language="zh-CN">{escape(answer)}</Say>')
-
-
-async def keypress(alerts: AlertsWeb, row: ColumnElement[bool], digits: str) -> str:
-    """A key pressed on the call of outbox row `row` (any provider); returns what to tell the caller.
-
-    "1" accepts that alert; on the elder's wellbeing call "1" means "I am fine" and any other key pages.
-    """
-
-    def find() -> tuple[str, int | None, str]:
-        with alerts.service.sessions() as session:
-            found = session.scalars(select(OutboxMessage).where(row).limit(1)).first()
-            return (found.address, found.alert_id, found.purpose) if found is not None else ("", None, "")
-
-    phone, alert_id, purpose = await asyncio.to_thread(find)
-    if alert_id is None:
-        return "未找到对应的告警。"
-    if purpose == elder_check.PURPOSE:  # the elder answering the wellbeing call: 1 = fine, else send someone
-        outcome = await alerts.service.reply(phone, digits or "（无按键）", via="语音按键")
-        return outcome.answer
-    if digits != "1":
-        return "未确认接单，稍后将继续通知其他人。"
-    outcome = await alerts.service.reply(phone, f"1 A{alert_id}", via="语音按键")
-    return outcome.answer
 
 
 async def twilio_status(request: web.Request) -> web.Response:
     """POST /api/v1/alerts/twilio/status?outbox=N: delivery status; failed/undelivered falls back."""
     alerts, form = await _twilio_form(request)
     status = form.get("MessageStatus") or form.get("CallStatus") or ""
-
-    def failed(row: OutboxMessage) -> bool:
-        return status in ("failed", "undelivered") or (
-            row.route == "voice" and status in ("busy", "no-answer", "canceled")
-        )
-
     reason = f"Twilio 回执 {status} {form.get('ErrorCode', '')}".strip()
-    await delivery_report(alerts, OutboxMessage.id == _outbox_id(request), status, failed, reason)
+    await alerts.service.call_status(_outbox_id(request), status, reason=reason)
     return web.Response(status=204)
-
-
-async def delivery_report(
-    alerts: AlertsWeb,
-    row: ColumnElement[bool],
-    status: str,
-    failed: Callable[[OutboxMessage], bool],
-    reason: str,
-) -> None:
-    """Record a provider's delivery report on outbox row `row`; a failed delivery falls back at once."""
-    worker = alerts.service.worker
-
-    def record() -> bool:
-        with alerts.service.sessions.begin() as session:
-            found = session.scalars(select(OutboxMessage).where(row).limit(1)).first()
-            if found is None:
-                return False
-            found.provider_status = status[:32]
-            if failed(found) and found.status == SENT:
-                fall_back(
-                    session, found, alerts.service.clock.now(), reason=reason, chain=worker.chain(found.route)
-                )
-                return True
-            return False
-
-    if await asyncio.to_thread(record):
-        worker.wake()
 
 
 def _outbox_id(request: web.Request) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.alerts.tables import OutboxMessage
-from hub.web.alerts_api import ALERTS, AlertsWeb, delivery_report, keypress
+from hub.web.alerts_api import ALERTS, AlertsWeb
 
 ALIYUN_OK = {"code": 0, "msg": "成功"}  # what Aliyun's HTTP push expects back
 TENCENT_OK = {"result": 0, "errmsg": "OK"}  # what Tencent Cloud's callbacks expect back
@@ -83,8 +83,8 @@ async def aliyun_sms_report(request: web.Request) -> web.Response:
         code = str(report.get("err_code") or "")
         status = "DELIVERED" if delivered else f"FAIL {code}".strip()
         reason = f"阿里云短信回执 {code} {report.get('err_msg') or ''}".strip()
-        await delivery_report(
-            alerts, _by_out_id(report, "biz_id"), status, _never if delivered else _always, reason
+        await alerts.service.call_status(
+            _by_out_id(report, "biz_id"), status, reason=reason, failed=_never if delivered else _always
         )
     return web.json_response(ALIYUN_OK)
 
@@ -101,9 +101,9 @@ async def aliyun_voice_report(request: web.Request) -> web.Response:
         unanswered = "duration" in report and not report.get("start_time") and not digits
         reason = f"阿里云语音未接通 {status} {report.get('status_msg') or ''}".strip()
         shown = f"{status} 按键{digits}" if digits else status
-        await delivery_report(alerts, row, shown, _always if unanswered else _never, reason)
+        await alerts.service.call_status(row, shown, reason=reason, failed=_always if unanswered else _never)
         if digits:
-            await keypress(alerts, row, digits)
+            await alerts.service.keypress(row, digits, via="语音按键")
     return web.json_response(ALIYUN_OK)
 
 
@@ -116,7 +116,7 @@ async def tencent_sms_status(request: web.Request) -> web.Response:
         status = "DELIVERED" if ok else f"FAIL {code}".strip()
         reason = f"腾讯云短信回执 {code} {report.get('description') or ''}".strip()
         row = OutboxMessage.provider_id == str(report.get("sid") or "")
-        await delivery_report(alerts, row, status, _never if ok else _always, reason)
+        await alerts.service.call_status(row, status, reason=reason, failed=_never if ok else _always)
     return web.json_response(TENCENT_OK)
 
 
@@ -131,15 +131,15 @@ async def tencent_voice(request: web.Request) -> web.Response:
     if isinstance(key, dict):
         row = OutboxMessage.provider_id == str(key.get("callid") or "")
         digits = str(key.get("keypress") or "")[:1]
-        await delivery_report(alerts, row, f"按键{digits}", _never, "")
-        await keypress(alerts, row, digits)
+        await alerts.service.call_status(row, f"按键{digits}", reason="", failed=_never)
+        await alerts.service.keypress(row, digits, via="语音按键")
     elif isinstance(prompt, dict):
         # result: 0 answered, 1 not answered, 2 call failed; the last two try the next channel.
         result = str(prompt.get("result") or "")
         row = OutboxMessage.provider_id == str(prompt.get("callid") or "")
         failed = _always if result in ("1", "2") else _never
         reason = "腾讯云语音未接听" if result == "1" else "腾讯云语音呼叫异常"
-        await delivery_report(alerts, row, f"result {result}", failed, reason)
+        await alerts.service.call_status(row, f"result {result}", reason=reason, failed=failed)
     else:
         raise web.HTTPBadRequest(text="未知的腾讯云语音回执")
     return web.json_response(TENCENT_OK)
