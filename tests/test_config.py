@@ -128,3 +128,14 @@ def test_cli_run_with_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert "mqtt.urll" in proc.stderr
+
+
+def test_watch_section_is_typed_and_its_idle_timeout_is_keepalives() -> None:
+    cfg = parse_config(
+        {"watch": {"enabled": True, "port": 5093, "keepalive_s": 60, "idle_keepalives": 3}}, env={}
+    )
+    assert cfg.watch.enabled and cfg.watch.idle_timeout_s == 180
+    with pytest.raises(ConfigError, match=r"watch\.idle_keepalives"):
+        parse_config({"watch": {"idle_keepalives": 1}}, env={})  # one missed keep-alive is no dead link
+    with pytest.raises(ConfigError, match=r"watch\.port"):
+        parse_config({"watch": {"port": 70000}}, env={})

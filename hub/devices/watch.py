@@ -162,6 +162,12 @@ class FrameSplitter:
         """Bytes held waiting for the rest of a frame."""
         return len(self._buffer)
 
+    def take_rest(self) -> bytes:
+        """The bytes held for an unfinished frame, forgetting them (the stream ended)."""
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        return rest
+
     def feed(self, data: bytes) -> list[bytes | Refused]:
         """Add `data`; return what is now complete."""
         buffer = self._buffer
