@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.care.idcard import mask_phone
 from hub.care.register import elder_summary
-from hub.models import Signal
+from hub.models import Reading, Signal
 from hub.register.models import Alert, Device, Elder, Home
 from hub.rules import calendar
 from hub.rules.errors import RulesError
@@ -100,7 +100,35 @@ async def elder_detail(request: web.Request) -> web.Response:
         ]
         return out
 
-    return json_response(await in_session(request, run, write=True))
+    out = await in_session(request, run, write=True)
+    out["location"] = last_location(await request.app[SERVICES].store.latest(out["home"]))
+    return json_response(out)
+
+
+# GEO_DATUM value → the datum's name, as shown to people.
+DATUM_NAMES = {0: "WGS-84", 1: "GCJ-02"}
+
+
+def last_location(latest: list[Reading]) -> dict[str, Any] | None:
+    """The newest position among a home's latest readings (a wearable's), or None when none has one.
+
+    Latitude, longitude and datum come from the same device, so a GCJ-02 position is never shown with a
+    WGS-84 label: one report carries all three.
+    """
+    newest = max((r for r in latest if r.signal == Signal.LATITUDE), key=lambda r: r.ts, default=None)
+    if newest is None:
+        return None
+    same = {r.signal: r.value for r in latest if r.device == newest.device}
+    if Signal.LONGITUDE not in same:
+        return None
+    datum = int(same.get(Signal.GEO_DATUM, 0))
+    return {
+        "device": newest.device,
+        "lat": newest.value,
+        "lon": same[Signal.LONGITUDE],
+        "ts": newest.ts.isoformat(),
+        "datum": DATUM_NAMES.get(datum, str(datum)),
+    }
 
 
 async def reveal(request: web.Request) -> web.Response:

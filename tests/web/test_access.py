@@ -185,6 +185,29 @@ async def test_readings_by_time_range_in_scope(api: Api) -> None:
     await _get(api, "设备维护", "/api/v1/homes/H001/readings", 403)
 
 
+async def test_elder_record_shows_the_last_location_with_its_datum(api: Api) -> None:
+    assert (await _get(api, "李娜", "/api/v1/elders/E001"))["location"] is None
+    earlier, later = NOW - timedelta(hours=2), NOW - timedelta(minutes=10)
+    await api.store.write(
+        [
+            Reading("H001", "H001-watch", Signal.LATITUDE, 29.6, earlier),
+            Reading("H001", "H001-watch", Signal.LONGITUDE, 106.5, earlier),
+            Reading("H001", "H001-watch", Signal.GEO_DATUM, 0.0, earlier),
+            Reading("H001", "H001-watch", Signal.LATITUDE, 29.61234, later),
+            Reading("H001", "H001-watch", Signal.LONGITUDE, 106.51234, later),
+            Reading("H001", "H001-watch", Signal.GEO_DATUM, 1.0, later),
+        ]
+    )
+    location = (await _get(api, "李娜", "/api/v1/elders/E001"))["location"]
+    assert location == {
+        "device": "H001-watch",
+        "lat": 29.61234,
+        "lon": 106.51234,
+        "ts": later.isoformat(),
+        "datum": "GCJ-02",
+    }
+
+
 async def test_visitor_records_a_visit_only_for_an_assigned_elder(api: Api) -> None:
     body = {
         "visited_at": (NOW - timedelta(hours=1)).isoformat(),

@@ -340,6 +340,12 @@ async function elderPage(code) {
   const contacts = el("ul");
   for (const c of e.contacts) contacts.append(el("li", "", `${c.name} ${c.relation || c.role} ${c.phone}`));
   head.append(contacts);
+  const loc = e.location;
+  const where = el("p", "location", loc
+    ? `最后位置：纬度 ${loc.lat.toFixed(6)}，经度 ${loc.lon.toFixed(6)}（${loc.datum}${loc.datum === "GCJ-02" ? " 国测局坐标" : " GPS 坐标"}）· ${localTime(loc.ts)} · 设备 ${loc.device}`
+    : "最后位置：暂无（没有可定位的穿戴设备）");
+  where.id = "elder-location";
+  head.append(where);
   const charts = el("section", "charts");
   const since = new Date(Date.now() - 7 * 86400e3).toISOString();
   const readings = await api(`/api/v1/homes/${encodeURIComponent(e.home)}/readings?from=${encodeURIComponent(since)}`);
