@@ -111,10 +111,11 @@ def _position(frame: WatchFrame, binding: Binding, received_at: datetime) -> lis
         (Signal.BATTERY_LOW, 1.0 if any(status >> bit & 1 for bit in _LOW_BATTERY_BITS) else 0.0),
     ]
     if f[2] == "A":
+        # Datum first: the safe-zone rule puts one position together from these three, in this order.
         pairs += [
+            (Signal.GEO_DATUM, _datum(binding.settings)),
             (Signal.LATITUDE, _coordinate(f[3], f[4], "latitude")),
             (Signal.LONGITUDE, _coordinate(f[5], f[6], "longitude")),
-            (Signal.GEO_DATUM, _datum(binding.settings)),
         ]
     elif f[2] != "V":
         raise DeviceError(f"watch: validity must be A or V, got {f[2]!r}")
