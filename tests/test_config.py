@@ -143,3 +143,14 @@ def test_the_domestic_providers_example_loads_and_a_missing_template_is_named(tm
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path / "hub.toml", without), env=env)
     assert "alerts.tencent" in str(err.value) and "resolved" in str(err.value)
+
+
+def test_watch_section_is_typed_and_its_idle_timeout_is_keepalives() -> None:
+    cfg = parse_config(
+        {"watch": {"enabled": True, "port": 5093, "keepalive_s": 60, "idle_keepalives": 3}}, env={}
+    )
+    assert cfg.watch.enabled and cfg.watch.idle_timeout_s == 180
+    with pytest.raises(ConfigError, match=r"watch\.idle_keepalives"):
+        parse_config({"watch": {"idle_keepalives": 1}}, env={})  # one missed keep-alive is no dead link
+    with pytest.raises(ConfigError, match=r"watch\.port"):
+        parse_config({"watch": {"port": 70000}}, env={})

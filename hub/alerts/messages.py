@@ -29,6 +29,9 @@ KIND_NAMES = {
     "low_water_day": "当日用水偏少",
     "continuous_flow": "持续流水",
     "away_overdue": "外出未归",
+    "safe_zone_night": "夜间离开安全区域",
+    "safe_zone_long": "离开安全区域过久",
+    "safe_zone_datum": "安全区域坐标系不符",
 }
 
 
