@@ -43,6 +43,7 @@ from hub.sources.delivery import Delivery
 from hub.sources.embedded_broker import EmbeddedBroker
 from hub.sources.mqtt import MqttSource
 from hub.sources.serial_cjt188 import Cjt188Poller
+from hub.sources.watch_tcp import WatchSource
 from hub.store import InfluxStore, SqliteStore
 from hub.store.base import TimeSeriesStore
 from hub.web.alerts_api import ALERTS, AlertsWeb
@@ -533,6 +534,20 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
             await stack.enter_async_context(poller)
             # A serial reply needs no acknowledgement: the meter is polled again next interval anyway.
             stack.push_async_callback(_cancel, asyncio.create_task(pipeline.consume(_unacknowledged(poller))))
+
+        if config.watch.enabled:
+            watch_cfg = config.watch
+            watch_source = WatchSource(
+                watch_cfg.host,
+                watch_cfg.port,
+                idle_timeout_s=watch_cfg.idle_timeout_s,
+                max_frame=watch_cfg.max_frame_bytes,
+                reply_to_locations=watch_cfg.reply_to_locations,
+                clock=clock,
+            )
+            # Entered on the stack: it closes after the last flush, so that flush's replies still go out.
+            await stack.enter_async_context(watch_source)
+            stack.push_async_callback(_cancel, asyncio.create_task(pipeline.consume(watch_source)))
 
         async def mqtt() -> None:
             # Connecting runs beside the rest: while the broker is down the alert worker still sends (SMS

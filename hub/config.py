@@ -126,6 +126,28 @@ class ClusterConfig(_Section):
         return self.instance or default_instance()
 
 
+class WatchConfig(_Section):
+    """The TCP source for 4G SOS pendants and watches (the "watch" protocol; docs/watch.md)."""
+
+    enabled: bool = False
+    # Devices connect over the cellular network, so the listener faces outside by default.
+    host: str = "0.0.0.0"
+    port: Annotated[int, Field(ge=0, le=65535)] = 5093
+    # How often the devices send their LK keep-alive (set on the device); a connection silent for
+    # `idle_keepalives` of these is closed as dead (half-open: the device lost its link).
+    keepalive_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    idle_keepalives: Annotated[float, Field(ge=1.5, le=20)] = 3.0
+    # A frame longer than this is refused (quarantined): text frames are well under 1 KiB.
+    max_frame_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 16 * 1024
+    # Firmware that waits for an answer to each location report (UD, UD2, …) as to an alarm.
+    reply_to_locations: bool = False
+
+    @property
+    def idle_timeout_s(self) -> float:
+        """How long a connection may stay silent before it is closed."""
+        return self.keepalive_s * self.idle_keepalives
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -138,6 +160,7 @@ class Config(_Section):
     http: HttpConfig = HttpConfig()
     pipeline: PipelineConfig = PipelineConfig()
     serial: list[SerialMeterConfig] = Field(default_factory=list)
+    watch: WatchConfig = WatchConfig()
     rules: RulesConfig = RulesConfig()
     # The production broker as devices see it (broker-config, device-credentials).
     broker: BrokerSettings = BrokerSettings()

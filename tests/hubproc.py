@@ -144,6 +144,11 @@ class HubProcess:
         except (OSError, ValueError):
             return None
 
+    def health_pending(self) -> int:
+        """Messages the hub has accepted but not yet made durable (-1 when it does not answer)."""
+        health = self.health()
+        return -1 if health is None else int(health.get("pending", -1))
+
     def wait_ready(self, timeout: float = 60) -> None:
         """Until the hub answers /healthz with an MQTT connection up."""
         deadline = time.monotonic() + timeout
