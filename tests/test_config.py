@@ -130,6 +130,17 @@ def test_cli_run_with_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     assert "mqtt.urll" in proc.stderr
 
 
+def test_cluster_defaults_and_a_renewal_too_slow_for_the_lease_is_named() -> None:
+    cfg = parse_config({}, env={})
+    assert (cfg.cluster.lease_s, cfg.cluster.renew_s, cfg.cluster.partitions) == (3.0, 1.0, 1)
+    assert cfg.cluster.instance_name  # host name and process id when not set
+    assert parse_config({"cluster": {"instance": "box-2"}}, env={}).cluster.instance_name == "box-2"
+    with pytest.raises(ConfigError, match=r"cluster\.renew_s: must be at most a third of cluster\.lease_s"):
+        parse_config({"cluster": {"lease_s": 3, "renew_s": 2}}, env={})
+    with pytest.raises(ConfigError, match=r"cluster\.lease_s"):
+        parse_config({"cluster": {"lease_s": 0.5}}, env={})
+
+
 def test_the_domestic_providers_example_loads_and_a_missing_template_is_named(tmp_path: Path) -> None:
     example = (ROOT / "examples" / "alerts-cn.toml").read_text(encoding="utf-8")
     env = {"HUB_ALIYUN_ACCESS_KEY_SECRET": "s", "HUB_TENCENT_SECRET_KEY": "k"}

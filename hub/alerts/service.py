@@ -54,6 +54,7 @@ class AlertService:
         clock: Clock,
         timezone: str = "Asia/Shanghai",
         extra_channels: Sequence[Notifier] = (),
+        fence: Callable[[Session], None] | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -63,7 +64,7 @@ class AlertService:
         self._extra = list(extra_channels)
         self._stack = AsyncExitStack()
         self.channels: dict[str, Notifier] = {}
-        self.worker = AlertWorker(sessions, self.escalator, self.channels, config, clock)
+        self.worker = AlertWorker(sessions, self.escalator, self.channels, config, clock, fence=fence)
         self.gaps: list[Gap] = []  # found at start-up; GET /api/v1/alerts/coverage checks again
         # Hub-wide channel problems found when the channels opened (a modem that failed its voice probe).
         self.channel_gaps: list[Gap] = []

@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -100,8 +100,10 @@ class AlertWorker:
         channels: Mapping[str, Notifier],
         config: AlertsConfig,
         clock: Clock,
+        fence: Callable[[Session], None] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._fence = fence  # first in every claim: raises when this hub may no longer act (hot standby)
         self._escalator = escalator
         self._channels = channels  # may be filled later (AlertService opens channels on enter)
         self._config = config
@@ -170,6 +172,8 @@ class AlertWorker:
         # transaction here would hold up the ingest pipeline's commits (and so the MQTT acknowledgements).
         now = self._clock.now()
         with self._sessions.begin() as session:
+            if self._fence is not None:
+                self._fence(session)
             self._escalator.fire_due(session, now, limit=FIRE_MAX)
             rows = session.scalars(
                 select(OutboxMessage)
