@@ -173,6 +173,7 @@ async def one_run(args: argparse.Namespace, workdir: Path, rate: int) -> dict[st
                 "p50_ms": pct(lat, 50),
                 "p99_ms": pct(lat, 99),
                 "max_ms": max(lat),
+                "max_at": float(lat.index(max(lat))),  # which press was slowest (0 = the first after warm-up)
                 "load_msg_s": achieved,
             }
     finally:
@@ -217,6 +218,7 @@ def main() -> None:
             results[rate].append(r)
             print(
                 f"run {i + 1}: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
+                f"(press {r['max_at']:.0f}) "
                 f"({args.samples} SOS; background {r['load_msg_s']:,.0f} msg/s)",
                 flush=True,
             )
