@@ -214,7 +214,8 @@ def one_run(n: int, homes: int, store: str, sos_rate: float, workdir: Path) -> d
         )
         if os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_DEBUG"):
             print(out.stderr[-12000:], file=sys.stderr)
-        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        # The figures are the child's last JSON line (a profiler wrapping it may print after it).
+        return dict(json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1]))
     finally:
         broker.process.terminate()
         broker.process.wait(10)

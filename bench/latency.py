@@ -8,8 +8,11 @@ Method:
   3. meanwhile this process publishes one SOS press per home, --interval apart, each to a fresh home, and
      times from just before the PUBLISH leaves to the arrival of the first Twilio request for that home.
 Reports p50/p99 per run and the median of --runs runs. Both timestamps are this process's perf_counter.
+With --background RATE the runs alternate between no background at all and RATE msg/s, and the two medians
+are compared (the SOS lane's target: p99 with background at half the drain capacity <= 1.5 x p99 without).
 
     .venv/bin/python bench/latency.py --runs 3 --samples 60 --rate 5000
+    .venv/bin/python bench/latency.py --runs 3 --samples 60 --background 4000
 """
 
 from __future__ import annotations
@@ -122,7 +125,8 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+async def one_run(args: argparse.Namespace, workdir: Path, rate: int) -> dict[str, float]:
+    """One hub, `args.samples` SOS presses with `rate` msg/s of background (0: none at all)."""
     broker = start_mosquitto(workdir / "mosquitto")
     hub = loader = None
     try:
@@ -142,30 +146,34 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
             )
             await asyncio.to_thread(wait_port, http_port, 60)
             seconds = args.warmup + args.samples * (args.interval + 0.05) + 5
-            loader = subprocess.Popen(  # noqa: ASYNC220
-                [
-                    sys.executable,
-                    __file__,
-                    "--load",
-                    broker.host,
-                    str(broker.port),
-                    str(args.rate),
-                    str(seconds),
-                    str(args.homes),
-                ],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
+            if rate > 0:
+                loader = subprocess.Popen(  # noqa: ASYNC220
+                    [
+                        sys.executable,
+                        __file__,
+                        "--load",
+                        broker.host,
+                        str(broker.port),
+                        str(rate),
+                        str(seconds),
+                        str(args.homes),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
             await asyncio.sleep(args.warmup)  # the load reaches its steady state
             lat = await measure(
                 broker.host, broker.port, twilio, args.samples, args.interval, args.homes // 2
             )
-            out, _ = await asyncio.to_thread(loader.communicate, timeout=seconds + 60)
-            achieved = json.loads(out.strip().splitlines()[-1])["rate"]
+            achieved = 0.0
+            if loader is not None:
+                out, _ = await asyncio.to_thread(loader.communicate, timeout=seconds + 60)
+                achieved = json.loads(out.strip().splitlines()[-1])["rate"]
             return {
                 "p50_ms": pct(lat, 50),
                 "p99_ms": pct(lat, 99),
                 "max_ms": max(lat),
+                "max_at": float(lat.index(max(lat))),  # which press was slowest (0 = the first after warm-up)
                 "load_msg_s": achieved,
             }
     finally:
@@ -185,6 +193,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=60, help="SOS presses per run")
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between SOS presses")
     parser.add_argument("--rate", type=int, default=5000, help="background msg/s")
+    parser.add_argument(
+        "--background",
+        type=int,
+        metavar="RATE",
+        help="alternate runs with no background and with RATE msg/s; print both medians and their ratio",
+    )
     parser.add_argument("--homes", type=int, default=400)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--load", nargs=5, help=argparse.SUPPRESS)
@@ -195,21 +209,32 @@ def main() -> None:
         return
     if args.samples > args.homes // 2:
         parser.error("--samples must be at most --homes / 2 (each SOS goes to a fresh home)")
-    results = []
+    rates = [0, args.background] if args.background is not None else [args.rate]
+    results: dict[int, list[dict[str, float]]] = {rate: [] for rate in rates}
     for i in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
-            r = asyncio.run(one_run(args, Path(tmp)))
-        results.append(r)
+        for rate in rates:  # alternating, so a machine that slows down mid-run weighs on both alike
+            with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+                r = asyncio.run(one_run(args, Path(tmp), rate))
+            results[rate].append(r)
+            print(
+                f"run {i + 1}: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
+                f"(press {r['max_at']:.0f}) "
+                f"({args.samples} SOS; background {r['load_msg_s']:,.0f} msg/s)",
+                flush=True,
+            )
+    medians = {}
+    for rate, runs in results.items():
+        med = medians[rate] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(
-            f"run {i + 1}: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
-            f"({args.samples} SOS; background {r['load_msg_s']:,.0f} msg/s)",
-            flush=True,
+            f"median of {args.runs}: p50 {med['p50_ms']:.1f} ms, p99 {med['p99_ms']:.1f} ms "
+            f"(targets p50 <= 20 ms, p99 <= 100 ms; background {med['load_msg_s']:,.0f} msg/s, {os.cpu_count()} cores)"
         )
-    med = {k: statistics.median(r[k] for r in results) for k in results[0]}
-    print(
-        f"median of {args.runs}: p50 {med['p50_ms']:.1f} ms, p99 {med['p99_ms']:.1f} ms "
-        f"(targets p50 <= 20 ms, p99 <= 100 ms; background {med['load_msg_s']:,.0f} msg/s, {os.cpu_count()} cores)"
-    )
+    if args.background is not None:
+        ratio = medians[args.background]["p99_ms"] / medians[0]["p99_ms"]
+        print(
+            f"p99 with {args.background:,} msg/s of background / p99 with none: {ratio:.2f} "
+            "(target <= 1.5 at half the drain capacity)"
+        )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,16 @@ def _chain(exc: BaseException) -> list[BaseException]:
             continue
         seen.append(current)
         todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):  # parts that run in a task group fail inside one
+            todo += list(current.exceptions)
     return seen
+
+
+def _first_failure(exc: BaseException) -> BaseException:
+    """The first failure inside a task group's exception group (the group's own text says nothing)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -50,6 +59,7 @@ def why_stopped(exc: BaseException, data_dir: Path) -> str:
             f"请立即清理磁盘空间，重启后自动补收。disk full at data_dir {data_dir}: the hub stopped acknowledging "
             "and exited; free space and it catches up after restart"
         )
+    exc = _first_failure(exc)
     return (
         f"平台因故障停止：{type(exc).__name__}: {exc}（未确认的消息留在 broker 中，重启后补收）。"
         f"hub stopped: {type(exc).__name__}: {exc}"

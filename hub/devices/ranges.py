@@ -9,7 +9,6 @@ value and range (`RangeError`), so a person sees it instead of a rule acting on 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 from hub.devices.errors import DeviceError
 from hub.models import SIGNAL_UNITS, Reading, Signal
@@ -80,8 +79,15 @@ def out_of_range(signal: Signal, value: float) -> str | None:
     )
 
 
-def check_ranges(readings: Iterable[Reading]) -> list[Reading]:
+def check_ranges(readings: list[Reading]) -> list[Reading]:
     """`readings` unchanged when all are possible; `RangeError` (with the possible ones kept) otherwise."""
+    # The common case first, without building a second list: every value is a finite number in range.
+    for reading in readings:
+        low, high = RANGES[reading.signal]
+        if not (low <= reading.value <= high and math.isfinite(reading.value)):
+            break
+    else:
+        return readings
     kept: list[Reading] = []
     problems: list[str] = []
     for reading in readings:

@@ -5,6 +5,14 @@ durable — readings in the time-series store, quarantine/alerts/counter state i
 and only then acknowledges the deliveries, so the sources acknowledge upstream after the data is safe.
 Batches are flushed in order, one at a time; a failed flush fails its deliveries (nothing acknowledged)
 and stops the pipeline: the broker redelivers after a restart (at-least-once, fail closed).
+
+The fast lane: a message whose readings raise an immediate alert (SOS, fall, gas, smoke, leak — the kinds
+of `IMMEDIATE_RULES`, cancels included) does not join the routine batch. It goes into a small lane batch
+that its own flusher makes durable at once — its alert rows (which wake the alert worker), its readings
+and whatever else it derived — beside a routine batch that may be in flight, and acknowledges it after
+that. An SOS therefore waits neither for thousands of routine readings nor for their write, and the
+routine batch never carries it, so nothing is written twice. Lane batches are flushed in order, one at a
+time, so a press and its cancel keep their order.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from hub.devices.ranges import RangeError
 from hub.devices.registry import DeviceRegistry
 from hub.ingest.register_writer import CounterKey, RegisterWriter
 from hub.models import AlertCandidate, RawMessage, Reading, Severity, Signal
-from hub.rules.immediate import ImmediateRules
+from hub.rules.immediate import IMMEDIATE_KINDS, ImmediateRules
 from hub.sources.delivery import Delivery
 from hub.store.base import TimeSeriesStore
 
@@ -101,6 +109,9 @@ class Pipeline:
         # Observation hook for benchmarks (lag measurement); None in production.
         self._on_batch_durable = on_batch_durable
         self._batch = _Batch()
+        self._lane = _Batch()  # messages that raised an immediate alert (see the module docstring)
+        self._lane_ready = asyncio.Event()
+        self._lane_lock = asyncio.Lock()  # one lane flush at a time, in order
         self._pending = 0
         self._has_data = asyncio.Event()
         self._full = asyncio.Event()
@@ -136,42 +147,64 @@ class Pipeline:
             await self.put(delivery)
 
     def accept(self, delivery: Delivery) -> None:
-        """Decode one delivery into the current batch (no I/O here)."""
-        batch = self._batch
+        """Decode one delivery into the current batch, or the fast lane for an immediate alert (no I/O)."""
         raw = delivery.message
-        batch.by_source[raw.source] = batch.by_source.get(raw.source, 0) + 1
         if not is_canary(raw.topic):
             self.last_message_at = raw.received_at
+        reason: str | None = None
+        readings: list[Reading] | None
         try:
-            if delivery.rejected is not None:
+            if delivery.rejected is not None:  # the source could not even frame it (a garbage stream)
                 raise DeviceError(delivery.rejected)
-            readings = self._decode(delivery)
+            readings = self._decode(raw)
+        except RangeError as exc:  # impossible values are quarantined; the message's other readings count
+            reason, readings = str(exc), exc.kept
         except DeviceError as exc:
-            self._quarantine(delivery, str(exc))
+            reason, readings = str(exc), None
         except Exception as exc:  # a decoder bug must quarantine the message, not stop the pipeline
             LOGGER.exception("decoder crashed on %s", raw.topic)
-            self._quarantine(delivery, f"解码器内部错误 {type(exc).__name__}: {exc}")
-        else:
-            if readings is None:
-                batch.ignored += 1
-            else:
-                batch.decoded += 1
-                for reading in readings:
-                    if reading.signal in CUMULATIVE:
-                        reading = self._counters.normalise(reading)
-                        batch.counters.add((reading.device, reading.signal.value))
-                    batch.readings.append(reading)
-                    candidates = self._rules.observe(reading)
-                    if candidates:
-                        batch.candidates.extend(candidates)
-                        if any(c.severity == Severity.CRITICAL for c in candidates):
-                            # A life-threatening alert does not wait for the flush interval.
-                            self._full.set()
+            reason, readings = f"解码器内部错误 {type(exc).__name__}: {exc}", None
+        candidates: list[AlertCandidate] | None = None
+        counters: list[CounterKey] | None = None
+        if readings:
+            normalise, observe = self._counters.normalise, self._rules.observe
+            for i, reading in enumerate(readings):
+                if reading.signal in CUMULATIVE:
+                    reading = readings[i] = normalise(reading)
+                    if counters is None:
+                        counters = []
+                    counters.append((reading.device, reading.signal.value))
+                raised = observe(reading)
+                if raised:
+                    if candidates is None:
+                        candidates = []
+                    candidates.extend(raised)
+        batch = self._batch
+        if candidates is not None:
+            if any(c.kind in IMMEDIATE_KINDS for c in candidates):
+                batch = self._lane
+                self._lane_ready.set()
+            elif any(c.severity == Severity.CRITICAL for c in candidates):
+                self._full.set()  # a life-threatening alert does not wait for the flush interval
+            batch.candidates.extend(candidates)
+        batch.by_source[raw.source] = batch.by_source.get(raw.source, 0) + 1
+        if reason is not None:
+            batch.quarantine.append((raw, reason))
+            metrics.QUARANTINED.labels(raw.source).inc()
+            delivery.on_quarantined(reason)
+        if readings is not None:
+            batch.decoded += 1
+            batch.readings.extend(readings)
+        elif reason is None:
+            batch.ignored += 1
+        if counters is not None:
+            batch.counters.update(counters)
         batch.deliveries.append(delivery)
         self._pending += 1
-        self._has_data.set()
-        if len(batch.deliveries) >= self._batch_max:
-            self._full.set()
+        if batch is self._batch:
+            self._has_data.set()
+            if len(batch.deliveries) >= self._batch_max:
+                self._full.set()
 
     def raise_candidates(self, candidates: list[AlertCandidate]) -> None:
         """Alert candidates that come from no message (a rule's timer fired): persisted with the next batch."""
@@ -179,13 +212,7 @@ class Pipeline:
             self._batch.candidates.extend(candidates)
             self._has_data.set()
 
-    def _quarantine(self, delivery: Delivery, reason: str) -> None:
-        self._batch.quarantine.append((delivery.message, reason))
-        metrics.QUARANTINED.labels(delivery.message.source).inc()
-        delivery.on_quarantined(reason)
-
-    def _decode(self, delivery: Delivery) -> list[Reading] | None:
-        raw = delivery.message
+    def _decode(self, raw: RawMessage) -> list[Reading] | None:
         route = self._registry.route(raw.topic)
         if route is None:
             return None
@@ -194,28 +221,48 @@ class Pipeline:
             raise UnknownDeviceError(
                 f"未登记的设备 unknown device: {route.ecosystem} '{route.external_id}' is not in the register"
             )
-        try:
-            return self._registry.decode(raw, route, binding)
-        except RangeError as exc:  # impossible values are quarantined; the message's other readings count
-            self._quarantine(delivery, str(exc))
-            return exc.kept
+        return self._registry.decode(raw, route, binding)
 
     # -- durability -----------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Flush batches until cancelled; raises if a batch cannot be made durable."""
+        """Flush batches (routine and fast lane) until cancelled; raises if one cannot be made durable."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._run_lane())
+            group.create_task(self._run_routine())
+
+    async def _run_routine(self) -> None:
         while True:
             await self._has_data.wait()
             if not self._full.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._flush_interval)
-            await self.flush()
+            await self._flush_routine()
+
+    async def _run_lane(self) -> None:
+        while True:
+            await self._lane_ready.wait()
+            await self._flush_lane()
 
     async def flush(self) -> None:
-        """Make the current batch durable, then acknowledge its deliveries."""
+        """Make everything accepted so far durable (fast lane first), then acknowledge it."""
+        await self._flush_lane()
+        await self._flush_routine()
+
+    async def _flush_lane(self) -> None:
+        async with self._lane_lock:
+            batch, self._lane = self._lane, _Batch()
+            self._lane_ready.clear()
+            await self._make_durable(batch)
+
+    async def _flush_routine(self) -> None:
         batch, self._batch = self._batch, _Batch()
         self._has_data.clear()
         self._full.clear()
+        await self._make_durable(batch)
+
+    async def _make_durable(self, batch: _Batch) -> None:
+        """Write one batch (store and register concurrently), then acknowledge its deliveries."""
         if not batch.deliveries and not batch.candidates:
             return
         started = time.perf_counter()

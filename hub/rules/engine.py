@@ -47,6 +47,11 @@ from hub.rules.state import (
 from hub.rules.vitals import VitalSignsRule
 from hub.rules.water import ContinuousFlowRule, WaterNoUseRule, water_delta
 
+# Enum members as module constants: `Signal.X` is a class attribute lookup (~0.1 us in Python 3.11) and
+# observe runs for every reading.
+_AVAILABILITY = Signal.AVAILABILITY
+_WATER_TOTAL = Signal.WATER_TOTAL
+
 SIGNS_CAP = 200.0  # when a home's device sign counts pass this, they are halved: recent traffic weighs more
 UNKNOWN_INTERVAL_S = 36 * 3600.0
 
@@ -213,12 +218,12 @@ class RulesEngine:
                 out.append(finding)
         elif dev.clock_off_since != NEVER:
             dev.clock_off_since = NEVER
-        if signal is not Signal.AVAILABILITY:
+        if signal is not _AVAILABILITY:
             dev.offline_since = NEVER  # any message from the device shows it is there
             if dev.silent_alerted:
                 dev.silent_alerted = False
                 self.arm(home, ts)
-        if signal is Signal.WATER_TOTAL:
+        if signal is _WATER_TOTAL:
             litres = water_delta(dev, reading.value)
             if litres > 0:
                 home.roll_slots(ts)

@@ -39,6 +39,10 @@ IMMEDIATE_RULES: tuple[ImmediateRule, ...] = (
 
 _BY_SIGNAL = {rule.signal: rule for rule in IMMEDIATE_RULES}
 
+# The alert kinds only these rules raise: the ingest pipeline sends a message that raises one of them down
+# its own fast lane, ahead of the routine batch.
+IMMEDIATE_KINDS = frozenset(rule.kind for rule in IMMEDIATE_RULES)
+
 
 class ImmediateRules:
     """Evaluates `IMMEDIATE_RULES` on single readings."""
