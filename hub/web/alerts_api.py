@@ -29,10 +29,11 @@ from hub.alerts.tables import OutboxMessage
 from hub.alerts.worker import fall_back
 from hub.care.idcard import mask_phones
 from hub.register.models import Alert, AlertEvent, Home, RuleAdjustment
+from hub.rules.kinds import vocabulary
 from hub.web import audit
 from hub.web.access import error, forbidden, require
 from hub.web.alert_views import scoped_alerts
-from hub.web.auth import client_ip
+from hub.web.auth import client_ip, current
 from hub.web.scope import Principal, scope_of
 from hub.web.services import SERVICES
 
@@ -237,6 +238,15 @@ async def timeline(request: web.Request) -> web.Response:
     return _json(await asyncio.to_thread(read))
 
 
+async def kinds(request: web.Request) -> web.Response:
+    """GET /api/v1/alerts/kinds: the alert vocabulary (kind → Chinese name and description) for the page.
+
+    The page keeps no table of its own: every kind it shows is named from this (hub/rules/kinds.py).
+    """
+    current(request)  # any signed-in user
+    return _json(vocabulary())
+
+
 async def coverage(request: web.Request) -> web.Response:
     """GET /api/v1/alerts/coverage: holes in the safety net (no duty line, homes nobody can be told about).
 
@@ -402,6 +412,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/alerts/{alert_id}/cancel", cancel)
     app.router.add_get("/api/v1/alerts/{alert_id}/timeline", timeline)
     app.router.add_get("/api/v1/alerts/coverage", coverage)
+    app.router.add_get("/api/v1/alerts/kinds", kinds)
     app.router.add_post("/api/v1/alerts/twilio/sms", twilio_sms)
     app.router.add_post("/api/v1/alerts/twilio/voice", twilio_voice)
     app.router.add_post("/api/v1/alerts/twilio/status", twilio_status)

@@ -86,6 +86,7 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op("get", "/api/v1/alerts/stream", "实时告警（server-sent events，event: alerts）", "告警"),
     Op("get", "/api/v1/alerts/coverage", "通知覆盖缺口（无人可通知的住户、未配置区值班）", "告警"),
+    Op("get", "/api/v1/alerts/kinds", "告警类型词表（类型代码 → 中文名称与说明）", "告警"),
     Op(
         "post",
         "/api/v1/alerts/{alert_id}/ack",

@@ -244,4 +244,4 @@ async def test_the_resolve_dialog_offers_the_four_outcomes_and_the_false_alarm_p
     await page.click("nav a[href='#/false-alarms']")
     await page.wait_for_selector("main h2 >> text=误报率", timeout=WAIT_MS)
     text = await page.locator("main").inner_text()
-    assert "紧急求助" in text and "100.0%" in text
+    assert "紧急呼叫" in text and "100.0%" in text

@@ -3,13 +3,6 @@
 "use strict";
 
 const TZ = "Asia/Shanghai";
-const ALERT_KINDS = {
-  sos: "紧急求助", fall: "跌倒", gas: "燃气泄漏", smoke: "烟雾", leak: "漏水",
-  inactivity: "长时间无活动", no_water: "长时间未用水", water_unusual: "用水异常",
-  offline: "设备离线", battery_low: "电量低", health: "健康指标异常", device_config: "设备配置错误",
-  quiet_gap: "异常静默", morning_check: "早间未见活动", routine_late: "作息异常", water_no_use: "长时间未用水",
-  low_water_day: "当日用水偏少", continuous_flow: "持续流水", away_overdue: "外出未归",
-};
 // The outcomes a resolve records (hub/alerts/outcomes.py), in the order the resolve dialog offers them.
 const OUTCOMES = [
   ["elder_ok", "老人自报平安"], ["visit_ok", "探访确认无事"], ["real_danger", "确有险情"], ["device_fault", "设备故障"],
@@ -47,6 +40,9 @@ const VISIT_FIELDS = [
 ];
 
 let me = null;
+// The alert vocabulary (kind → Chinese name), from the hub (hub/rules/kinds.py): the page keeps no table of its own.
+let kinds = {};
+const kindName = (kind) => (kinds[kind] ? kinds[kind].name : "其他告警");
 let stream = null;
 let boardTimer = null;
 let healthTimer = null;
@@ -143,6 +139,7 @@ async function whoami() {
   const nav = document.getElementById("nav");
   nav.hidden = !me;
   if (!me) return;
+  kinds = await api("/api/v1/alerts/kinds").catch(() => ({}));
   document.getElementById("who").textContent = `${me.name}（${me.role_zh}）`;
   for (const a of nav.querySelectorAll("[data-need]")) a.hidden = !PAGES[a.dataset.need].includes(me.role);
 }
@@ -220,7 +217,7 @@ function renderBoard(list, alerts, showClosed) {
     li.dataset.kind = a.kind;
     li.dataset.state = a.state;
     const head = el("div", "alert-head");
-    const title = el("a", "kind", ALERT_KINDS[a.kind] || a.kind);
+    const title = el("a", "kind", kindName(a.kind));
     title.href = `#/alert/${a.id}`;
     head.append(title, el("span", `badge sev`, SEVERITIES[a.severity] || a.severity),
       el("span", "badge state", ALERT_STATES[a.state] || a.state));
@@ -288,7 +285,7 @@ async function alertPage(id) {
   const data = await api(`/api/v1/alerts/${id}/timeline`);
   const a = data.alert;
   const card = el("section", `card alert sev-${a.severity}`);
-  card.append(el("h2", "", `${ALERT_KINDS[a.kind] || a.kind} · ${ALERT_STATES[a.state] || a.state}`),
+  card.append(el("h2", "", `${kindName(a.kind)} · ${ALERT_STATES[a.state] || a.state}`),
     el("p", "", `住户 ${a.home} ${a.address || ""}`), el("p", "", `开始 ${localTime(a.opened_at)}，已持续 ${elapsed(a.opened_at)}`),
     el("p", "", a.accepted_by ? `接单：${a.accepted_by}` : "尚无人接单"));
   if (a.explanation) card.append(el("p", "explanation", a.explanation));
@@ -353,7 +350,7 @@ async function elderPage(code) {
   const ah = el("ul", "timeline");
   for (const a of alerts.filter((x) => x.home === e.home).slice(0, 20)) {
     const li = el("li");
-    const link = el("a", "", `${localTime(a.opened_at)} ${ALERT_KINDS[a.kind] || a.kind} · ${ALERT_STATES[a.state] || a.state}`);
+    const link = el("a", "", `${localTime(a.opened_at)} ${kindName(a.kind)} · ${ALERT_STATES[a.state] || a.state}`);
     link.href = `#/alert/${a.id}`;
     li.append(link);
     ah.append(li);
@@ -548,7 +545,7 @@ async function falseAlarmsPage() {
   const month = new Intl.DateTimeFormat("sv-SE", { timeZone: TZ, year: "numeric", month: "2-digit" }).format(new Date());
   const r = await api(`/api/v1/reports/false-alarms?month=${month}`);
   const pct = (x) => `${(x.rate * 100).toFixed(1)}%`;
-  const kind = (x) => ALERT_KINDS[x.kind] || x.kind_zh;
+  const kind = (x) => x.kind_zh || kindName(x.kind);
   view(el("h2", "", `${r.month} 误报率 ${pct(r.total)}（已处理 ${r.total.resolved}，老人自报平安或探访确认无事 ${r.total.false_alarms}）`),
     el("h3", "", "按规则"), table(["规则", "已处理", "误报", "误报率"],
       r.by_kind.map((x) => [kind(x), x.resolved, x.false_alarms, pct(x)])),
@@ -561,7 +558,7 @@ async function devicesPage() {
   view(el("h2", "", "设备状况"), table(["设备", "住户", "地址", "型号", "最近上报", "电量", "在线", "未关闭告警"],
     rows.map((d) => [d.code, d.home, d.address, d.model, d.last_seen ? localTime(d.last_seen) : "从未",
       d.battery === null ? "—" : `${d.battery}%`, d.online === null ? "—" : d.online ? "在线" : "离线",
-      d.open_alerts.map((k) => ALERT_KINDS[k] || k).join("、")])));
+      d.open_alerts.map(kindName).join("、")])));
 }
 
 async function quarantinePage() {
