@@ -36,6 +36,13 @@ CATEGORIES = ("独居", "空巢", "农村留守", "失能", "重残", "计生特
 TIERS = ("key", "general")
 # visitor = 探访人员/探访联系人, relative = 亲属, emergency = 紧急联系人, responsible = 村（社区）责任人.
 CONTACT_ROLES = ("visitor", "relative", "emergency", "responsible")
+# What the pages call each role.
+CONTACT_ROLE_WORDS = {
+    "visitor": "探访人员",
+    "relative": "亲属",
+    "emergency": "紧急联系人",
+    "responsible": "责任人",
+}
 
 # 1[3-9] followed by nine digits (mobile), or an area code 0xx/0xxx with a 7–8 digit number (landline).
 _MOBILE = re.compile(r"1[3-9]\d{9}")

@@ -26,6 +26,7 @@ from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import OutboxMessage
+from hub.alerts.wording import notification_words
 from hub.alerts.worker import fall_back
 from hub.care.idcard import mask_phones
 from hub.register.models import Alert, AlertEvent, Home, RuleAdjustment
@@ -143,10 +144,10 @@ async def _transition(request: web.Request, apply: Any, action: str) -> web.Resp
 
 
 async def ack(request: web.Request) -> web.Response:
-    """POST /api/v1/alerts/{id}/ack ``{"by": "李娜", "via": "web"}``: accept; escalation pauses."""
+    """POST /api/v1/alerts/{id}/ack ``{"by": "李娜", "via": "网页"}``: accept; escalation pauses."""
 
     def apply(session: Any, alert_id: int, data: dict[str, Any], now: datetime) -> Any:
-        by, via = _by(data), _text(data, "via", required=False, default="web") or "web"
+        by, via = _by(data), _text(data, "via", required=False, default="网页") or "网页"
         return lifecycle.acknowledge(session, alert_id, by=by, via=via, at=now)
 
     return await _transition(request, apply, "ack")
@@ -230,6 +231,7 @@ async def timeline(request: web.Request) -> web.Response:
                         "text": mask_phones(m.text),
                         "error": mask_phones(m.last_error),
                     }
+                    | notification_words(m)
                     for m in outbox
                     if not scope.device_only
                 ],

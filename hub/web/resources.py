@@ -15,6 +15,7 @@ from hub.care.idcard import mask_phone
 from hub.care.register import elder_summary
 from hub.models import Signal
 from hub.register.models import Alert, Device, Elder, Home
+from hub.register.site import CONTACT_ROLE_WORDS
 from hub.rules import calendar
 from hub.rules.errors import RulesError
 from hub.web import audit
@@ -95,7 +96,13 @@ async def elder_detail(request: web.Request) -> web.Response:
         out = elder_summary(elder)
         out["home"] = elder.home.code
         out["contacts"] = [
-            {"name": c.name, "role": c.role, "relation": c.relation, "phone": mask_phone(c.phone)}
+            {
+                "name": c.name,
+                "role": c.role,
+                "role_zh": CONTACT_ROLE_WORDS.get(c.role, "联系人"),
+                "relation": c.relation,
+                "phone": mask_phone(c.phone),
+            }
             for c in elder.contacts
         ]
         return out

@@ -13,7 +13,7 @@ const ALERT_STATES = {
 const SEVERITIES = { critical: "紧急", major: "重要", warning: "警告", minor: "提示", info: "提示" };
 const ACTIVE = new Set(["open", "notifying", "acknowledged"]);
 const EVENTS = {
-  opened: "告警产生", repeated: "重复触发", notified: "已通知", acknowledged: "接单", resolved: "处置完成",
+  opened: "告警产生", repeated: "重复触发", notifying: "开始通知", notified: "已通知", acknowledged: "接单", resolved: "处置完成",
   cancelled: "取消", escalated: "升级通知", exhausted: "无人接单·升级值班", duty_rung: "再次通知值班",
   pressed: "再次按下", resumed: "恢复升级", step_skipped: "跳过", no_recipients: "无人可通知（配置错误）",
   fallback: "改用其他渠道", delivery_failed: "发送失败",
@@ -52,6 +52,18 @@ const timeFormat = new Intl.DateTimeFormat("zh-CN", {
   timeZone: TZ, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
 });
 const dayFormat = new Intl.DateTimeFormat("zh-CN", { timeZone: TZ, month: "2-digit", day: "2-digit" });
+const isoMinute = new Intl.DateTimeFormat("sv-SE", {
+  timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
+});
+// Now as Beijing wall-clock text ("2026-11-30 14:05").
+const beijingNow = () => isoMinute.format(new Date());
+// "2026-11-30 14:05" read as Beijing time (UTC+8 all year, no daylight saving) → ISO instant, or null.
+function fromBeijing(text) {
+  const m = String(text).trim().match(/^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})$/);
+  if (!m) return null;
+  const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:00+08:00`);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -293,12 +305,21 @@ async function alertPage(id) {
   const tl = el("ol", "timeline");
   for (const e of data.events) {
     const li = el("li");
-    li.append(el("time", "", localTime(e.at)), el("strong", "", ` ${EVENTS[e.event] || e.event} `), el("span", "", e.detail));
+    li.append(el("time", "", localTime(e.at)), el("strong", "", ` ${EVENTS[e.event] || "其他事件"} `), el("span", "", e.detail));
     tl.append(li);
   }
-  const notes = el("ul", "timeline");
-  for (const n of data.notifications) notes.append(el("li", "", `${n.name}（${n.route}）：${n.status}`));
-  view(card, el("h3", "", "时间线"), tl, el("h3", "", "通知记录"), notes);
+  // One line per message: time, route (短信 and 语音电话 look different), channel, recipient and result.
+  const notes = el("ul", "timeline notifications");
+  notes.id = "notifications";
+  for (const n of data.notifications) {
+    const li = el("li", `notification route-${n.route} status-${n.status}`);
+    li.append(el("time", "", localTime(n.at)), el("span", `badge route route-${n.route}`, n.route_zh),
+      el("span", "", ` ${n.summary}${n.address && n.route !== "robot" ? ` ${n.address}` : ""}`));
+    if (n.status === "failed" && n.error) li.append(el("span", "error", `（${n.error}）`));
+    notes.append(li);
+  }
+  view(card, el("h3", "", "时间线"), tl, el("h3", "", "通知记录"),
+    notes.children.length ? notes : el("p", "empty", "暂无通知记录"));
 }
 
 // -- elders -------------------------------------------------------------------------------------------------
@@ -335,7 +356,7 @@ async function elderPage(code) {
     head.append(btn);
   }
   const contacts = el("ul");
-  for (const c of e.contacts) contacts.append(el("li", "", `${c.name} ${c.relation || c.role} ${c.phone}`));
+  for (const c of e.contacts) contacts.append(el("li", "", `${c.name} ${c.role_zh}${c.relation ? `（${c.relation}）` : ""} ${c.phone}`));
   head.append(contacts);
   const charts = el("section", "charts");
   const since = new Date(Date.now() - 7 * 86400e3).toISOString();
@@ -463,11 +484,14 @@ async function visitPage() {
   const method = el("select");
   method.name = "method";
   for (const m of ["上门探访", "电话问候", "互联网音（视）频探访", "其他"]) method.append(Object.assign(el("option", "", m), { value: m }));
-  const when = Object.assign(el("input"), { name: "visited_at", type: "datetime-local", required: true });
-  when.value = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  // Beijing time as text (YYYY-MM-DD HH:MM), whatever the browser's zone and locale: the page speaks one zone.
+  const when = Object.assign(el("input"), {
+    name: "visited_at", required: true, pattern: "\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}",
+    placeholder: "2026-11-30 14:05", value: beijingNow(),
+  });
   const visitor = Object.assign(el("input"), { name: "visitor_name", required: true, value: me.name });
   form.append(el("h2", "", "探访关爱服务记录（附件3）"), label("被探访老人", pick), label("探访方式", method),
-    label("探访时间", when), label("探访人员", visitor));
+    label("探访时间（北京时间）", when), label("探访人员", visitor));
   const household = el("select");
   household.name = "household_change";
   for (const m of ["无变化", "增加", "减少"]) household.append(Object.assign(el("option", "", m), { value: m }));
@@ -497,7 +521,9 @@ async function visitPage() {
     ev.preventDefault();
     const body = {};
     for (const f of form.querySelectorAll("[name]")) if (f.name !== "service") body[f.name] = f.value;
-    body.visited_at = new Date(when.value).toISOString();
+    const at = fromBeijing(when.value);
+    if (!at) { msg.className = "error"; msg.textContent = "探访时间格式应为 2026-11-30 14:05（北京时间）"; return; }
+    body.visited_at = at;
     body.household_delta = Number(delta.value);
     body.problems_solved = Number(solved.value);
     if (service.value) body.service = { description: service.value, satisfaction: satisfaction.value };
@@ -515,7 +541,13 @@ async function visitPage() {
 
 // -- compliance, devices, quarantine ----------------------------------------------------------------------
 
-function table(headers, rows) {
+// A table in a card that it fills (scrolling sideways on a phone); "暂无" when there are no rows.
+function table(headers, rows, empty = "暂无") {
+  const box = el("div", "card table-card");
+  if (!rows.length) {
+    box.append(el("p", "empty", empty));
+    return box;
+  }
   const t = el("table");
   const tr = el("tr");
   for (const h of headers) tr.append(el("th", "", h));
@@ -525,7 +557,8 @@ function table(headers, rows) {
     for (const c of r) row.append(el("td", "", c));
     t.append(row);
   }
-  return t;
+  box.append(t);
+  return box;
 }
 
 async function compliancePage() {
