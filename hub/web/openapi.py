@@ -86,6 +86,12 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op("get", "/api/v1/alerts/stream", "实时告警（server-sent events，event: alerts）", "告警"),
     Op("get", "/api/v1/alerts/coverage", "通知覆盖缺口（无人可通知的住户、未配置区值班）", "告警"),
+    Op(
+        "get",
+        "/api/v1/overview",
+        "总览：监护住户、设备异常住户、未关闭告警（按级别）、今日告警、探访任务、本月探访率",
+        "告警",
+    ),
     Op("get", "/api/v1/alerts/kinds", "告警类型词表（类型代码 → 中文名称与说明）", "告警"),
     Op(
         "post",

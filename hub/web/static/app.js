@@ -10,7 +10,8 @@ const OUTCOMES = [
 const ALERT_STATES = {
   open: "待处理", notifying: "通知中", acknowledged: "已接单", resolved: "已解决", cancelled: "已取消",
 };
-const SEVERITIES = { critical: "紧急", major: "重要", warning: "警告", minor: "提示", info: "提示" };
+// hub.models.Severity, most urgent first.
+const SEVERITIES = { critical: "紧急", urgent: "重要", warning: "警告", info: "提示" };
 const ACTIVE = new Set(["open", "notifying", "acknowledged"]);
 const EVENTS = {
   opened: "告警产生", repeated: "重复触发", notifying: "开始通知", notified: "已通知", acknowledged: "接单", resolved: "处置完成",
@@ -158,12 +159,52 @@ async function whoami() {
 
 // -- the live alert board ---------------------------------------------------------------------------------
 
-function boardPage() {
+// The header strip: the district at a glance, each figure a link to the page that lists it.
+async function showOverview(box) {
+  let o;
+  try {
+    o = await api("/api/v1/overview");
+  } catch {
+    box.hidden = true;
+    return;
+  }
+  const tile = (key, href, value, text, sub) => {
+    const a = el(href ? "a" : "div", `tile tile-${key}`);
+    if (href) a.href = href;
+    a.dataset.key = key;
+    a.append(el("strong", "", value), el("span", "", text));
+    if (sub) a.append(el("small", "", sub));
+    return a;
+  };
+  const may = (page) => PAGES[page].includes(me.role);
+  const bySev = Object.keys(SEVERITIES).filter((k) => o.open_by_severity[k])
+    .map((k) => `${SEVERITIES[k]} ${o.open_by_severity[k]}`).join(" · ");
+  const tiles = [
+    tile("homes", may("elders") ? "#/elders" : may("devices") ? "#/devices" : "", o.homes, "监护住户"),
+  ];
+  if (o.device_problem_homes !== null) tiles.push(tile("devices", "#/devices", o.device_problem_homes, "设备异常住户"));
+  tiles.push(tile("open", "#/", o.open, "未关闭告警", bySev || "无"), tile("today", "#/all", o.today, "今日告警"));
+  if (o.visits_due !== null) {
+    tiles.push(tile("visits", "#/tasks", `${o.visits_due} / ${o.visits_overdue}`, "本期待探访 / 逾期"));
+  }
+  if (o.visit_rate !== null) {
+    tiles.push(tile("rate", "#/compliance", `${(o.visit_rate.rate * 100).toFixed(1)}%`, "本月探访率",
+      `达标 ${o.visit_rate.met} / 应探访 ${o.visit_rate.enrolled}`));
+  }
+  box.replaceChildren(...tiles);
+  box.hidden = false;
+}
+
+function boardPage(closed = false) {
   const list = el("ul", "alerts");
   list.id = "board";
   const status = el("p", "muted", "正在连接实时告警…");
   status.id = "board-status";
-  const showClosed = Object.assign(el("input"), { type: "checkbox" });
+  const showClosed = Object.assign(el("input"), { type: "checkbox", checked: closed });
+  const strip = el("nav", "overview");
+  strip.id = "overview";
+  strip.setAttribute("aria-label", "总览");
+  strip.hidden = true;
   const head = el("div", "row");
   head.append(el("h2", "", "实时告警"), label("显示已关闭", showClosed));
   const gaps = el("ul", "gaps");
@@ -173,7 +214,8 @@ function boardPage() {
   const health = el("p", "banner hub-health");
   health.id = "hub-health";
   health.hidden = true;
-  view(head, health, gaps, status, list);
+  view(strip, head, health, gaps, status, list);
+  showOverview(strip);
   showCoverage(gaps);
   showHealth(health);
   healthTimer = setInterval(() => showHealth(health), HEALTH_POLL_MS);
@@ -183,6 +225,7 @@ function boardPage() {
   stream = new EventSource("/api/v1/alerts/stream");
   stream.addEventListener("alerts", (ev) => {
     last = JSON.parse(ev.data);
+    showOverview(strip); // the figures move with the alerts
     status.textContent = `已连接 · 更新于 ${localTime(new Date().toISOString())}`;
     draw();
   });
@@ -620,6 +663,7 @@ async function route() {
     else if (page === "devices") await devicesPage();
     else if (page === "quarantine") await quarantinePage();
     else if (page === "login") loginPage();
+    else if (page === "all") boardPage(true);
     else boardPage();
   } catch (err) {
     view(el("p", "error", err.message));
