@@ -235,7 +235,9 @@ def _mode_dict(m: Any) -> dict[str, Any]:
     return {
         "id": m.id,
         "kind": m.kind,
+        "kind_zh": calendar.MODE_KINDS.get(m.kind, "其他"),
         "scope": m.scope,
+        "scope_zh": "全区" if m.scope == "district" else m.street,
         "street": m.street,
         "start": m.start.isoformat(),
         "end": m.end.isoformat(),

@@ -29,7 +29,11 @@ const PAGES = {
   reports: ["admin", "street", "community"],
   devices: ["admin", "street", "community", "maintenance"],
   quarantine: ["admin", "maintenance"],
+  tasks: ["admin", "street", "community", "visitor"],
+  calendar: ["admin", "street", "community", "visitor"],
+  users: ["admin"],
 };
+const MODE_WRITERS = ["admin", "street"];
 const CHOICE3 = ["无变化", "较好", "较差"];
 const SAFETY = ["安全", "较安全", "不安全"];
 const VISIT_FIELDS = [
@@ -643,6 +647,174 @@ async function quarantinePage() {
     rows.map((q) => [localTime(q.received_at), q.source, q.topic, q.reason, String(q.payload).slice(0, 80)])));
 }
 
+// -- pages a district admin needs: tasks, absences, care modes, users --------------------------------------
+
+async function tasksPage() {
+  const overdueOnly = Object.assign(el("input"), { type: "checkbox", checked: location.hash.includes("overdue") });
+  const box = el("div");
+  box.id = "tasks";
+  const draw = async () => {
+    const rows = await api(`/api/v1/tasks${overdueOnly.checked ? "?overdue=1" : ""}`);
+    box.replaceChildren(table(["任务", "老人", "镇街 / 村（社区）", "负责人", "截止（北京时间）", "状态"],
+      rows.map((t) => [t.kind_zh, `${t.elder_name}（${t.elder}）`, `${t.street} ${t.community}`, t.assignee || "未指定",
+        localTime(t.due_at), t.overdue ? "逾期" : t.state_zh])));
+    box.querySelectorAll("tr").forEach((tr, i) => { if (i && rows[i - 1].overdue) tr.className = "overdue"; });
+  };
+  overdueOnly.addEventListener("change", draw);
+  const head = el("div", "row");
+  head.append(el("h2", "", "探访与核实任务"), label("只看逾期", overdueOnly));
+  view(head, box);
+  await draw();
+}
+
+// A form of labelled fields; `submit(values)` returns the message to show, errors are shown in red.
+function smallForm(id, title, fields, submitText, submit) {
+  const form = el("form", "card small-form");
+  form.id = id;
+  const msg = el("p", "error");
+  form.append(el("h3", "", title));
+  for (const [, text, input] of fields) form.append(label(text, input));
+  form.append(Object.assign(el("button", "primary", submitText), { type: "submit" }), msg);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const values = Object.fromEntries(fields.map(([name, , input]) => [name, input.value.trim()]));
+    try {
+      msg.className = "ok";
+      msg.textContent = await submit(values);
+    } catch (err) {
+      msg.className = "error";
+      msg.textContent = err.message;
+    }
+  });
+  return form;
+}
+const textInput = (name, extra = {}) => Object.assign(el("input"), { name, ...extra });
+const timeInput = (name, value) => textInput(name, {
+  required: true, value, placeholder: "2026-11-30 14:05", pattern: "\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}",
+});
+function select(name, options) {
+  const s = el("select");
+  s.name = name;
+  for (const [value, text] of options) s.append(Object.assign(el("option", "", text), { value }));
+  return s;
+}
+function beijingTimes(values) {
+  const start = fromBeijing(values.start), end = fromBeijing(values.end);
+  if (!start || !end) throw new Error("时间格式应为 2026-11-30 14:05（北京时间）");
+  return { start, end };
+}
+
+async function absencesPage() {
+  const [rows, homes] = await Promise.all([api("/api/v1/absences"), api("/api/v1/homes")]);
+  const form = smallForm("absence-form", "登记外出（期间不发无活动告警）", [
+    ["home", "住户", select("home", homes.map((h) => [h.code, `${h.code} ${h.address || ""}`]))],
+    ["start", "开始（北京时间）", timeInput("start", beijingNow())],
+    ["end", "结束（北京时间）", timeInput("end", "")],
+    ["reason", "原因", textInput("reason", { placeholder: "如：住院、探亲" })],
+  ], "登记", async (v) => {
+    await api("/api/v1/absences", { method: "POST", body: { home: v.home, reason: v.reason, ...beijingTimes(v) } });
+    setTimeout(route, 800);
+    return "已登记";
+  });
+  view(el("h2", "", "外出登记"), table(["住户", "开始", "结束", "原因"],
+    rows.map((a) => [a.home, localTime(a.start), localTime(a.end), a.reason || "—"])), form);
+}
+
+async function modesPage() {
+  const rows = await api("/api/v1/modes");
+  const parts = [el("h2", "", "极端天气 / 节假日关爱模式"),
+    el("p", "muted", "模式生效期间，无活动等规则的等待时间按系数缩短，探访频次相应提高。"),
+    table(["类型", "范围", "开始", "结束", "系数", "说明"],
+      rows.map((m) => [m.kind_zh, m.scope_zh, localTime(m.start), localTime(m.end), m.factor, m.note || "—"]))];
+  if (MODE_WRITERS.includes(me.role)) {
+    const street = me.role === "street";
+    parts.push(smallForm("mode-form", "开启关爱模式", [
+      ["kind", "类型", select("kind", [["weather", "极端天气"], ["festival", "节假日"]])],
+      ["scope", "范围", select("scope", street ? [["street", me.street]] : [["district", "全区"], ["street", "单个镇街"]])],
+      ["street", "镇街（范围为单个镇街时）", textInput("street", { value: street ? me.street : "", readOnly: street })],
+      ["start", "开始（北京时间）", timeInput("start", beijingNow())],
+      ["end", "结束（北京时间）", timeInput("end", "")],
+      ["factor", "系数（0–1，越小越严）", textInput("factor", { value: "0.5", inputMode: "decimal" })],
+      ["note", "说明", textInput("note", { placeholder: "如：高温橙色预警" })],
+    ], "开启", async (v) => {
+      const factor = Number(v.factor);
+      if (!(factor > 0 && factor <= 1)) throw new Error("系数应在 0 到 1 之间");
+      await api("/api/v1/modes", { method: "POST", body: { ...v, factor, ...beijingTimes(v) } });
+      setTimeout(route, 800);
+      return "已开启";
+    }));
+  }
+  view(...parts);
+}
+
+const ROLE_OPTIONS = [["visitor", "探访人员"], ["community", "村（居）委会工作人员"], ["street", "镇街工作人员"],
+  ["relative", "亲属"], ["maintenance", "设备维护人员"], ["admin", "区民政局管理员"]];
+
+async function usersPage() {
+  const rows = await api("/api/v1/users");
+  const list = el("div", "card table-card");
+  list.id = "users";
+  const tbl = el("table");
+  const head = el("tr");
+  for (const h of ["用户", "角色", "辖区", "电话", "老人", "状态", "操作"]) head.append(el("th", "", h));
+  tbl.append(head);
+  for (const u of rows) {
+    const tr = el("tr", u.disabled ? "muted" : "");
+    tr.dataset.user = u.name;
+    for (const c of [u.name, u.role_zh, [u.street, u.community].filter(Boolean).join(" ") || "—", u.phone || "—",
+      u.elders.join("、") || "—", u.disabled ? "已停用" : "正常"]) tr.append(el("td", "", c));
+    const td = el("td");
+    if (u.name !== me.name) {
+      const b = el("button", u.disabled ? "" : "danger", u.disabled ? "启用" : "停用");
+      b.type = "button";
+      b.addEventListener("click", async () => {
+        if (!u.disabled && !(await confirmDialog(`停用 ${u.name}？其登录与令牌将立即失效。`))) return;
+        try {
+          await api(`/api/v1/users/${encodeURIComponent(u.name)}/${u.disabled ? "enable" : "disable"}`, { method: "POST", body: {} });
+          route();
+        } catch (err) { banner(err.message); }
+      });
+      td.append(b);
+    }
+    tr.append(td);
+    tbl.append(tr);
+  }
+  list.append(tbl);
+  const form = smallForm("user-form", "添加用户", [
+    ["name", "用户名", textInput("name", { required: true, maxLength: 64 })],
+    ["role", "角色", select("role", ROLE_OPTIONS)],
+    ["password", "初始密码（至少 8 位）", textInput("password", { type: "password", autocomplete: "new-password" })],
+    ["street", "镇街", textInput("street", { maxLength: 64 })],
+    ["community", "村（社区）", textInput("community", { maxLength: 64 })],
+    ["phone", "手机（探访人员、亲属）", textInput("phone", { maxLength: 32 })],
+    ["elders", "老人编号（亲属必填，逗号分隔）", textInput("elders")],
+  ], "添加", async (v) => {
+    const elders = v.elders.split(/[,，、\s]+/).filter(Boolean);
+    await api("/api/v1/users", { method: "POST", body: { ...v, elders } });
+    setTimeout(route, 800);
+    return `已添加用户 ${v.name}`;
+  });
+  view(el("h2", "", "用户管理"), list, form);
+}
+
+// An in-page dialog (never the browser's prompt/confirm): resolves true on 确定.
+function confirmDialog(text) {
+  return new Promise((resolve) => {
+    const d = el("dialog", "card confirm");
+    const ok = el("button", "primary", "确定");
+    const no = el("button", "", "取消");
+    ok.type = no.type = "button";
+    const row = el("div", "actions");
+    row.append(ok, no);
+    d.append(el("p", "", text), row);
+    const done = (v) => { d.close(); d.remove(); resolve(v); };
+    ok.addEventListener("click", () => done(true));
+    no.addEventListener("click", () => done(false));
+    document.body.append(d);
+    d.showModal();
+  });
+}
+
 // -- router -----------------------------------------------------------------------------------------------
 
 async function route() {
@@ -662,6 +834,10 @@ async function route() {
     else if (page === "false-alarms") await falseAlarmsPage();
     else if (page === "devices") await devicesPage();
     else if (page === "quarantine") await quarantinePage();
+    else if (page === "tasks") await tasksPage();
+    else if (page === "absences") await absencesPage();
+    else if (page === "modes") await modesPage();
+    else if (page === "users") await usersPage();
     else if (page === "login") loginPage();
     else if (page === "all") boardPage(true);
     else boardPage();
