@@ -52,6 +52,7 @@ let stream = null;
 let boardTimer = null;
 let healthTimer = null;
 const HEALTH_POLL_MS = 15000;
+const CHART_DAYS = 14; // the elder page's charts: two weeks, one bar per day
 
 const timeFormat = new Intl.DateTimeFormat("zh-CN", {
   timeZone: TZ, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
@@ -406,7 +407,7 @@ async function elderPage(code) {
   for (const c of e.contacts) contacts.append(el("li", "", `${c.name} ${c.role_zh}${c.relation ? `（${c.relation}）` : ""} ${c.phone}`));
   head.append(contacts);
   const charts = el("section", "charts");
-  const since = new Date(Date.now() - 7 * 86400e3).toISOString();
+  const since = new Date(Date.now() - CHART_DAYS * 86400e3).toISOString();
   const readings = await api(`/api/v1/homes/${encodeURIComponent(e.home)}/readings?from=${encodeURIComponent(since)}`);
   charts.append(
     chart("用水量（升/天）", dailyWater(readings), "bar"),
@@ -425,7 +426,7 @@ async function elderPage(code) {
   }
   const vh = el("ul", "timeline");
   for (const v of visits.slice().reverse()) vh.append(el("li", "", `第 ${v.seq} 次 ${localTime(v.visited_at)} ${v.method} · ${v.visitor_name}`));
-  view(head, el("h3", "", "近 7 天"), charts, el("h3", "", "告警记录"), ah, el("h3", "", "探访记录"), vh,
+  view(head, el("h3", "", `近 ${CHART_DAYS} 天`), charts, el("h3", "", "告警记录"), ah, el("h3", "", "探访记录"), vh,
     el("h3", "", "规则调整（误报后自动放宽，可撤销）"), await adjustmentsList(e.home));
 }
 
@@ -453,7 +454,7 @@ async function adjustmentsList(home) {
 function dayKey(iso) { return dayFormat.format(new Date(iso)); }
 function lastDays() {
   const out = [];
-  for (let i = 6; i >= 0; i -= 1) out.push(dayFormat.format(new Date(Date.now() - i * 86400e3)));
+  for (let i = CHART_DAYS - 1; i >= 0; i -= 1) out.push(dayFormat.format(new Date(Date.now() - i * 86400e3)));
   return out;
 }
 function dailyWater(rows) {
@@ -510,7 +511,7 @@ function chart(title, points, kind) {
       add("text", { x: P + i * bw + bw / 2, y: H - 8, "text-anchor": "middle", class: "tick" }, p.x.slice(-2));
     });
   } else {
-    const t0 = Date.now() - 7 * 86400e3, t1 = Date.now();
+    const t0 = Date.now() - CHART_DAYS * 86400e3, t1 = Date.now();
     const x = (t) => P + ((t - t0) / (t1 - t0)) * (W - P - 4);
     add("polyline", { points: points.map((p) => `${x(p.t).toFixed(1)},${y(p.y).toFixed(1)}`).join(" "), class: "line" });
     add("text", { x: 2, y: H - P, class: "tick" }, String(Math.round(min)));
