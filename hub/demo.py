@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -103,11 +104,18 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
         }
     )
     site_file = data_dir / "site.yaml"
+    # The command line reads the demo's data only through a config naming its data dir: write one to point at.
+    cli_config = data_dir / "hub.toml"
 
     site = simulated_site(homes, seed=SEED)
-    sessions = open_register(config)
+    sessions = await asyncio.to_thread(open_register, config)
 
     def load() -> str:
+        cli_config.write_text(
+            f"# Written by eldercare-hub demo: eldercare-hub --config {cli_config} … sees the demo's data.\n"
+            f"data_dir = {json.dumps(str(data_dir.resolve()))}\n",
+            encoding="utf-8",
+        )
         site_file.write_text(dump_site_yaml(site), encoding="utf-8")
         with sessions.begin() as session:
             if session.scalar(select(WebUser.id).where(WebUser.name == DEMO_USER)) is None:
@@ -134,7 +142,8 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
     print(
         f"\n  居家独居老人智能监护平台 演示已启动：请在浏览器打开 {running.http_url}\n"
         f"  本机访问自动以演示管理员身份登录；其他设备请用 用户名 {DEMO_USER} / 密码 {DEMO_PASSWORD} 登录。\n"
-        f"  内置 MQTT 代理: {running.broker_url}，模拟 {homes} 户，首个紧急呼叫将在 30 秒内出现。\n",
+        f"  内置 MQTT 代理: {running.broker_url}，模拟 {homes} 户，首个紧急呼叫将在 30 秒内出现。\n"
+        f"  命令行查看演示数据须指定其配置: eldercare-hub --config {cli_config} alerts list\n",
         flush=True,
     )
     sim_task = asyncio.create_task(publish_simulation(running.broker_url, simulation, speed=60.0))

@@ -241,3 +241,18 @@ def test_bundle_file_names_stay_inside_the_bundle(session: Session, tmp_path: Pa
     assert all(p.resolve().parent in (out.resolve(), forms.resolve()) and p.exists() for p in written)
     escaped = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("register.db")]
     assert {p.resolve() for p in escaped} == {p.resolve() for p in written}
+
+
+def test_the_ledger_address_names_the_jurisdiction_once() -> None:
+    from hub.register.site import local_address
+
+    assert (
+        local_address("重庆市渝北区双龙湖街道紫薇路18号", "渝北区", "双龙湖街道", "紫薇社区") == "紫薇路18号"
+    )
+    assert (
+        local_address("重庆市渝北区双龙湖街道紫薇社区3栋2单元401", "渝北区", "双龙湖街道", "紫薇社区")
+        == "3栋2单元401"
+    )
+    assert local_address("空港社区1号", "渝北区", "双凤桥街道", "空港社区") == "1号"
+    # A street name further in is part of the address itself, not a repetition.
+    assert local_address("紫薇路18号附近龙溪街道口", "渝北区", "龙溪街道", "") == "紫薇路18号附近龙溪街道口"
