@@ -202,3 +202,31 @@ async def test_the_district_admin_pages_tasks_absences_modes_users_and_an_empty_
     await row.locator("button").click()
     await page.locator("dialog.confirm button.primary").click()  # the in-page dialog, not confirm()
     await page.wait_for_selector("#users tr[data-user=维护小王] >> text=已停用", timeout=WAIT_MS)
+
+
+async def test_the_page_draws_chinese_glyphs_not_boxes(hub_url: str, browser: Browser) -> None:
+    # Without a CJK font every Chinese character is drawn as the same empty box (tofu), like a code point no
+    # font has. With one, each character is its own picture, and none looks like the box.
+    page = await browser.new_page(viewport={"width": 600, "height": 300})
+    await page.goto(hub_url + "/")
+    await page.wait_for_selector("#login", timeout=WAIT_MS)
+    chars = ["居", "家", "监", "护", "告", "警"]
+    tofu = "\u0378"  # unassigned: every font draws its "missing glyph" box
+    await page.evaluate(
+        """(chars) => {
+            const box = document.createElement("div");
+            box.id = "glyphs";
+            for (const c of chars) {
+                const s = document.createElement("span");
+                s.textContent = c;
+                s.style.cssText = "display:inline-block;font-size:48px;width:64px;height:64px;line-height:64px";
+                box.append(s);
+            }
+            document.body.prepend(box);
+        }""",
+        [*chars, tofu],
+    )
+    shots = [await span.screenshot() for span in await page.locator("#glyphs span").all()]
+    *glyphs, box = shots
+    assert len(set(glyphs)) == len(chars), "two Chinese characters drew the same picture: boxes, not glyphs"
+    assert box not in glyphs
