@@ -101,6 +101,8 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
             "http": {"port": port},
             "web": {"demo_user": DEMO_USER},
             "alerts": {"district_duty": [{"name": "区民政局值班（演示）", "phone": "02367000000"}]},
+            # Plan the visit tasks soon after start, so the board's visit figures are there on first open.
+            "care": {"first_run_delay_s": 5},
         }
     )
     site_file = data_dir / "site.yaml"

@@ -285,7 +285,7 @@ function renderBoard(list, alerts, showClosed) {
     if (a.class === "device") head.append(el("span", "badge", "设备"));
     const meta = el("div", "alert-meta");
     meta.append(
-      el("span", "", `${a.home} ${a.street || ""}${a.community || ""} ${a.address || ""}`.trim()),
+      el("span", "", `${a.home} ${a.street || ""}${a.community || ""}${a.address_local || ""}`.trim()),
       el("span", "elapsed", `已持续 ${elapsed(a.opened_at)}（${localTime(a.opened_at)}）`),
     );
     if ((a.elders || []).length) meta.append(el("span", "", `老人：${a.elders.join("、")}`));
@@ -380,7 +380,7 @@ async function eldersPage() {
     const li = el("li", "card");
     const a = el("a", "", `${e.name}（${e.code}）`);
     a.href = `#/elder/${encodeURIComponent(e.code)}`;
-    li.append(a, el("p", "muted", `${e.tier} · ${e.street}${e.community} · ${e.address}`),
+    li.append(a, el("p", "muted", `${e.tier} · ${e.street}${e.community}${e.address_local}`),
       el("p", "muted", `电话 ${e.phone || "—"} · 身份证 ${e.id_number || "—"}`));
     list.append(li);
   }
@@ -391,7 +391,7 @@ async function elderPage(code) {
   const e = await api(`/api/v1/elders/${encodeURIComponent(code)}`);
   const head = el("section", "card");
   head.append(el("h2", "", `${e.name}（${e.code}）`), el("p", "", `${e.tier} · ${(e.categories || []).join("、")}`),
-    el("p", "", `${e.street}${e.community} ${e.address}`));
+    el("p", "", `${e.street}${e.community}${e.address_local}`));
   const pii = el("p", "pii", `电话 ${e.phone || "—"} · 身份证 ${e.id_number || "—"}`);
   head.append(pii);
   if (["admin", "street", "community"].includes(me.role)) {
@@ -426,7 +426,9 @@ async function elderPage(code) {
   }
   const vh = el("ul", "timeline");
   for (const v of visits.slice().reverse()) vh.append(el("li", "", `第 ${v.seq} 次 ${localTime(v.visited_at)} ${v.method} · ${v.visitor_name}`));
-  view(head, el("h3", "", `近 ${CHART_DAYS} 天`), charts, el("h3", "", "告警记录"), ah, el("h3", "", "探访记录"), vh,
+  const orNone = (list, text) => (list.children.length ? list : el("p", "empty", text));
+  view(head, el("h3", "", `近 ${CHART_DAYS} 天`), charts, el("h3", "", "告警记录"), orNone(ah, "暂无告警"),
+    el("h3", "", "探访记录"), orNone(vh, "暂无探访记录"),
     el("h3", "", "规则调整（误报后自动放宽，可撤销）"), await adjustmentsList(e.home));
 }
 
