@@ -43,6 +43,11 @@ def _when(at: datetime, tz: str) -> str:
     return f"{local.month}月{local.day}日{local:%H:%M}"
 
 
+def when_text(at: datetime, tz: str) -> str:
+    """The local time as the messages say it ("11月30日14:05"); template channels fill it in too."""
+    return _when(at, tz)
+
+
 def _fit(head: str, middle: str, tail: str, limit: int = MAX_CHARS) -> str:
     room = limit - len(head) - len(tail)
     if len(middle) > room:

@@ -14,7 +14,12 @@ from hub.register.site import CONTACT_ROLE_WORDS
 CHANNEL_WORDS = {
     "twilio_sms": "短信（Twilio）",
     "twilio_voice": "语音电话（Twilio）",
+    "aliyun_sms": "短信（阿里云）",
+    "aliyun_voice": "语音电话（阿里云）",
+    "tencent_sms": "短信（腾讯云）",
+    "tencent_voice": "语音电话（腾讯云）",
     "gsm_sms": "短信猫",
+    "gsm_voice": "短信猫语音电话",
     "wecom": "企业微信",
     "dingtalk": "钉钉",
     "webhook": "推送接口",
@@ -40,6 +45,7 @@ PROVIDER_WORDS = {
     "delivered": "已送达",
     "undelivered": "未送达",
     "failed": "失败",
+    "fail": "失败",
     "read": "已读",
     "initiated": "呼叫中",
     "ringing": "振铃中",
@@ -71,11 +77,20 @@ def route_word(route: str) -> str:
     return ROUTE_WORDS.get(route, "其他渠道")
 
 
+def provider_word(report: str) -> str:
+    """A provider's delivery report in words: "DELIVERED" → 已送达, "FAIL 15" → 失败 15, "按键1" as it is."""
+    head, _, rest = report.partition(" ")
+    word = PROVIDER_WORDS.get(head.lower())
+    if word is not None:
+        return f"{word} {rest}" if rest else word
+    return report if not any("a" <= c.lower() <= "z" for c in report) else f"回执 {report}"
+
+
 def result_word(status: str, provider_status: str = "") -> str:
     """The outcome of one message: the outbox state, and the provider's delivery report when there is one."""
     text = STATUS_WORDS.get(status, "状态未知")
     if provider_status:
-        text += f"·{PROVIDER_WORDS.get(provider_status, '回执 ' + provider_status)}"
+        text += f"·{provider_word(provider_status)}"
     return text
 
 

@@ -35,6 +35,10 @@ ALERT_KINDS: dict[str, KindText] = {
     "water_no_use": KindText("长时间未用水", "以用水为活动信号的住户长时间未用水"),
     "low_water_day": KindText("当日用水偏少", "昨日用水量远低于平日"),
     "continuous_flow": KindText("持续流水", "长时间持续用水，可能忘关水龙头或管道漏水"),
+    # The elder's 安全区域, from a wearable's positions (hub/rules/geofence.py).
+    "safe_zone_night": KindText("夜间离开安全区域", "夜间（22:00–06:00）佩戴设备的位置在安全区域之外"),
+    "safe_zone_long": KindText("离开安全区域过久", "离开安全区域的时长远超平日外出"),
+    "safe_zone_datum": KindText("安全区域坐标系不符", "安全区域与设备位置的坐标系不同，无法判断"),
     # Vital signs out of bounds (hub/rules/vitals.py).
     "vital_heart_rate": KindText("心率异常", "心率连续超出正常范围"),
     "vital_spo2": KindText("血氧偏低", "血氧连续低于正常范围"),

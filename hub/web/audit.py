@@ -38,6 +38,8 @@ ACTIONS: dict[str, str] = {
     "user_add": "添加用户",
     "user_disable": "停用用户",
     "user_enable": "启用用户",
+    "set_safe_zone": "设置安全区域",
+    "clear_safe_zone": "取消安全区域",
 }
 
 

@@ -95,3 +95,12 @@ async def test_the_elder_page_names_contact_roles_in_chinese(api: Api) -> None:
     roles = {c["role"]: c["role_zh"] for c in elder["contacts"]}
     assert roles and all(not ENGLISH_WORD.search(word) for word in roles.values())
     assert roles.get("visitor") == "探访人员"
+
+
+def test_provider_reports_read_in_chinese() -> None:
+    from hub.alerts.wording import provider_word
+
+    assert provider_word("DELIVERED") == "已送达"
+    assert provider_word("FAIL 15") == "失败 15"
+    assert provider_word("no-answer") == "无人接听"
+    assert provider_word("按键1") == "按键1"

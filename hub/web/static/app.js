@@ -406,6 +406,16 @@ async function elderPage(code) {
   const contacts = el("ul");
   for (const c of e.contacts) contacts.append(el("li", "", `${c.name} ${c.role_zh}${c.relation ? `（${c.relation}）` : ""} ${c.phone}`));
   head.append(contacts);
+  const loc = e.location;
+  const where = el("p", "location", loc
+    ? `最后位置：纬度 ${loc.lat.toFixed(6)}，经度 ${loc.lon.toFixed(6)}（${loc.datum}${loc.datum === "GCJ-02" ? " 国测局坐标" : " GPS 坐标"}）· ${localTime(loc.ts)} · 设备 ${loc.device}`
+    : "最后位置：暂无（没有可定位的穿戴设备）");
+  where.id = "elder-location";
+  const zone = e.safe_zone;
+  const zoneText = zone
+    ? `安全区域：以 ${zone.lat.toFixed(5)}, ${zone.lon.toFixed(5)} 为中心、半径 ${zone.radius_m} 米（${zone.datum === "gcj02" ? "GCJ-02" : "WGS-84"}）`
+    : "安全区域：未设置";
+  head.append(where, el("p", "muted", zoneText));
   const charts = el("section", "charts");
   const since = new Date(Date.now() - CHART_DAYS * 86400e3).toISOString();
   const readings = await api(`/api/v1/homes/${encodeURIComponent(e.home)}/readings?from=${encodeURIComponent(since)}`);
