@@ -75,7 +75,7 @@ def test_the_worker_records_a_sent_message_in_chinese() -> None:
     assert detail == "李娜（探访人员）：短信·平台日志（未送达任何人） 已发送（请处置）"
     # A channel the words do not know yet (a new provider) still reads as its route, never as its code.
     assert (
-        notified_detail("赵强", "relative", "voice", "aliyun_voice", "fyi")
+        notified_detail("赵强", "relative", "voice", "new_cloud_voice", "fyi")
         == "赵强（亲属）：语音电话·语音电话 已发送（告知）"
     )
 

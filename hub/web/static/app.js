@@ -310,25 +310,37 @@ function actions(a) {
   if (ACTIVE.has(a.state)) {
     const done = el("button", "resolve", "处置完成");
     done.type = "button";
-    done.addEventListener("click", () => {
-      // The resolve dialog: one of the four outcomes (they feed the false-alarm rate) and a note.
-      const form = el("form", "resolve-form");
-      const outcome = el("select");
-      outcome.name = "outcome";
-      for (const [code, text] of OUTCOMES) outcome.append(Object.assign(el("option", "", text), { value: code }));
-      const notes = Object.assign(el("input"), { name: "notes", placeholder: "备注（可选）", maxLength: 2000 });
-      const ok = el("button", "primary", "确认");
-      ok.type = "submit";
-      form.append(label("处置结果", outcome), notes, ok);
-      form.addEventListener("submit", (ev) => {
-        ev.preventDefault();
-        act(a.id, "resolve", { outcome: outcome.value, notes: notes.value });
-      });
-      done.replaceWith(form);
-    });
+    done.addEventListener("click", () => resolveDialog(a));
     box.append(done);
   }
   return box;
+}
+
+// The resolve dialog: one of the four outcomes (they feed the false-alarm rate) and a note. A modal <dialog> on
+// the page (never prompt()), outside the board's list, so the list's redraws every second leave it alone.
+function resolveDialog(a) {
+  const d = el("dialog", "card resolve-dialog");
+  d.dataset.id = a.id;
+  const form = el("form", "resolve-form");
+  const outcome = el("select");
+  outcome.name = "outcome";
+  for (const [code, text] of OUTCOMES) outcome.append(Object.assign(el("option", "", text), { value: code }));
+  const notes = Object.assign(el("input"), { name: "notes", placeholder: "备注（可选）", maxLength: 2000 });
+  const ok = Object.assign(el("button", "primary", "确认"), { type: "submit" });
+  const cancel = Object.assign(el("button", "", "取消"), { type: "button" });
+  const row = el("div", "actions");
+  row.append(ok, cancel);
+  form.append(el("h3", "", `处置完成：${kindName(a.kind)}（${a.home}）`), label("处置结果", outcome), notes, row);
+  const close = () => { d.close(); d.remove(); };
+  cancel.addEventListener("click", close);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    close();
+    await act(a.id, "resolve", { outcome: outcome.value, notes: notes.value });
+  });
+  d.append(form);
+  document.body.append(d);
+  d.showModal();
 }
 
 async function act(id, what, body) {
