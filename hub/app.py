@@ -125,6 +125,8 @@ class ConfigAlerts:
     or after a reload, and again only when the problem changes; the log says it too.
     """
 
+    kinds = frozenset({"device_config"})  # the alert kinds it raises (named in hub/rules/kinds.py)
+
     def __init__(
         self, bindings: BindingCache, raise_candidates: Callable[[list[AlertCandidate]], None], clock: Clock
     ):

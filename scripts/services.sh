@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the tests use are installed and, where the tests use the system's, running.
 #   scripts/services.sh            everything
-#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb compose browser promtool
+#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb compose browser fonts promtool
 # The tests start their own private Mosquitto and InfluxDB processes (own ports and config); PostgreSQL is
 # the system server, started here when it is not running. Idempotent.
 set -euo pipefail
@@ -44,6 +44,14 @@ browser_ready() {
     if [ ! -x /usr/bin/chromium ]; then
         echo "installing chromium"; apt_install chromium
     fi
+    fonts_ready
+}
+
+fonts_ready() {
+    # A CJK font (WenQuanYi Zen Hei), so that screenshots and the PDFs (hub/care/pdf.py) show Chinese, not boxes.
+    if [ ! -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then
+        echo "installing fonts-wqy-zenhei"; apt_install fonts-wqy-zenhei fontconfig
+    fi
 }
 
 promtool_ready() {
@@ -57,7 +65,7 @@ influxdb_ready() {
     bash "$here/influxdb.sh"
 }
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb compose browser promtool)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb compose browser fonts promtool)
 for t in "${targets[@]}"; do
     case "$t" in
         mosquitto) mosquitto_ready ;;
@@ -65,6 +73,7 @@ for t in "${targets[@]}"; do
         influxdb) influxdb_ready ;;
         compose) compose_ready ;;
         browser) browser_ready ;;
+        fonts) fonts_ready ;;
         promtool) promtool_ready ;;
         *) echo "unknown service $t" >&2; exit 2 ;;
     esac

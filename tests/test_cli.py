@@ -176,3 +176,17 @@ def test_quarantine_list_pages_with_before(config: Path, tmp_path: Path) -> None
     [before] = re.findall(r"quarantine list --before (\d+)", first.stdout)
     rest = run_cli(config, "quarantine", "list", "--json", "--before", before)
     assert [r["topic"] for r in json.loads(rest.stdout)] == ["zigbee2mqtt/x0"]
+
+
+def test_device_credentials_never_print_a_made_up_host(loaded: Path, tmp_path: Path) -> None:
+    proc = run_cli(loaded, "device-credentials", "H001-water")
+    assert proc.returncode == 0, proc.stderr
+    assert "example.org" not in proc.stdout
+    assert "未设置" in proc.stdout and "MqttHost <平台地址>" in proc.stdout
+    # With the hub's public address configured, devices are told that host.
+    loaded.write_text(
+        loaded.read_text(encoding="utf-8") + '[alerts]\npublic_url = "https://hub.yubei.example.cn/"\n',
+        encoding="utf-8",
+    )
+    sheet = json.loads(run_cli(loaded, "device-credentials", "H002-sos", "--json").stdout)
+    assert sheet["host"] == "hub.yubei.example.cn"

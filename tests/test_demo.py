@@ -88,3 +88,12 @@ def test_demo_with_its_port_taken_serves_on_a_free_one_and_says_which(tmp_path: 
     assert len(moved) == 1 and "已被占用" in moved[0] and "--port" in moved[0], out
     (url,) = re.findall(r"请在浏览器打开 (http://127\.0\.0\.1:\d+)", out)
     assert url != f"http://127.0.0.1:{port}" and url.split(":")[-1] in moved[0]
+    # The banner names the config through which the command line sees the demo's data; it does.
+    (config,) = re.findall(r"eldercare-hub --config (\S+) alerts list", out)
+    listed = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "--config", config, "elders", "list"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert listed.returncode == 0 and "E001" in listed.stdout, listed.stdout + listed.stderr

@@ -17,11 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.alerts.errors import AlertError
-from hub.alerts.messages import KIND_NAMES
 from hub.alerts.outcomes import FALSE_ALARM
 from hub.alerts.settings import TightenConfig
 from hub.register.adjustments import current_factor
 from hub.register.models import Alert, AlertEvent, Home, RuleAdjustment
+from hub.rules.kinds import kind_name
 
 SYSTEM = "系统自动"
 
@@ -55,7 +55,7 @@ def after_resolve(
     new = round(min(current + config.step, config.max_factor), 3)
     if new <= current:
         return None
-    kind = KIND_NAMES.get(alert.kind, alert.kind)
+    kind = kind_name(alert.kind)
     reason = f"{config.window_days}天内误报{n}次（{kind}），阈值系数 {current:g}→{new:g}"
     row = RuleAdjustment(
         home_id=alert.home_id, kind=alert.kind, factor=new, previous=current, reason=reason, at=at, by=SYSTEM
@@ -92,7 +92,7 @@ def list_adjustments(session: Session, home_ids: Collection[int] | None = None) 
             "id": r.id,
             "home": code,
             "kind": r.kind,
-            "kind_zh": KIND_NAMES.get(r.kind, r.kind),
+            "kind_zh": kind_name(r.kind),
             "factor": r.factor,
             "previous": r.previous,
             "reason": r.reason,

@@ -11,28 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-MAX_CHARS = 134  # two concatenated UCS2 segments
+from hub.rules.kinds import kind_name
 
-KIND_NAMES = {
-    "sos": "紧急呼叫",
-    "fall": "跌倒",
-    "gas": "燃气泄漏",
-    "smoke": "烟雾火情",
-    "leak": "漏水",
-    "inactivity": "长时间无活动",
-    "offline": "设备离线",
-    "battery": "电量低",
-    "quiet_gap": "异常静默",
-    "morning_check": "早间未见活动",
-    "routine_late": "作息异常",
-    "water_no_use": "长时间未用水",
-    "low_water_day": "当日用水偏少",
-    "continuous_flow": "持续流水",
-    "away_overdue": "外出未归",
-    "safe_zone_night": "夜间离开安全区域",
-    "safe_zone_long": "离开安全区域过久",
-    "safe_zone_datum": "安全区域坐标系不符",
-}
+MAX_CHARS = 134  # two concatenated UCS2 segments
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +57,7 @@ def _fit(head: str, middle: str, tail: str, limit: int = MAX_CHARS) -> str:
 
 def act_text(facts: AlertFacts, tz: str, *, guidance: bool) -> str:
     """To someone who must go: who, where, what, when, why, and how to accept."""
-    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    kind = kind_name(facts.kind)
     head = f"【居家监护】{facts.elder}{kind}告警 {_when(facts.at, tz)}："
     tail = "。"
     if guidance:
@@ -87,7 +68,7 @@ def act_text(facts: AlertFacts, tz: str, *, guidance: bool) -> str:
 
 def fyi_open_text(facts: AlertFacts, tz: str) -> str:
     """FYI to relatives on open: someone is on it; no action asked."""
-    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    kind = kind_name(facts.kind)
     head = f"【居家监护】告知：{facts.elder} {_when(facts.at, tz)} {kind}告警（"
     return _fit(head, facts.explanation, f"），已通知探访联系人处置。编号{facts.code}")
 
@@ -100,7 +81,7 @@ def resolved_text(facts: AlertFacts, outcome: str, notes: str) -> str:
 
 def voice_text(facts: AlertFacts, *, guidance: bool) -> str:
     """What the call says (zh-CN text to speech); the keypress is asked for by the Gather."""
-    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    kind = kind_name(facts.kind)
     text = f"居家监护紧急通知。{facts.elder}，{kind}告警。{facts.explanation}。地址：{facts.address}。"
     if guidance:
         text += "危及生命请先拨打120。"
@@ -120,7 +101,7 @@ def accepted_reply(facts: AlertFacts, by: str) -> str:
 
 def exhausted_text(facts: AlertFacts, tz: str) -> str:
     """To the duty line once the chain ran out: nobody accepted; contact the family, call 120/110, follow up."""
-    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    kind = kind_name(facts.kind)
     head = f"【居家监护】无人接单！{facts.elder}{kind}告警 {_when(facts.at, tz)}，升级链已全部通知无人接单："
     tail = f"。请立即联系家属，必要时拨120/110，并跟进处置。回复1 {facts.code}接单"
     return _fit(head, f"地址{facts.address}", tail)
@@ -128,7 +109,7 @@ def exhausted_text(facts: AlertFacts, tz: str) -> str:
 
 def exhausted_voice(facts: AlertFacts) -> str:
     """The duty line's call once the chain ran out."""
-    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    kind = kind_name(facts.kind)
     return (
         f"居家监护紧急通知，无人接单。{facts.elder}，{kind}告警，所有联系人均未接单。地址：{facts.address}。"
         "请立即联系家属，必要时拨打120或110，并跟进处置。您能负责处置请按1。"
@@ -137,7 +118,7 @@ def exhausted_voice(facts: AlertFacts) -> str:
 
 def press_text(facts: AlertFacts, tz: str, *, presses: int, at: datetime, responder: str) -> str:
     """A new press of the button on an alert that is already active: the Nth press, and who is on it."""
-    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    kind = kind_name(facts.kind)
     head = f"【居家监护】{facts.elder}再次{kind}（第{presses}次按下）{_when(at, tz)}："
     state = f"已由{responder}接单，请尽快到场" if responder else "仍无人接单"
     return _fit(head, f"地址{facts.address}", f"。{state}。回复1 {facts.code}接单")
@@ -145,7 +126,7 @@ def press_text(facts: AlertFacts, tz: str, *, presses: int, at: datetime, respon
 
 def press_voice(facts: AlertFacts, *, presses: int, responder: str) -> str:
     """The call for a new press."""
-    kind = KIND_NAMES.get(facts.kind, facts.kind)
+    kind = kind_name(facts.kind)
     state = f"已由{responder}接单，请尽快到场。" if responder else "仍无人接单。"
     return (
         f"居家监护紧急通知。{facts.elder}再次{kind}，第{presses}次按下。地址：{facts.address}。{state}"

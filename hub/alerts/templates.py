@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hub.alerts import messages
 from hub.alerts.policy import PRESS_KINDS
+from hub.rules.kinds import kind_name
 
 # Every kind of message the hub sends, with what it is (for errors and docs).
 MESSAGE_KINDS: dict[str, str] = {
@@ -55,7 +56,7 @@ def alert_params(facts: messages.AlertFacts, tz: str = "Asia/Shanghai", **extra:
     """The named values of a message about one alert (plus `extra`, e.g. presses=3); times in `tz`."""
     return {
         "elder": facts.elder,
-        "kind": messages.KIND_NAMES.get(facts.kind, facts.kind),
+        "kind": kind_name(facts.kind),
         "time": messages.when_text(facts.at, tz),
         "address": facts.address,
         "detail": facts.explanation,

@@ -28,6 +28,7 @@ from hub.alerts.escalation import Escalator
 from hub.alerts.outbox import FAILED, PENDING, SENT
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.tables import OutboxMessage
+from hub.alerts.wording import notified_detail
 from hub.clock import Clock
 from hub.register.models import AlertEvent
 
@@ -260,7 +261,9 @@ class AlertWorker:
                                 alert_id=row.alert_id,
                                 at=now,
                                 event="notified",
-                                detail=f"{row.name or row.address} 经{res.channel}（{row.purpose}）",
+                                detail=notified_detail(
+                                    row.name or row.address, row.role, row.route, res.channel, row.purpose
+                                ),
                             )
                         )
                 else:

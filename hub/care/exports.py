@@ -45,6 +45,7 @@ from hub.care.register import MASKED, IdAccess, all_elders, contacts_with_role, 
 from hub.care.tables import Visit
 from hub.care.vocab import HOME_VISIT, LEDGER_CATEGORY, LEDGER_ORDER
 from hub.register.models import Elder
+from hub.register.site import local_address
 
 _THIN = Side(style="thin")
 _BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
@@ -83,8 +84,10 @@ def ledger_types(categories: list[str]) -> str:
 
 
 def _address(elder: Elder) -> str:
+    """常住地址: 区, 镇街, 村（社区） once, then the rest of the address (which often repeats them)."""
     h = elder.home
-    return "".join(x for x in (h.district, h.street, h.community, h.address) if x)
+    rest = local_address(h.address, h.district, h.street, h.community)
+    return "".join(x for x in (h.district, h.street, h.community, rest) if x)
 
 
 def ledger_rows(

@@ -1,4 +1,9 @@
-"""Printable PDF of one elder's 附件2 registration form and 附件3 visit records (reportlab, STSong-Light).
+"""Printable PDF of one elder's 附件2 registration form and 附件3 visit records (reportlab).
+
+The Chinese text is set in an embedded CJK TrueType font (WenQuanYi Zen Hei, Debian's fonts-wqy-zenhei, which
+scripts/services.sh and the Dockerfile install), so the PDF shows the same glyphs on any viewer. Without it the
+PDF falls back to Adobe's non-embedded STSong-Light, which only viewers with the Asian font pack draw (and says
+so in the log).
 
 The titles, labels and rows come from `hub.care.forms`, the same the xlsx copy uses; `hub.care.exports`
 calls `write_elder_pdf` for the half-year bundle (this module imports nothing from it).
@@ -6,6 +11,7 @@ calls `write_elder_pdf` for the half-year bundle (this module imports nothing fr
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +22,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,8 +45,29 @@ from hub.care.register import IdAccess
 from hub.care.tables import Visit
 from hub.register.models import Elder
 
-FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+LOGGER = logging.getLogger(__name__)
+# Embeddable CJK TrueType fonts (TrueType outlines: reportlab embeds a subset of these), first found wins.
+CJK_FONT_FILES = (
+    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+)
+FALLBACK_FONT = "STSong-Light"
+
+
+def _register_font() -> str:
+    for path in CJK_FONT_FILES:
+        if path.exists():
+            pdfmetrics.registerFont(TTFont("WenQuanYiZenHei", str(path), subfontIndex=0))
+            return "WenQuanYiZenHei"
+    LOGGER.warning(
+        "没有可嵌入的中文字体（安装 fonts-wqy-zenhei：scripts/services.sh fonts），PDF 改用不嵌入的 %s",
+        FALLBACK_FONT,
+    )
+    pdfmetrics.registerFont(UnicodeCIDFont(FALLBACK_FONT))
+    return FALLBACK_FONT
+
+
+FONT = _register_font()
 _TITLE = ParagraphStyle("title", fontName=FONT, fontSize=15, leading=20, alignment=1, spaceAfter=6)
 _CELL = ParagraphStyle("cell", fontName=FONT, fontSize=9, leading=12)
 _GRID = TableStyle(

@@ -20,6 +20,7 @@ from hub.care.tables import CareAudit, Consent
 from hub.care.vocab import CONSENT_KINDS, TIER_WORDS
 from hub.register.crypto import id_hash
 from hub.register.models import Contact, Elder, Home
+from hub.register.site import local_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,8 @@ def elder_summary(elder: Elder, access: IdAccess = MASKED) -> dict[str, Any]:
         "street": home.street,
         "community": home.community,
         "address": home.address,
+        # The address below 镇街/村（社区）, for pages that show those in front of it.
+        "address_local": local_address(home.address, home.district, home.street, home.community),
         "visitors": visitors_of(elder),
         "responsible": responsible.name if responsible else "",
         "reviewed_at": elder.reviewed_at.isoformat() if elder.reviewed_at else None,

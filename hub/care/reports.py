@@ -171,9 +171,9 @@ def false_alarms(
     `hub.alerts.outcomes.FALSE_ALARM` (老人自报平安, 探访确认无事); the rate is false alarms over resolved.
     `home_ids` narrows it to a jurisdiction (None: every home).
     """
-    from hub.alerts.messages import KIND_NAMES
     from hub.alerts.outcomes import FALSE_ALARM, OUTCOMES
     from hub.register.models import Alert, Home
+    from hub.rules.kinds import kind_name
 
     year, mon = parse_month(month)
     start = local_midnight(date(year, mon, 1), tz)
@@ -214,10 +214,8 @@ def false_alarms(
         "month": f"{year:04d}-{mon:02d}",
         "total": row(total),
         "by_kind": [
-            row(per_kind[k], kind=k, kind_zh=KIND_NAMES.get(k, k))
+            row(per_kind[k], kind=k, kind_zh=kind_name(k))
             for k in sorted(per_kind, key=lambda k: (-sum(per_kind[k].values()), k))
         ],
-        "by_home": [
-            row(per_home[(k, c)], kind=k, kind_zh=KIND_NAMES.get(k, k), home=c) for k, c in sorted(per_home)
-        ],
+        "by_home": [row(per_home[(k, c)], kind=k, kind_zh=kind_name(k), home=c) for k, c in sorted(per_home)],
     }

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hub.cli_support import EXIT_OK, config_of, open_sessions, print_json
 from hub.clock import SystemClock
+from hub.config import Config
 from hub.deploy import backup as bk
 from hub.deploy.broker_config import QUEUES_CONF, read_queues_conf, render_broker_files, write_broker_files
 from hub.deploy.credentials import issue_credentials, stored_hashes
 from hub.deploy.errors import DeployError
 from hub.deploy.passwords import hash_password
 from hub.deploy.principals import hub_principal, register_principals
+from hub.deploy.settings import BrokerSettings
 
 
 def cmd_broker_config(args: argparse.Namespace) -> int:
@@ -56,11 +59,20 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def broker_as_devices_see_it(config: Config) -> BrokerSettings:
+    """`config.broker`, its host defaulting to the host of ``alerts.public_url`` (the hub's public name)."""
+    if config.broker.host or not config.alerts.public_url:
+        return config.broker
+    return config.broker.model_copy(update={"host": urlsplit(config.alerts.public_url).hostname or ""})
+
+
 def cmd_device_credentials(args: argparse.Namespace) -> int:
     """Issue a broker password for a device (or its bridge) and print what the installer types in."""
     config = config_of(args)
     with open_sessions(config).begin() as session:
-        sheet = issue_credentials(session, args.device, config.broker, SystemClock(), rotate=args.rotate)
+        sheet = issue_credentials(
+            session, args.device, broker_as_devices_see_it(config), SystemClock(), rotate=args.rotate
+        )
     if args.json:
         print_json(sheet.as_dict())
     else:

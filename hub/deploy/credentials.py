@@ -22,6 +22,9 @@ from hub.deploy.settings import BrokerSettings
 from hub.deploy.tables import BrokerCredential
 from hub.devices.ecosystems import ESPHOME, NATIVE, SHELLY, TASMOTA, WMBUSMETERS, ZIGBEE2MQTT
 
+# Stands for the broker's address in the device hints while `broker.host` is unset.
+UNSET_HOST = "<平台地址>"
+
 
 @dataclass(frozen=True, slots=True)
 class InstallerSheet:
@@ -49,33 +52,38 @@ class InstallerSheet:
             "publishes": list(self.principal.publish),
         }
 
+    @property
+    def shown_host(self) -> str:
+        """The host as the installer types it; a placeholder that cannot be mistaken for one when unset."""
+        return self.host or UNSET_HOST
+
     def hint(self) -> str:
         """Where these values go, in the device's own terms (Chinese, for the installer)."""
         p, scheme = self.principal, "mqtts" if self.tls else "mqtt"
         if p.ecosystem == TASMOTA:
             tls = "; SetOption103 1" if self.tls else ""
             return (
-                f"Tasmota 控制台输入: Backlog MqttHost {self.host}; MqttPort {self.port}; MqttUser {p.username}; "
+                f"Tasmota 控制台输入: Backlog MqttHost {self.shown_host}; MqttPort {self.port}; MqttUser {p.username}; "
                 f"MqttPassword {self.password}; Topic {p.setting}; FullTopic %prefix%/%topic%/{tls}"
                 + ("（需要带 TLS 的固件 tasmota-tls）" if self.tls else "")
             )
         if p.ecosystem == ESPHOME:
             return (
-                f"ESPHome YAML 的 mqtt: 段: broker {self.host}, port {self.port}, username {p.username}, "
+                f"ESPHome YAML 的 mqtt: 段: broker {self.shown_host}, port {self.port}, username {p.username}, "
                 f"password（写入 secrets.yaml）, topic_prefix {p.setting}, discovery false"
             )
         if p.ecosystem == ZIGBEE2MQTT:
             return (
-                f"Zigbee2MQTT configuration.yaml 的 mqtt: 段: server {scheme}://{self.host}:{self.port}, "
+                f"Zigbee2MQTT configuration.yaml 的 mqtt: 段: server {scheme}://{self.shown_host}:{self.port}, "
                 f"user {p.username}, password, base_topic zigbee2mqtt；设备的 friendly_name 必须与登记的外部编号一致"
             )
         if p.ecosystem == WMBUSMETERS:
             return (
-                f"wmbusmeters shell 钩子: mosquitto_pub -q 1 -h {self.host} -p {self.port} -u {p.username} "
+                f"wmbusmeters shell 钩子: mosquitto_pub -q 1 -h {self.shown_host} -p {self.port} -u {p.username} "
                 f'-P <密码> -t wmbusmeters/$METER_ID -m "$METER_JSON"'
             )
         if p.ecosystem == SHELLY:
-            return f"Shelly 网页 Settings → MQTT: server {self.host}:{self.port}, client id/prefix {p.setting}, 开启 RPC 通知"
+            return f"Shelly 网页 Settings → MQTT: server {self.shown_host}:{self.port}, client id/prefix {p.setting}, 开启 RPC 通知"
         if p.ecosystem == NATIVE:
             return f"按 docs/topics.md 自研协议发布到 eldercare/{p.setting}/<信号>, QoS 1"
         return ""
@@ -86,7 +94,7 @@ class InstallerSheet:
         who = "网关（桥接）" if p.kind == "bridge" else "设备"
         lines = [
             f"{who} {p.username} 的 MQTT 接入参数（{p.ecosystem}，设备 {', '.join(p.devices)}）— 密码只显示这一次",
-            f"  服务器 host:      {self.host}",
+            f"  服务器 host:      {self.host or '未设置（请在配置文件 [broker] host 填写设备能访问的平台域名或 IP）'}",
             f"  端口 port:        {self.port}",
             f"  TLS:              {'是（用平台 CA 证书校验服务器）' if self.tls else '否'}",
             f"  用户名 username:  {p.username}",

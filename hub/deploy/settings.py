@@ -17,8 +17,9 @@ class BrokerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # The name devices connect to (DNS name or address); printed for installers.
-    host: str = "mqtt.example.org"
+    # The name devices connect to (DNS name or address); printed for installers. Unset (""): the host of
+    # alerts.public_url is used, and without that the installer sheet says it is unset (never a made-up name).
+    host: str = ""
     # Plain MQTT listener (0 = none). Cheap devices without TLS (standard Tasmota builds) need it; keep it
     # on a private network or VPN, or bind it to 127.0.0.1 so only the hub on the same box uses it.
     port: Annotated[int, Field(ge=0, le=65535)] = 1883

@@ -36,6 +36,31 @@ CATEGORIES = ("独居", "空巢", "农村留守", "失能", "重残", "计生特
 TIERS = ("key", "general")
 # visitor = 探访人员/探访联系人, relative = 亲属, emergency = 紧急联系人, responsible = 村（社区）责任人.
 CONTACT_ROLES = ("visitor", "relative", "emergency", "responsible")
+# What the pages call each role.
+CONTACT_ROLE_WORDS = {
+    "visitor": "探访人员",
+    "relative": "亲属",
+    "emergency": "紧急联系人",
+    "responsible": "责任人",
+}
+
+# A written address may begin with its province or city ("重庆市") before the district.
+_ADDRESS_LEAD = re.compile(r"(?:.{1,6}[省市])?")
+
+
+def local_address(address: str, district: str, street: str, community: str) -> str:
+    """The part of `address` below the jurisdiction: "重庆市渝北区双龙湖街道紫薇路18号" → "紫薇路18号".
+
+    Addresses come from imports and site files written out in full; the forms put 区/镇街/村（社区） in front
+    themselves, so each of those the address begins with (after a province or city such as 重庆市) is cut.
+    """
+    rest = address.strip()
+    for part in (district, street, community):
+        at = rest.find(part) if part else -1
+        if at >= 0 and _ADDRESS_LEAD.fullmatch(rest[:at]):
+            rest = rest[at + len(part) :]
+    return rest or address.strip()
+
 
 # 1[3-9] followed by nine digits (mobile), or an area code 0xx/0xxx with a 7–8 digit number (landline).
 _MOBILE = re.compile(r"1[3-9]\d{9}")

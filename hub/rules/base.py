@@ -72,6 +72,7 @@ class Rule(Protocol):
     name: str
     signals: frozenset[Signal]  # readings `observe` wants; empty for timer-only rules
     timed: bool  # whether `due` must run in sweeps
+    kinds: frozenset[str]  # the alert kinds it may raise (named in hub/rules/kinds.py)
 
     def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
         """Update the rule's state with `reading` (at epoch `ts`); candidates raised at once."""
@@ -88,6 +89,7 @@ class TimerRule:
     name = "timer"
     signals: frozenset[Signal] = frozenset()
     timed = True
+    kinds: frozenset[str] = frozenset()
 
     def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
         """Timer-only: a reading raises nothing by itself."""

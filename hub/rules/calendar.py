@@ -25,9 +25,11 @@ SCOPES = ("district", "street")
 
 def _check_period(start: datetime, end: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
-        raise RulesError("start and end must carry a time zone")
+        raise RulesError("开始与结束时间须带时区（start and end must carry a time zone）")
     if end <= start:
-        raise RulesError(f"end {end.isoformat()} must be after start {start.isoformat()}")
+        raise RulesError(
+            f"结束时间 {end.isoformat()} 须晚于开始时间 {start.isoformat()}（end must be after start）"
+        )
 
 
 def add_absence(
@@ -36,7 +38,7 @@ def add_absence(
     """Record that the elder of `home` is away from `start` to `end`."""
     _check_period(start, end)
     if session.scalar(select(Home.id).where(Home.code == home)) is None:
-        raise RulesError(f"unknown home {home!r}: not in the register")
+        raise RulesError(f"住户 {home!r} 不在登记簿中（unknown home）")
     row = Absence(home_code=home, start=start, end=end, reason=reason, created_at=now)
     session.add(row)
     session.flush()
@@ -71,13 +73,13 @@ def add_mode(
     """Switch on a weather/festival mode for the district or one street."""
     _check_period(start, end)
     if kind not in MODE_KINDS:
-        raise RulesError(f"mode kind must be one of {', '.join(MODE_KINDS)}, got {kind!r}")
+        raise RulesError(f"模式类型 kind 须为 {'、'.join(MODE_KINDS)} 之一，收到 {kind!r}")
     if scope not in SCOPES:
-        raise RulesError(f"scope must be district or street, got {scope!r}")
+        raise RulesError(f"范围 scope 须为 district（全区）或 street（镇街），收到 {scope!r}")
     if scope == "street" and not street:
-        raise RulesError("a street mode needs --street (the 乡镇（街道） name)")
+        raise RulesError("镇街范围的模式须指定镇街 street（--street，乡镇（街道）名称）")
     if not 0 < factor <= 1:
-        raise RulesError(f"factor tightens the windows, so it must be in (0, 1], got {factor}")
+        raise RulesError(f"系数 factor 用于缩短等待时间，须在 (0, 1] 之间，收到 {factor}")
     row = CareMode(
         kind=kind,
         scope=scope,

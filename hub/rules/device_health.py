@@ -62,6 +62,8 @@ class DeviceHealthRule:
     name = "device_health"
     signals = frozenset({Signal.AVAILABILITY, Signal.BATTERY, Signal.BATTERY_LOW})
     timed = True
+    # device_clock is raised through `clock_finding`, which the engine calls for every timestamped reading.
+    kinds = frozenset({"battery_low", "device_offline", "device_silent", "device_clock"})
 
     def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
         """Track availability and battery; a low battery is raised at once."""

@@ -49,6 +49,7 @@ class SafeZoneRule:
     name = "safe_zone"
     signals = frozenset({Signal.GEO_DATUM, Signal.LATITUDE, Signal.LONGITUDE})
     timed = False
+    kinds = frozenset({"safe_zone_night", "safe_zone_long", "safe_zone_datum"})
 
     def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
         """Assemble one report's position; once complete, compare it with the zone."""

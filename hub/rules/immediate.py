@@ -91,6 +91,7 @@ class ImmediateEngineRule:
     name = "immediate"
     signals = frozenset(_BY_SIGNAL)
     timed = False
+    kinds = frozenset(rule.kind for rule in IMMEDIATE_RULES)
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
         self._rules = ImmediateRules(timezone)

@@ -51,6 +51,7 @@ class InactivityRule(TimerRule):
     """No sign of life for the tier's window (12 h key / 24 h general by default)."""
 
     name = "inactivity"
+    kinds = frozenset({"inactivity", "inactivity_unknown", "away_overdue"})
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Raise once per silence when the window has passed."""
@@ -101,6 +102,7 @@ class MorningCheckRule(TimerRule):
     """No sign of life today by the configured local time (`morning_check`)."""
 
     name = "morning_check"
+    kinds = frozenset({"morning_check"})
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Raise when the check time passes with no sign since the day began."""

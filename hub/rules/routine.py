@@ -156,6 +156,7 @@ class RoutineLateRule(TimerRule):
     """No sign of life by the usual first-activity time plus k spreads."""
 
     name = "routine_late"
+    kinds = frozenset({"routine_late"})
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Raise when today's first sign is improbably late for this person."""
@@ -205,6 +206,7 @@ class QuietGapRule(TimerRule):
     """
 
     name = "quiet_gap"
+    kinds = frozenset({"quiet_gap"})
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Raise once per silence that is improbable for this home at these hours."""
@@ -268,6 +270,7 @@ class LowWaterDayRule:
     name = "low_water_day"
     signals: frozenset[Signal] = frozenset()
     timed = True
+    kinds = frozenset({"low_water_day"})
 
     def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
         """Timer-only rule (the engine closes each day's volume)."""

@@ -37,6 +37,7 @@ class VitalSignsRule:
     name = "vitals"
     signals = frozenset(VITALS)
     timed = False
+    kinds = frozenset(f"vital_{signal.value}" for signal in VITALS)
 
     def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
         """Count out-of-bounds readings in a row; an in-bounds reading ends the episode."""

@@ -37,6 +37,7 @@ class WaterNoUseRule(TimerRule):
     """Less than `water_no_use_litres` in `water_no_use_hours`, when water is the home's only sign source."""
 
     name = "water_no_use"
+    kinds = frozenset({"water_no_use"})
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
         """Raise once per dry spell."""
@@ -79,6 +80,7 @@ class ContinuousFlowRule:
     name = "continuous_flow"
     signals = frozenset({Signal.WATER_TOTAL, Signal.WATER_FLOW})
     timed = False
+    kinds = frozenset({"continuous_flow"})
 
     def observe(self, home: HomeState, reading: Reading, ts: float, ctx: Context) -> Sequence[AlertCandidate]:
         """Check the run of used half hours (the engine filled the slots) or the flow rate."""

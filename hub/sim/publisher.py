@@ -82,6 +82,7 @@ class Simulation:
         if start.tzinfo is None:
             raise SimError(f"the simulation start must be timezone-aware, got {start!r}")
         self.start = start
+        self.site = site
         self.rng = random.Random(f"eldercare-sim-routine/{seed}")
         self.homes: list[HomeState] = [new_state(SimHome.from_site(h), self.rng) for h in site["homes"]]
         self.next_sos: datetime | None = None
@@ -254,8 +255,26 @@ async def run_simulation(
     pressed within `sos_within` wall seconds of the start. Runs until `duration` wall seconds have passed, or
     until cancelled when `duration` is None.
     """
-    address = BrokerAddress.parse(broker_url)
     start = (clock or SystemClock()).now()
     simulation = Simulation(simulated_site(homes, seed), seed=seed, start=start)
+    await publish_simulation(broker_url, simulation, speed=speed, sos_within=sos_within, duration=duration)
+
+
+async def publish_simulation(
+    broker_url: str,
+    simulation: Simulation,
+    *,
+    speed: float = 60.0,
+    sos_within: float = 30.0,
+    duration: float | None = None,
+) -> None:
+    """Publish a prepared `simulation` (e.g. one that has already played its history) from its `start` on.
+
+    Faster than the wall clock, the health monitors send no device time (see `HomeState.device_clock`).
+    """
+    address = BrokerAddress.parse(broker_url)
+    if speed != 1.0:
+        for state in simulation.homes:
+            state.device_clock = False
     publisher = Publisher(address, simulation, speed=speed, sos_within=sos_within)
     await publisher.run(duration)

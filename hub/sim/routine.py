@@ -98,6 +98,10 @@ class HomeState:
     # The counter as last *sent* (the plan runs ahead of it) and when Tasmota's next TelePeriod report is due.
     reported_pulses: int | None = None
     next_tele: datetime | None = None
+    # Whether the health monitor stamps its readings with its own clock ("ts"). A simulation that runs faster
+    # than the wall clock turns this off: simulated time is in the hub's future, and a device clock that far
+    # ahead is a fault the hub reports (device_clock); without "ts" the hub stamps its receipt time.
+    device_clock: bool = True
 
     def __post_init__(self) -> None:
         if self.reported_pulses is None:
@@ -228,7 +232,7 @@ def _health(state: HomeState, rng: random.Random, at: datetime) -> list[SimMessa
     messages = []
     for n, (signal, value) in enumerate(values):
         when = at + timedelta(seconds=5 * n)
-        payload = _json({"value": value, "ts": _utc_iso(when)})
+        payload = _json({"value": value, "ts": _utc_iso(when)} if state.device_clock else {"value": value})
         messages.append(SimMessage(when, f"eldercare/{state.home.health}/{signal}", payload))
     return messages
 

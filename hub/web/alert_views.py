@@ -16,6 +16,7 @@ from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import Escalation
 from hub.care.idcard import mask_phones
 from hub.register.models import Alert, Elder, Home
+from hub.register.site import local_address
 
 
 def scoped_alerts(
@@ -64,6 +65,7 @@ def scoped_alerts(
         item = alert_to_dict(alert, home.code)
         item |= {
             "address": home.address,
+            "address_local": local_address(home.address, home.district, home.street, home.community),
             "street": home.street,
             "community": home.community,
             # An SMS acceptance from a number without a name records the number: masked like the elder page.

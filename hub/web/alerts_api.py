@@ -25,12 +25,14 @@ from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import OutboxMessage
+from hub.alerts.wording import notification_words
 from hub.care.idcard import mask_phones
 from hub.register.models import Alert, AlertEvent, Home, RuleAdjustment
+from hub.rules.kinds import vocabulary
 from hub.web import audit
 from hub.web.access import error, forbidden, require
 from hub.web.alert_views import scoped_alerts
-from hub.web.auth import client_ip
+from hub.web.auth import client_ip, current
 from hub.web.scope import Principal, scope_of
 from hub.web.services import SERVICES
 
@@ -140,10 +142,10 @@ async def _transition(request: web.Request, apply: Any, action: str) -> web.Resp
 
 
 async def ack(request: web.Request) -> web.Response:
-    """POST /api/v1/alerts/{id}/ack ``{"by": "李娜", "via": "web"}``: accept; escalation pauses."""
+    """POST /api/v1/alerts/{id}/ack ``{"by": "李娜", "via": "网页"}``: accept; escalation pauses."""
 
     def apply(session: Any, alert_id: int, data: dict[str, Any], now: datetime) -> Any:
-        by, via = _by(data), _text(data, "via", required=False, default="web") or "web"
+        by, via = _by(data), _text(data, "via", required=False, default="网页") or "网页"
         return lifecycle.acknowledge(session, alert_id, by=by, via=via, at=now)
 
     return await _transition(request, apply, "ack")
@@ -227,12 +229,22 @@ async def timeline(request: web.Request) -> web.Response:
                         "text": mask_phones(m.text),
                         "error": mask_phones(m.last_error),
                     }
+                    | notification_words(m)
                     for m in outbox
                     if not scope.device_only
                 ],
             }
 
     return _json(await asyncio.to_thread(read))
+
+
+async def kinds(request: web.Request) -> web.Response:
+    """GET /api/v1/alerts/kinds: the alert vocabulary (kind → Chinese name and description) for the page.
+
+    The page keeps no table of its own: every kind it shows is named from this (hub/rules/kinds.py).
+    """
+    current(request)  # any signed-in user
+    return _json(vocabulary())
 
 
 async def coverage(request: web.Request) -> web.Response:
@@ -366,6 +378,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/alerts/{alert_id}/cancel", cancel)
     app.router.add_get("/api/v1/alerts/{alert_id}/timeline", timeline)
     app.router.add_get("/api/v1/alerts/coverage", coverage)
+    app.router.add_get("/api/v1/alerts/kinds", kinds)
     app.router.add_post("/api/v1/alerts/twilio/sms", twilio_sms)
     app.router.add_post("/api/v1/alerts/twilio/voice", twilio_voice)
     app.router.add_post("/api/v1/alerts/twilio/status", twilio_status)

@@ -24,7 +24,7 @@ from hub.models import RawMessage
 from hub.register.models import Home
 from hub.register.tokens import device_for_token
 from hub.sources.delivery import Delivery
-from hub.web import auth, provider_hooks, resources, sse
+from hub.web import auth, overview, provider_hooks, resources, sse, users_api
 from hub.web.access import in_session, json_response, query_int, require
 from hub.web.alert_views import scoped_alerts
 from hub.web.alerts_api import add_routes as add_alert_routes
@@ -313,6 +313,8 @@ def build_app(services: Services) -> web.Application:
     provider_hooks.add_routes(app)
     add_care_routes(app)
     resources.add_routes(app)
+    overview.add_routes(app)
+    users_api.add_routes(app)
     add_openapi_routes(app)
     if STATIC.exists():
         app.router.add_static("/static/", STATIC)

@@ -35,6 +35,9 @@ ACTIONS: dict[str, str] = {
     "absence": "登记外出",
     "mode": "设置关爱模式",
     "token": "签发令牌",
+    "user_add": "添加用户",
+    "user_disable": "停用用户",
+    "user_enable": "启用用户",
     "set_safe_zone": "设置安全区域",
     "clear_safe_zone": "取消安全区域",
 }

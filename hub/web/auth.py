@@ -31,6 +31,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from yarl import URL
 
+from hub.care.idcard import mask_phone
 from hub.clock import Clock
 from hub.register.models import Elder
 from hub.web import audit
@@ -139,6 +140,41 @@ def set_password(session: Session, name: str, password: str) -> None:
     user = _user(session, name)
     user.password_hash = hash_password(password)
     session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+
+
+def set_disabled(
+    session: Session, name: str, disabled: bool, *, now: datetime, by: str, by_role: str = "", ip: str = ""
+) -> WebUser:
+    """Disable (or enable again) a user, audited; disabling signs out their browsers and stops their tokens.
+
+    Tokens and sessions of a disabled user are refused where they are checked (`Authenticator`), so nothing
+    they hold keeps working; the row stays, so the audit log and visit records still name them.
+    """
+    user = _user(session, name)
+    if disabled and by == name:
+        raise UserError("不能停用自己的账号")
+    user.disabled = disabled
+    if disabled:
+        session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    action = "user_disable" if disabled else "user_enable"
+    audit.record(session, at=now, actor=by, role=by_role, action=action, target=name, ip=ip)
+    return user
+
+
+def user_dict(user: WebUser) -> dict[str, Any]:
+    """A user as the users page lists them (no password or token material)."""
+    return {
+        "name": user.name,
+        "role": user.role,
+        "role_zh": ROLES.get(user.role, "其他"),
+        "street": user.street,
+        "community": user.community,
+        "phone": mask_phone(user.phone),  # as everywhere on the pages; the full number is in the CLI
+        "elders": list(user.elders),
+        "web_login": bool(user.password_hash),
+        "disabled": user.disabled,
+        "created_at": user.created_at.isoformat(),
+    }
 
 
 def issue_api_token(session: Session, name: str, *, now: datetime, label: str = "") -> str:

@@ -175,7 +175,7 @@ async def visit_rate(request: web.Request) -> web.Response:
     month = request.query.get("month", "")
     _config, tz = _settings(request)
     report = await _in_tx(request, lambda s, _scope, _w: compute(s, month, tz).to_dict())
-    return _json(report if who.role == "admin" else _narrow_report(report, who))
+    return _json(report if who.role == "admin" else narrow_report(report, who))
 
 
 async def false_alarm_report(request: web.Request) -> web.Response:
@@ -188,8 +188,8 @@ async def false_alarm_report(request: web.Request) -> web.Response:
     return _json(await _in_tx(request, lambda s, scope, _w: false_alarms(s, month, tz, scope.home_ids)))
 
 
-def _narrow_report(report: dict[str, Any], who: Principal) -> dict[str, Any]:
-    """The report cut to a street's or community's own rows (the total becomes theirs)."""
+def narrow_report(report: dict[str, Any], who: Principal) -> dict[str, Any]:
+    """The visit-rate report cut to a street's or community's own rows (the total becomes theirs)."""
 
     def mine(row: dict[str, Any]) -> bool:
         return row.get("street") == who.street and (

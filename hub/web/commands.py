@@ -3,6 +3,7 @@
 - ``user add NAME --role ROLE [--street S] [--community C] [--elder CODE] [--visitor-of CODE] [--phone P]``
   (the password is read from ``--password-env VAR`` or asked for at the terminal);
 - ``user password NAME``, ``user list``, ``user token NAME`` (prints a new API token once);
+- ``user disable NAME`` / ``user enable NAME`` (audited; disabling signs the user out and stops their tokens);
 - ``audit list`` and ``audit purge`` (deletes only rows older than ``web.audit_retention_days`` ≥ 183).
 """
 
@@ -17,9 +18,11 @@ from sqlalchemy import select
 from hub.cli_support import EXIT_OK, config_of, open_sessions, print_json, print_table
 from hub.clock import SystemClock
 from hub.web import audit
-from hub.web.auth import UserError, add_user, issue_api_token, set_password
+from hub.web.auth import UserError, add_user, issue_api_token, set_disabled, set_password
 from hub.web.scope import ROLES
 from hub.web.tables import WebUser
+
+CLI_ACTOR = "命令行"  # who the audit log names for changes made at the hub's terminal
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -75,6 +78,20 @@ def _user_token(args: argparse.Namespace) -> int:
         except UserError as exc:
             raise SystemExit(str(exc)) from exc
     print(token)
+    return EXIT_OK
+
+
+def _user_switch(args: argparse.Namespace) -> int:
+    disabled = args.user_cmd == "disable"
+    with open_sessions(config_of(args)).begin() as session:
+        try:
+            set_disabled(session, args.name, disabled, now=SystemClock().now(), by=CLI_ACTOR)
+        except UserError as exc:
+            raise SystemExit(str(exc)) from exc
+    print(
+        f"已{'停用' if disabled else '启用'}用户 {args.name}"
+        + ("（其会话与令牌均已失效）" if disabled else "")
+    )
     return EXIT_OK
 
 
@@ -146,6 +163,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     tok.add_argument("--label", default="")
     tok.set_defaults(func=_user_token)
     usub.add_parser("list", help="列出用户").set_defaults(func=_user_list)
+    for cmd, text in (
+        ("disable", "停用用户（会话与令牌立即失效，留痕）"),
+        ("enable", "重新启用用户（留痕）"),
+    ):
+        switch = usub.add_parser(cmd, help=text)
+        switch.add_argument("name")
+        switch.set_defaults(func=_user_switch)
 
     aud = sub.add_parser("audit", help="审计日志 (audit log)")
     asub = aud.add_subparsers(dest="audit_cmd", required=True)

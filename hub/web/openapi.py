@@ -13,6 +13,7 @@ from aiohttp import web
 
 from hub.care.vocab import VISIT_METHODS
 from hub.web.access import json_response
+from hub.web.scope import ROLES
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,47 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op("get", "/api/v1/alerts/stream", "实时告警（server-sent events，event: alerts）", "告警"),
     Op("get", "/api/v1/alerts/coverage", "通知覆盖缺口（无人可通知的住户、未配置区值班）", "告警"),
+    Op("get", "/api/v1/users", "平台用户（区管理员）", "用户"),
+    Op(
+        "post",
+        "/api/v1/users",
+        "添加用户（留痕）",
+        "用户",
+        body={
+            "type": "object",
+            "required": ["name", "role"],
+            "properties": {
+                "name": _STR,
+                "role": {"type": "string", "enum": list(ROLES)},
+                "password": _STR,
+                "street": _STR,
+                "community": _STR,
+                "phone": _STR,
+                "elders": {"type": "array", "items": _STR},
+            },
+        },
+    ),
+    Op(
+        "post",
+        "/api/v1/users/{name}/disable",
+        "停用用户（留痕）",
+        "用户",
+        (Param("name", "path", "string", "用户名", True),),
+    ),
+    Op(
+        "post",
+        "/api/v1/users/{name}/enable",
+        "启用用户（留痕）",
+        "用户",
+        (Param("name", "path", "string", "用户名", True),),
+    ),
+    Op(
+        "get",
+        "/api/v1/overview",
+        "总览：监护住户、设备异常住户、未关闭告警（按级别）、今日告警、探访任务、本月探访率",
+        "告警",
+    ),
+    Op("get", "/api/v1/alerts/kinds", "告警类型词表（类型代码 → 中文名称与说明）", "告警"),
     Op(
         "post",
         "/api/v1/alerts/{alert_id}/ack",

@@ -16,7 +16,7 @@ from hub.care.idcard import mask_phone
 from hub.care.register import elder_summary
 from hub.models import Reading, Signal
 from hub.register.models import Alert, Device, Elder, Home
-from hub.register.site import SafeZoneEntry, safe_zone_values
+from hub.register.site import CONTACT_ROLE_WORDS, SafeZoneEntry, safe_zone_values
 from hub.rules import calendar
 from hub.rules.errors import RulesError
 from hub.web import audit
@@ -107,7 +107,13 @@ async def elder_detail(request: web.Request) -> web.Response:
             }
         )
         out["contacts"] = [
-            {"name": c.name, "role": c.role, "relation": c.relation, "phone": mask_phone(c.phone)}
+            {
+                "name": c.name,
+                "role": c.role,
+                "role_zh": CONTACT_ROLE_WORDS.get(c.role, "联系人"),
+                "relation": c.relation,
+                "phone": mask_phone(c.phone),
+            }
             for c in elder.contacts
         ]
         return out
@@ -298,7 +304,9 @@ def _mode_dict(m: Any) -> dict[str, Any]:
     return {
         "id": m.id,
         "kind": m.kind,
+        "kind_zh": calendar.MODE_KINDS.get(m.kind, "其他"),
         "scope": m.scope,
+        "scope_zh": "全区" if m.scope == "district" else m.street,
         "street": m.street,
         "start": m.start.isoformat(),
         "end": m.end.isoformat(),

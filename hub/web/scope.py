@@ -49,6 +49,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "absences.write": _STAFF | {"visitor"},
     "modes.write": frozenset({"admin", "street"}),
     "audit.read": frozenset({"admin"}),
+    "users.manage": frozenset({"admin"}),
 }
 
 

@@ -239,7 +239,8 @@ async def test_the_resolve_dialog_offers_the_four_outcomes_and_the_false_alarm_p
     card = page.locator("li.alert[data-kind=sos]")
     await card.wait_for(timeout=WAIT_MS)
     await card.locator("button.resolve").click()
-    outcome = card.locator("select[name=outcome]")
+    dialog = page.locator("dialog.resolve-dialog")  # a modal on the page, not the browser's prompt()
+    outcome = dialog.locator("select[name=outcome]")
     assert await outcome.locator("option").all_inner_texts() == [
         "老人自报平安",
         "探访确认无事",
@@ -247,12 +248,12 @@ async def test_the_resolve_dialog_offers_the_four_outcomes_and_the_false_alarm_p
         "设备故障",
     ]
     await outcome.select_option("visit_ok")
-    await card.locator("form.resolve-form button[type=submit]").click()
+    await dialog.locator("form.resolve-form button[type=submit]").click()
     await page.locator("li.alert[data-kind=sos]").wait_for(state="detached", timeout=WAIT_MS)
     await page.click("nav a[href='#/false-alarms']")
     await page.wait_for_selector("main h2 >> text=误报率", timeout=WAIT_MS)
     text = await page.locator("main").inner_text()
-    assert "紧急求助" in text and "100.0%" in text
+    assert "紧急呼叫" in text and "100.0%" in text
 
 
 async def test_elder_page_shows_the_last_position_a_watch_sent_over_tcp(

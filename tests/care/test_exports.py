@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
+from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from hub.care.exports import (
     export_visits,
     half_bounds,
 )
+from hub.care.forms import REGISTER_TITLE
 from hub.care.register import IdAccess, grant_id_access
 from hub.care.tables import CareAudit
 from hub.care.visits import record_visit, visit_input
@@ -165,11 +167,40 @@ def test_register_and_visit_lists_and_bundle(session: Session, tmp_path: Path) -
     assert "附件1_台帐_2026年下半年.xlsx" in names
     assert {"E1_老人E1.pdf", "E1_老人E1.xlsx", "E2_老人E2.pdf", "E2_老人E2.xlsx"} <= set(names)
     pdf = next(p for p in files if p.name == "E1_老人E1.pdf")
-    assert pdf.read_bytes().startswith(b"%PDF") and b"STSong-Light" in pdf.read_bytes()
+    text, embedded = pdf_text_and_fonts(pdf)
+    # The Chinese reads back as text, in a font the PDF carries (no viewer shows boxes for want of it).
+    assert REGISTER_TITLE in text and "老人E1" in text and "上门探访" in text, text[:300]
+    assert embedded and all("WenQuanYiZenHei" in name for name in embedded), embedded
     forms = load_workbook(next(p for p in files if p.name == "E1_老人E1.xlsx"))
     assert forms.sheetnames == ["附件2登记表", "附件3探访记录"]
     visits = list(forms["附件3探访记录"].iter_rows(min_row=4, max_row=6, values_only=True))
     assert [(v[0], v[2]) for v in visits] == [(1, "上门探访"), (2, "上门探访"), (3, "电话问候")]
+
+
+STANDARD_14 = {
+    f"/{n}" for n in ("Helvetica", "Helvetica-Bold", "Times-Roman", "Courier", "Symbol", "ZapfDingbats")
+}
+
+
+def pdf_text_and_fonts(path: Path) -> tuple[str, set[str]]:
+    """The text of every page, and the base names of the fonts it uses; each must be embedded (a FontFile)."""
+    reader = PdfReader(path)
+    embedded: set[str] = set()
+    for page in reader.pages:
+        fonts = page["/Resources"].get_object().get("/Font", {})
+        for ref in fonts.values():
+            font = ref.get_object()
+            if font.get("/Subtype") == "/Type1" and str(font["/BaseFont"]) in STANDARD_14:
+                continue  # every viewer has these (reportlab's default Helvetica); no Chinese is set in them
+            for desc in font.get("/DescendantFonts", [font]):
+                desc = desc.get_object()
+                descriptor = desc.get("/FontDescriptor")
+                files = descriptor.get_object().keys() if descriptor is not None else ()
+                assert {"/FontFile", "/FontFile2", "/FontFile3"} & set(files), (
+                    f"{desc['/BaseFont']} is not embedded"
+                )
+                embedded.add(str(desc["/BaseFont"]))
+    return "\n".join(page.extract_text() for page in reader.pages), embedded
 
 
 @pytest.mark.parametrize("export", ["ledger", "register", "visits", "bundle"])
@@ -241,3 +272,18 @@ def test_bundle_file_names_stay_inside_the_bundle(session: Session, tmp_path: Pa
     assert all(p.resolve().parent in (out.resolve(), forms.resolve()) and p.exists() for p in written)
     escaped = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("register.db")]
     assert {p.resolve() for p in escaped} == {p.resolve() for p in written}
+
+
+def test_the_ledger_address_names_the_jurisdiction_once() -> None:
+    from hub.register.site import local_address
+
+    assert (
+        local_address("重庆市渝北区双龙湖街道紫薇路18号", "渝北区", "双龙湖街道", "紫薇社区") == "紫薇路18号"
+    )
+    assert (
+        local_address("重庆市渝北区双龙湖街道紫薇社区3栋2单元401", "渝北区", "双龙湖街道", "紫薇社区")
+        == "3栋2单元401"
+    )
+    assert local_address("空港社区1号", "渝北区", "双凤桥街道", "空港社区") == "1号"
+    # A street name further in is part of the address itself, not a repetition.
+    assert local_address("紫薇路18号附近龙溪街道口", "渝北区", "龙溪街道", "") == "紫薇路18号附近龙溪街道口"

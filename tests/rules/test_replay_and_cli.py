@@ -86,7 +86,7 @@ def test_absence_and_mode_commands(tmp_path: Path) -> None:
     bad = run_cli(
         config, "absence", "add", "H999", "--start", "2026-03-01 08:00", "--end", "2026-03-02 08:00"
     )
-    assert bad.returncode == 1 and "unknown home 'H999'" in bad.stderr
+    assert bad.returncode == 1 and "住户 'H999' 不在登记簿中" in bad.stderr
     backwards = run_cli(
         config, "absence", "add", "H001", "--start", "2026-03-02 08:00", "--end", "2026-03-01 08:00"
     )

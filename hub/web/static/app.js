@@ -3,14 +3,6 @@
 "use strict";
 
 const TZ = "Asia/Shanghai";
-const ALERT_KINDS = {
-  sos: "紧急求助", fall: "跌倒", gas: "燃气泄漏", smoke: "烟雾", leak: "漏水",
-  inactivity: "长时间无活动", no_water: "长时间未用水", water_unusual: "用水异常",
-  offline: "设备离线", battery_low: "电量低", health: "健康指标异常", device_config: "设备配置错误",
-  quiet_gap: "异常静默", morning_check: "早间未见活动", routine_late: "作息异常", water_no_use: "长时间未用水",
-  low_water_day: "当日用水偏少", continuous_flow: "持续流水", away_overdue: "外出未归",
-  safe_zone_night: "夜间离开安全区域", safe_zone_long: "离开安全区域过久", safe_zone_datum: "安全区域坐标系不符",
-};
 // The outcomes a resolve records (hub/alerts/outcomes.py), in the order the resolve dialog offers them.
 const OUTCOMES = [
   ["elder_ok", "老人自报平安"], ["visit_ok", "探访确认无事"], ["real_danger", "确有险情"], ["device_fault", "设备故障"],
@@ -18,10 +10,11 @@ const OUTCOMES = [
 const ALERT_STATES = {
   open: "待处理", notifying: "通知中", acknowledged: "已接单", resolved: "已解决", cancelled: "已取消",
 };
-const SEVERITIES = { critical: "紧急", major: "重要", warning: "警告", minor: "提示", info: "提示" };
+// hub.models.Severity, most urgent first.
+const SEVERITIES = { critical: "紧急", urgent: "重要", warning: "警告", info: "提示" };
 const ACTIVE = new Set(["open", "notifying", "acknowledged"]);
 const EVENTS = {
-  opened: "告警产生", repeated: "重复触发", notified: "已通知", acknowledged: "接单", resolved: "处置完成",
+  opened: "告警产生", repeated: "重复触发", notifying: "开始通知", notified: "已通知", acknowledged: "接单", resolved: "处置完成",
   cancelled: "取消", escalated: "升级通知", exhausted: "无人接单·升级值班", duty_rung: "再次通知值班",
   pressed: "再次按下", resumed: "恢复升级", step_skipped: "跳过", no_recipients: "无人可通知（配置错误）",
   fallback: "改用其他渠道", delivery_failed: "发送失败",
@@ -36,7 +29,11 @@ const PAGES = {
   reports: ["admin", "street", "community"],
   devices: ["admin", "street", "community", "maintenance"],
   quarantine: ["admin", "maintenance"],
+  tasks: ["admin", "street", "community", "visitor"],
+  calendar: ["admin", "street", "community", "visitor"],
+  users: ["admin"],
 };
+const MODE_WRITERS = ["admin", "street"];
 const CHOICE3 = ["无变化", "较好", "较差"];
 const SAFETY = ["安全", "较安全", "不安全"];
 const VISIT_FIELDS = [
@@ -48,15 +45,31 @@ const VISIT_FIELDS = [
 ];
 
 let me = null;
+// The alert vocabulary (kind → Chinese name), from the hub (hub/rules/kinds.py): the page keeps no table of its own.
+let kinds = {};
+const kindName = (kind) => (kinds[kind] ? kinds[kind].name : "其他告警");
 let stream = null;
 let boardTimer = null;
 let healthTimer = null;
 const HEALTH_POLL_MS = 15000;
+const CHART_DAYS = 14; // the elder page's charts: two weeks, one bar per day
 
 const timeFormat = new Intl.DateTimeFormat("zh-CN", {
   timeZone: TZ, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
 });
 const dayFormat = new Intl.DateTimeFormat("zh-CN", { timeZone: TZ, month: "2-digit", day: "2-digit" });
+const isoMinute = new Intl.DateTimeFormat("sv-SE", {
+  timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
+});
+// Now as Beijing wall-clock text ("2026-11-30 14:05").
+const beijingNow = () => isoMinute.format(new Date());
+// "2026-11-30 14:05" read as Beijing time (UTC+8 all year, no daylight saving) → ISO instant, or null.
+function fromBeijing(text) {
+  const m = String(text).trim().match(/^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})$/);
+  if (!m) return null;
+  const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:00+08:00`);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -144,18 +157,59 @@ async function whoami() {
   const nav = document.getElementById("nav");
   nav.hidden = !me;
   if (!me) return;
+  kinds = await api("/api/v1/alerts/kinds").catch(() => ({}));
   document.getElementById("who").textContent = `${me.name}（${me.role_zh}）`;
   for (const a of nav.querySelectorAll("[data-need]")) a.hidden = !PAGES[a.dataset.need].includes(me.role);
 }
 
 // -- the live alert board ---------------------------------------------------------------------------------
 
-function boardPage() {
+// The header strip: the district at a glance, each figure a link to the page that lists it.
+async function showOverview(box) {
+  let o;
+  try {
+    o = await api("/api/v1/overview");
+  } catch {
+    box.hidden = true;
+    return;
+  }
+  const tile = (key, href, value, text, sub) => {
+    const a = el(href ? "a" : "div", `tile tile-${key}`);
+    if (href) a.href = href;
+    a.dataset.key = key;
+    a.append(el("strong", "", value), el("span", "", text));
+    if (sub) a.append(el("small", "", sub));
+    return a;
+  };
+  const may = (page) => PAGES[page].includes(me.role);
+  const bySev = Object.keys(SEVERITIES).filter((k) => o.open_by_severity[k])
+    .map((k) => `${SEVERITIES[k]} ${o.open_by_severity[k]}`).join(" · ");
+  const tiles = [
+    tile("homes", may("elders") ? "#/elders" : may("devices") ? "#/devices" : "", o.homes, "监护住户"),
+  ];
+  if (o.device_problem_homes !== null) tiles.push(tile("devices", "#/devices", o.device_problem_homes, "设备异常住户"));
+  tiles.push(tile("open", "#/", o.open, "未关闭告警", bySev || "无"), tile("today", "#/all", o.today, "今日告警"));
+  if (o.visits_due !== null) {
+    tiles.push(tile("visits", "#/tasks", `${o.visits_due} / ${o.visits_overdue}`, "本期待探访 / 逾期"));
+  }
+  if (o.visit_rate !== null) {
+    tiles.push(tile("rate", "#/compliance", `${(o.visit_rate.rate * 100).toFixed(1)}%`, "本月探访率",
+      `达标 ${o.visit_rate.met} / 应探访 ${o.visit_rate.enrolled}`));
+  }
+  box.replaceChildren(...tiles);
+  box.hidden = false;
+}
+
+function boardPage(closed = false) {
   const list = el("ul", "alerts");
   list.id = "board";
   const status = el("p", "muted", "正在连接实时告警…");
   status.id = "board-status";
-  const showClosed = Object.assign(el("input"), { type: "checkbox" });
+  const showClosed = Object.assign(el("input"), { type: "checkbox", checked: closed });
+  const strip = el("nav", "overview");
+  strip.id = "overview";
+  strip.setAttribute("aria-label", "总览");
+  strip.hidden = true;
   const head = el("div", "row");
   head.append(el("h2", "", "实时告警"), label("显示已关闭", showClosed));
   const gaps = el("ul", "gaps");
@@ -165,7 +219,8 @@ function boardPage() {
   const health = el("p", "banner hub-health");
   health.id = "hub-health";
   health.hidden = true;
-  view(head, health, gaps, status, list);
+  view(strip, head, health, gaps, status, list);
+  showOverview(strip);
   showCoverage(gaps);
   showHealth(health);
   healthTimer = setInterval(() => showHealth(health), HEALTH_POLL_MS);
@@ -175,6 +230,7 @@ function boardPage() {
   stream = new EventSource("/api/v1/alerts/stream");
   stream.addEventListener("alerts", (ev) => {
     last = JSON.parse(ev.data);
+    showOverview(strip); // the figures move with the alerts
     status.textContent = `已连接 · 更新于 ${localTime(new Date().toISOString())}`;
     draw();
   });
@@ -221,7 +277,7 @@ function renderBoard(list, alerts, showClosed) {
     li.dataset.kind = a.kind;
     li.dataset.state = a.state;
     const head = el("div", "alert-head");
-    const title = el("a", "kind", ALERT_KINDS[a.kind] || a.kind);
+    const title = el("a", "kind", kindName(a.kind));
     title.href = `#/alert/${a.id}`;
     head.append(title, el("span", `badge sev`, SEVERITIES[a.severity] || a.severity),
       el("span", "badge state", ALERT_STATES[a.state] || a.state));
@@ -229,7 +285,7 @@ function renderBoard(list, alerts, showClosed) {
     if (a.class === "device") head.append(el("span", "badge", "设备"));
     const meta = el("div", "alert-meta");
     meta.append(
-      el("span", "", `${a.home} ${a.street || ""}${a.community || ""} ${a.address || ""}`.trim()),
+      el("span", "", `${a.home} ${a.street || ""}${a.community || ""}${a.address_local || ""}`.trim()),
       el("span", "elapsed", `已持续 ${elapsed(a.opened_at)}（${localTime(a.opened_at)}）`),
     );
     if ((a.elders || []).length) meta.append(el("span", "", `老人：${a.elders.join("、")}`));
@@ -254,25 +310,37 @@ function actions(a) {
   if (ACTIVE.has(a.state)) {
     const done = el("button", "resolve", "处置完成");
     done.type = "button";
-    done.addEventListener("click", () => {
-      // The resolve dialog: one of the four outcomes (they feed the false-alarm rate) and a note.
-      const form = el("form", "resolve-form");
-      const outcome = el("select");
-      outcome.name = "outcome";
-      for (const [code, text] of OUTCOMES) outcome.append(Object.assign(el("option", "", text), { value: code }));
-      const notes = Object.assign(el("input"), { name: "notes", placeholder: "备注（可选）", maxLength: 2000 });
-      const ok = el("button", "primary", "确认");
-      ok.type = "submit";
-      form.append(label("处置结果", outcome), notes, ok);
-      form.addEventListener("submit", (ev) => {
-        ev.preventDefault();
-        act(a.id, "resolve", { outcome: outcome.value, notes: notes.value });
-      });
-      done.replaceWith(form);
-    });
+    done.addEventListener("click", () => resolveDialog(a));
     box.append(done);
   }
   return box;
+}
+
+// The resolve dialog: one of the four outcomes (they feed the false-alarm rate) and a note. A modal <dialog> on
+// the page (never prompt()), outside the board's list, so the list's redraws every second leave it alone.
+function resolveDialog(a) {
+  const d = el("dialog", "card resolve-dialog");
+  d.dataset.id = a.id;
+  const form = el("form", "resolve-form");
+  const outcome = el("select");
+  outcome.name = "outcome";
+  for (const [code, text] of OUTCOMES) outcome.append(Object.assign(el("option", "", text), { value: code }));
+  const notes = Object.assign(el("input"), { name: "notes", placeholder: "备注（可选）", maxLength: 2000 });
+  const ok = Object.assign(el("button", "primary", "确认"), { type: "submit" });
+  const cancel = Object.assign(el("button", "", "取消"), { type: "button" });
+  const row = el("div", "actions");
+  row.append(ok, cancel);
+  form.append(el("h3", "", `处置完成：${kindName(a.kind)}（${a.home}）`), label("处置结果", outcome), notes, row);
+  const close = () => { d.close(); d.remove(); };
+  cancel.addEventListener("click", close);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    close();
+    await act(a.id, "resolve", { outcome: outcome.value, notes: notes.value });
+  });
+  d.append(form);
+  document.body.append(d);
+  d.showModal();
 }
 
 async function act(id, what, body) {
@@ -289,7 +357,7 @@ async function alertPage(id) {
   const data = await api(`/api/v1/alerts/${id}/timeline`);
   const a = data.alert;
   const card = el("section", `card alert sev-${a.severity}`);
-  card.append(el("h2", "", `${ALERT_KINDS[a.kind] || a.kind} · ${ALERT_STATES[a.state] || a.state}`),
+  card.append(el("h2", "", `${kindName(a.kind)} · ${ALERT_STATES[a.state] || a.state}`),
     el("p", "", `住户 ${a.home} ${a.address || ""}`), el("p", "", `开始 ${localTime(a.opened_at)}，已持续 ${elapsed(a.opened_at)}`),
     el("p", "", a.accepted_by ? `接单：${a.accepted_by}` : "尚无人接单"));
   if (a.explanation) card.append(el("p", "explanation", a.explanation));
@@ -297,12 +365,21 @@ async function alertPage(id) {
   const tl = el("ol", "timeline");
   for (const e of data.events) {
     const li = el("li");
-    li.append(el("time", "", localTime(e.at)), el("strong", "", ` ${EVENTS[e.event] || e.event} `), el("span", "", e.detail));
+    li.append(el("time", "", localTime(e.at)), el("strong", "", ` ${EVENTS[e.event] || "其他事件"} `), el("span", "", e.detail));
     tl.append(li);
   }
-  const notes = el("ul", "timeline");
-  for (const n of data.notifications) notes.append(el("li", "", `${n.name}（${n.route}）：${n.status}`));
-  view(card, el("h3", "", "时间线"), tl, el("h3", "", "通知记录"), notes);
+  // One line per message: time, route (短信 and 语音电话 look different), channel, recipient and result.
+  const notes = el("ul", "timeline notifications");
+  notes.id = "notifications";
+  for (const n of data.notifications) {
+    const li = el("li", `notification route-${n.route} status-${n.status}`);
+    li.append(el("time", "", localTime(n.at)), el("span", `badge route route-${n.route}`, n.route_zh),
+      el("span", "", ` ${n.summary}${n.address && n.route !== "robot" ? ` ${n.address}` : ""}`));
+    if (n.status === "failed" && n.error) li.append(el("span", "error", `（${n.error}）`));
+    notes.append(li);
+  }
+  view(card, el("h3", "", "时间线"), tl, el("h3", "", "通知记录"),
+    notes.children.length ? notes : el("p", "empty", "暂无通知记录"));
 }
 
 // -- elders -------------------------------------------------------------------------------------------------
@@ -315,7 +392,7 @@ async function eldersPage() {
     const li = el("li", "card");
     const a = el("a", "", `${e.name}（${e.code}）`);
     a.href = `#/elder/${encodeURIComponent(e.code)}`;
-    li.append(a, el("p", "muted", `${e.tier} · ${e.street}${e.community} · ${e.address}`),
+    li.append(a, el("p", "muted", `${e.tier} · ${e.street}${e.community}${e.address_local}`),
       el("p", "muted", `电话 ${e.phone || "—"} · 身份证 ${e.id_number || "—"}`));
     list.append(li);
   }
@@ -326,7 +403,7 @@ async function elderPage(code) {
   const e = await api(`/api/v1/elders/${encodeURIComponent(code)}`);
   const head = el("section", "card");
   head.append(el("h2", "", `${e.name}（${e.code}）`), el("p", "", `${e.tier} · ${(e.categories || []).join("、")}`),
-    el("p", "", `${e.street}${e.community} ${e.address}`));
+    el("p", "", `${e.street}${e.community}${e.address_local}`));
   const pii = el("p", "pii", `电话 ${e.phone || "—"} · 身份证 ${e.id_number || "—"}`);
   head.append(pii);
   if (["admin", "street", "community"].includes(me.role)) {
@@ -339,7 +416,7 @@ async function elderPage(code) {
     head.append(btn);
   }
   const contacts = el("ul");
-  for (const c of e.contacts) contacts.append(el("li", "", `${c.name} ${c.relation || c.role} ${c.phone}`));
+  for (const c of e.contacts) contacts.append(el("li", "", `${c.name} ${c.role_zh}${c.relation ? `（${c.relation}）` : ""} ${c.phone}`));
   head.append(contacts);
   const loc = e.location;
   const where = el("p", "location", loc
@@ -352,7 +429,7 @@ async function elderPage(code) {
     : "安全区域：未设置";
   head.append(where, el("p", "muted", zoneText));
   const charts = el("section", "charts");
-  const since = new Date(Date.now() - 7 * 86400e3).toISOString();
+  const since = new Date(Date.now() - CHART_DAYS * 86400e3).toISOString();
   const readings = await api(`/api/v1/homes/${encodeURIComponent(e.home)}/readings?from=${encodeURIComponent(since)}`);
   charts.append(
     chart("用水量（升/天）", dailyWater(readings), "bar"),
@@ -364,14 +441,16 @@ async function elderPage(code) {
   const ah = el("ul", "timeline");
   for (const a of alerts.filter((x) => x.home === e.home).slice(0, 20)) {
     const li = el("li");
-    const link = el("a", "", `${localTime(a.opened_at)} ${ALERT_KINDS[a.kind] || a.kind} · ${ALERT_STATES[a.state] || a.state}`);
+    const link = el("a", "", `${localTime(a.opened_at)} ${kindName(a.kind)} · ${ALERT_STATES[a.state] || a.state}`);
     link.href = `#/alert/${a.id}`;
     li.append(link);
     ah.append(li);
   }
   const vh = el("ul", "timeline");
   for (const v of visits.slice().reverse()) vh.append(el("li", "", `第 ${v.seq} 次 ${localTime(v.visited_at)} ${v.method} · ${v.visitor_name}`));
-  view(head, el("h3", "", "近 7 天"), charts, el("h3", "", "告警记录"), ah, el("h3", "", "探访记录"), vh,
+  const orNone = (list, text) => (list.children.length ? list : el("p", "empty", text));
+  view(head, el("h3", "", `近 ${CHART_DAYS} 天`), charts, el("h3", "", "告警记录"), orNone(ah, "暂无告警"),
+    el("h3", "", "探访记录"), orNone(vh, "暂无探访记录"),
     el("h3", "", "规则调整（误报后自动放宽，可撤销）"), await adjustmentsList(e.home));
 }
 
@@ -399,7 +478,7 @@ async function adjustmentsList(home) {
 function dayKey(iso) { return dayFormat.format(new Date(iso)); }
 function lastDays() {
   const out = [];
-  for (let i = 6; i >= 0; i -= 1) out.push(dayFormat.format(new Date(Date.now() - i * 86400e3)));
+  for (let i = CHART_DAYS - 1; i >= 0; i -= 1) out.push(dayFormat.format(new Date(Date.now() - i * 86400e3)));
   return out;
 }
 function dailyWater(rows) {
@@ -456,7 +535,7 @@ function chart(title, points, kind) {
       add("text", { x: P + i * bw + bw / 2, y: H - 8, "text-anchor": "middle", class: "tick" }, p.x.slice(-2));
     });
   } else {
-    const t0 = Date.now() - 7 * 86400e3, t1 = Date.now();
+    const t0 = Date.now() - CHART_DAYS * 86400e3, t1 = Date.now();
     const x = (t) => P + ((t - t0) / (t1 - t0)) * (W - P - 4);
     add("polyline", { points: points.map((p) => `${x(p.t).toFixed(1)},${y(p.y).toFixed(1)}`).join(" "), class: "line" });
     add("text", { x: 2, y: H - P, class: "tick" }, String(Math.round(min)));
@@ -477,11 +556,14 @@ async function visitPage() {
   const method = el("select");
   method.name = "method";
   for (const m of ["上门探访", "电话问候", "互联网音（视）频探访", "其他"]) method.append(Object.assign(el("option", "", m), { value: m }));
-  const when = Object.assign(el("input"), { name: "visited_at", type: "datetime-local", required: true });
-  when.value = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  // Beijing time as text (YYYY-MM-DD HH:MM), whatever the browser's zone and locale: the page speaks one zone.
+  const when = Object.assign(el("input"), {
+    name: "visited_at", required: true, pattern: "\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}",
+    placeholder: "2026-11-30 14:05", value: beijingNow(),
+  });
   const visitor = Object.assign(el("input"), { name: "visitor_name", required: true, value: me.name });
   form.append(el("h2", "", "探访关爱服务记录（附件3）"), label("被探访老人", pick), label("探访方式", method),
-    label("探访时间", when), label("探访人员", visitor));
+    label("探访时间（北京时间）", when), label("探访人员", visitor));
   const household = el("select");
   household.name = "household_change";
   for (const m of ["无变化", "增加", "减少"]) household.append(Object.assign(el("option", "", m), { value: m }));
@@ -511,7 +593,9 @@ async function visitPage() {
     ev.preventDefault();
     const body = {};
     for (const f of form.querySelectorAll("[name]")) if (f.name !== "service") body[f.name] = f.value;
-    body.visited_at = new Date(when.value).toISOString();
+    const at = fromBeijing(when.value);
+    if (!at) { msg.className = "error"; msg.textContent = "探访时间格式应为 2026-11-30 14:05（北京时间）"; return; }
+    body.visited_at = at;
     body.household_delta = Number(delta.value);
     body.problems_solved = Number(solved.value);
     if (service.value) body.service = { description: service.value, satisfaction: satisfaction.value };
@@ -529,7 +613,13 @@ async function visitPage() {
 
 // -- compliance, devices, quarantine ----------------------------------------------------------------------
 
-function table(headers, rows) {
+// A table in a card that it fills (scrolling sideways on a phone); "暂无" when there are no rows.
+function table(headers, rows, empty = "暂无") {
+  const box = el("div", "card table-card");
+  if (!rows.length) {
+    box.append(el("p", "empty", empty));
+    return box;
+  }
   const t = el("table");
   const tr = el("tr");
   for (const h of headers) tr.append(el("th", "", h));
@@ -539,7 +629,8 @@ function table(headers, rows) {
     for (const c of r) row.append(el("td", "", c));
     t.append(row);
   }
-  return t;
+  box.append(t);
+  return box;
 }
 
 async function compliancePage() {
@@ -559,7 +650,7 @@ async function falseAlarmsPage() {
   const month = new Intl.DateTimeFormat("sv-SE", { timeZone: TZ, year: "numeric", month: "2-digit" }).format(new Date());
   const r = await api(`/api/v1/reports/false-alarms?month=${month}`);
   const pct = (x) => `${(x.rate * 100).toFixed(1)}%`;
-  const kind = (x) => ALERT_KINDS[x.kind] || x.kind_zh;
+  const kind = (x) => x.kind_zh || kindName(x.kind);
   view(el("h2", "", `${r.month} 误报率 ${pct(r.total)}（已处理 ${r.total.resolved}，老人自报平安或探访确认无事 ${r.total.false_alarms}）`),
     el("h3", "", "按规则"), table(["规则", "已处理", "误报", "误报率"],
       r.by_kind.map((x) => [kind(x), x.resolved, x.false_alarms, pct(x)])),
@@ -572,13 +663,181 @@ async function devicesPage() {
   view(el("h2", "", "设备状况"), table(["设备", "住户", "地址", "型号", "最近上报", "电量", "在线", "未关闭告警"],
     rows.map((d) => [d.code, d.home, d.address, d.model, d.last_seen ? localTime(d.last_seen) : "从未",
       d.battery === null ? "—" : `${d.battery}%`, d.online === null ? "—" : d.online ? "在线" : "离线",
-      d.open_alerts.map((k) => ALERT_KINDS[k] || k).join("、")])));
+      d.open_alerts.map(kindName).join("、")])));
 }
 
 async function quarantinePage() {
   const rows = await api("/api/v1/quarantine");
   view(el("h2", "", "隔离消息（无法解析或未登记设备）"), table(["时间", "来源", "主题", "原因", "内容"],
     rows.map((q) => [localTime(q.received_at), q.source, q.topic, q.reason, String(q.payload).slice(0, 80)])));
+}
+
+// -- pages a district admin needs: tasks, absences, care modes, users --------------------------------------
+
+async function tasksPage() {
+  const overdueOnly = Object.assign(el("input"), { type: "checkbox", checked: location.hash.includes("overdue") });
+  const box = el("div");
+  box.id = "tasks";
+  const draw = async () => {
+    const rows = await api(`/api/v1/tasks${overdueOnly.checked ? "?overdue=1" : ""}`);
+    box.replaceChildren(table(["任务", "老人", "镇街 / 村（社区）", "负责人", "截止（北京时间）", "状态"],
+      rows.map((t) => [t.kind_zh, `${t.elder_name}（${t.elder}）`, `${t.street} ${t.community}`, t.assignee || "未指定",
+        localTime(t.due_at), t.overdue ? "逾期" : t.state_zh])));
+    box.querySelectorAll("tr").forEach((tr, i) => { if (i && rows[i - 1].overdue) tr.className = "overdue"; });
+  };
+  overdueOnly.addEventListener("change", draw);
+  const head = el("div", "row");
+  head.append(el("h2", "", "探访与核实任务"), label("只看逾期", overdueOnly));
+  view(head, box);
+  await draw();
+}
+
+// A form of labelled fields; `submit(values)` returns the message to show, errors are shown in red.
+function smallForm(id, title, fields, submitText, submit) {
+  const form = el("form", "card small-form");
+  form.id = id;
+  const msg = el("p", "error");
+  form.append(el("h3", "", title));
+  for (const [, text, input] of fields) form.append(label(text, input));
+  form.append(Object.assign(el("button", "primary", submitText), { type: "submit" }), msg);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const values = Object.fromEntries(fields.map(([name, , input]) => [name, input.value.trim()]));
+    try {
+      msg.className = "ok";
+      msg.textContent = await submit(values);
+    } catch (err) {
+      msg.className = "error";
+      msg.textContent = err.message;
+    }
+  });
+  return form;
+}
+const textInput = (name, extra = {}) => Object.assign(el("input"), { name, ...extra });
+const timeInput = (name, value) => textInput(name, {
+  required: true, value, placeholder: "2026-11-30 14:05", pattern: "\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}",
+});
+function select(name, options) {
+  const s = el("select");
+  s.name = name;
+  for (const [value, text] of options) s.append(Object.assign(el("option", "", text), { value }));
+  return s;
+}
+function beijingTimes(values) {
+  const start = fromBeijing(values.start), end = fromBeijing(values.end);
+  if (!start || !end) throw new Error("时间格式应为 2026-11-30 14:05（北京时间）");
+  return { start, end };
+}
+
+async function absencesPage() {
+  const [rows, homes] = await Promise.all([api("/api/v1/absences"), api("/api/v1/homes")]);
+  const form = smallForm("absence-form", "登记外出（期间不发无活动告警）", [
+    ["home", "住户", select("home", homes.map((h) => [h.code, `${h.code} ${h.address || ""}`]))],
+    ["start", "开始（北京时间）", timeInput("start", beijingNow())],
+    ["end", "结束（北京时间）", timeInput("end", "")],
+    ["reason", "原因", textInput("reason", { placeholder: "如：住院、探亲" })],
+  ], "登记", async (v) => {
+    await api("/api/v1/absences", { method: "POST", body: { home: v.home, reason: v.reason, ...beijingTimes(v) } });
+    setTimeout(route, 800);
+    return "已登记";
+  });
+  view(el("h2", "", "外出登记"), table(["住户", "开始", "结束", "原因"],
+    rows.map((a) => [a.home, localTime(a.start), localTime(a.end), a.reason || "—"])), form);
+}
+
+async function modesPage() {
+  const rows = await api("/api/v1/modes");
+  const parts = [el("h2", "", "极端天气 / 节假日关爱模式"),
+    el("p", "muted", "模式生效期间，无活动等规则的等待时间按系数缩短，探访频次相应提高。"),
+    table(["类型", "范围", "开始", "结束", "系数", "说明"],
+      rows.map((m) => [m.kind_zh, m.scope_zh, localTime(m.start), localTime(m.end), m.factor, m.note || "—"]))];
+  if (MODE_WRITERS.includes(me.role)) {
+    const street = me.role === "street";
+    parts.push(smallForm("mode-form", "开启关爱模式", [
+      ["kind", "类型", select("kind", [["weather", "极端天气"], ["festival", "节假日"]])],
+      ["scope", "范围", select("scope", street ? [["street", me.street]] : [["district", "全区"], ["street", "单个镇街"]])],
+      ["street", "镇街（范围为单个镇街时）", textInput("street", { value: street ? me.street : "", readOnly: street })],
+      ["start", "开始（北京时间）", timeInput("start", beijingNow())],
+      ["end", "结束（北京时间）", timeInput("end", "")],
+      ["factor", "系数（0–1，越小越严）", textInput("factor", { value: "0.5", inputMode: "decimal" })],
+      ["note", "说明", textInput("note", { placeholder: "如：高温橙色预警" })],
+    ], "开启", async (v) => {
+      const factor = Number(v.factor);
+      if (!(factor > 0 && factor <= 1)) throw new Error("系数应在 0 到 1 之间");
+      await api("/api/v1/modes", { method: "POST", body: { ...v, factor, ...beijingTimes(v) } });
+      setTimeout(route, 800);
+      return "已开启";
+    }));
+  }
+  view(...parts);
+}
+
+const ROLE_OPTIONS = [["visitor", "探访人员"], ["community", "村（居）委会工作人员"], ["street", "镇街工作人员"],
+  ["relative", "亲属"], ["maintenance", "设备维护人员"], ["admin", "区民政局管理员"]];
+
+async function usersPage() {
+  const rows = await api("/api/v1/users");
+  const list = el("div", "card table-card");
+  list.id = "users";
+  const tbl = el("table");
+  const head = el("tr");
+  for (const h of ["用户", "角色", "辖区", "电话", "老人", "状态", "操作"]) head.append(el("th", "", h));
+  tbl.append(head);
+  for (const u of rows) {
+    const tr = el("tr", u.disabled ? "muted" : "");
+    tr.dataset.user = u.name;
+    for (const c of [u.name, u.role_zh, [u.street, u.community].filter(Boolean).join(" ") || "—", u.phone || "—",
+      u.elders.join("、") || "—", u.disabled ? "已停用" : "正常"]) tr.append(el("td", "", c));
+    const td = el("td");
+    if (u.name !== me.name) {
+      const b = el("button", u.disabled ? "" : "danger", u.disabled ? "启用" : "停用");
+      b.type = "button";
+      b.addEventListener("click", async () => {
+        if (!u.disabled && !(await confirmDialog(`停用 ${u.name}？其登录与令牌将立即失效。`))) return;
+        try {
+          await api(`/api/v1/users/${encodeURIComponent(u.name)}/${u.disabled ? "enable" : "disable"}`, { method: "POST", body: {} });
+          route();
+        } catch (err) { banner(err.message); }
+      });
+      td.append(b);
+    }
+    tr.append(td);
+    tbl.append(tr);
+  }
+  list.append(tbl);
+  const form = smallForm("user-form", "添加用户", [
+    ["name", "用户名", textInput("name", { required: true, maxLength: 64 })],
+    ["role", "角色", select("role", ROLE_OPTIONS)],
+    ["password", "初始密码（至少 8 位）", textInput("password", { type: "password", autocomplete: "new-password" })],
+    ["street", "镇街", textInput("street", { maxLength: 64 })],
+    ["community", "村（社区）", textInput("community", { maxLength: 64 })],
+    ["phone", "手机（探访人员、亲属）", textInput("phone", { maxLength: 32 })],
+    ["elders", "老人编号（亲属必填，逗号分隔）", textInput("elders")],
+  ], "添加", async (v) => {
+    const elders = v.elders.split(/[,，、\s]+/).filter(Boolean);
+    await api("/api/v1/users", { method: "POST", body: { ...v, elders } });
+    setTimeout(route, 800);
+    return `已添加用户 ${v.name}`;
+  });
+  view(el("h2", "", "用户管理"), list, form);
+}
+
+// An in-page dialog (never the browser's prompt/confirm): resolves true on 确定.
+function confirmDialog(text) {
+  return new Promise((resolve) => {
+    const d = el("dialog", "card confirm");
+    const ok = el("button", "primary", "确定");
+    const no = el("button", "", "取消");
+    ok.type = no.type = "button";
+    const row = el("div", "actions");
+    row.append(ok, no);
+    d.append(el("p", "", text), row);
+    const done = (v) => { d.close(); d.remove(); resolve(v); };
+    ok.addEventListener("click", () => done(true));
+    no.addEventListener("click", () => done(false));
+    document.body.append(d);
+    d.showModal();
+  });
 }
 
 // -- router -----------------------------------------------------------------------------------------------
@@ -600,7 +859,12 @@ async function route() {
     else if (page === "false-alarms") await falseAlarmsPage();
     else if (page === "devices") await devicesPage();
     else if (page === "quarantine") await quarantinePage();
+    else if (page === "tasks") await tasksPage();
+    else if (page === "absences") await absencesPage();
+    else if (page === "modes") await modesPage();
+    else if (page === "users") await usersPage();
     else if (page === "login") loginPage();
+    else if (page === "all") boardPage(true);
     else boardPage();
   } catch (err) {
     view(el("p", "error", err.message));
