@@ -29,6 +29,7 @@ KIND_NAMES = {
     "low_water_day": "当日用水偏少",
     "continuous_flow": "持续流水",
     "away_overdue": "外出未归",
+    "outing_overdue": "外出超时未归",
 }
 
 

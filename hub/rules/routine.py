@@ -28,6 +28,7 @@ from hub.rules.state import (
     LOW_WATER_DAY,
     MORNING,
     NEVER,
+    OUTING_SCALE,
     QUIET,
     QUIET_BLOCK_H,
     QUIET_SCALE,
@@ -132,19 +133,32 @@ def _activity_model(
     model = replace(base, rates=rates)
     day_end = day_start_min + 1440.0
     worst = [0.0] * (24 // QUIET_BLOCK_H)
-    outings: list[float] = []
+    outings: list[list[float]] = [[] for _ in worst]  # per block of the hour she left in: minutes out
     for day_marks in marks.values():
         day_marks.sort()
         for (m1, door), (m2, _) in zip(day_marks, [*day_marks[1:], (day_end, False)], strict=True):
+            block = int(m1 // 60) % 24 // QUIET_BLOCK_H
             if door:
                 if away_after_min <= m2 - m1 and m2 < day_end:  # out, and back before the day ended
-                    outings.append(m2 - m1)
+                    outings[block].append(m2 - m1)
                 continue
-            block = int(m1 // 60) % 24 // QUIET_BLOCK_H
             worst[block] = max(worst[block], model.expected(m1, m2))
-    outing_max = max(outings, default=0.0)
+    every = [length for block in outings for length in block]
+    outing_max = max(every, default=0.0)
+    overall = _upper(every)
+    limits = bytes(
+        min(255, math.ceil((_upper(block) if block else overall) / OUTING_SCALE)) for block in outings
+    )
     quiet = bytes(min(255, math.ceil(w * QUIET_SCALE)) for w in worst)
-    return replace(model, quiet_expected=quiet, outing_max_min=outing_max)
+    return replace(model, quiet_expected=quiet, outing_max_min=outing_max, outing_limits=limits)
+
+
+def _upper(lengths: list[float]) -> float:
+    """The usual longest of `lengths`: the nearest-rank 90th percentile (a rare day trip is not usual); 0 if none."""
+    if not lengths:
+        return 0.0
+    ordered = sorted(lengths)
+    return ordered[math.ceil(0.9 * len(ordered)) - 1]
 
 
 def _usable(home: HomeState) -> Baseline | None:

@@ -42,6 +42,13 @@ class Thresholds(_Frozen):
     # one × outing_factor, at least outing_min_hours); after that the silence is judged as one at home.
     outing_factor: Annotated[float, Field(ge=1)] = 1.5
     outing_min_hours: Annotated[float, Field(gt=0)] = 2.0
+    # Where the elder can be asked first (a call to her own phone, which she carries when out), an outing that
+    # lasts longer than her outings begun at that time of day usually last (the learned upper quantile ×
+    # outing_factor, at least outing_min_hours) is an `outing_overdue` check; elsewhere the tier's window judges.
+    ask_first: bool = True  # set by the engine from the register (`HomeProfile.can_check`)
+    # Where nobody can be asked first, every learned-rule alert pages a person (a false one costs a visit): the
+    # learned rules wait this many times longer (a stricter probability threshold), never past the hard window.
+    no_check_factor: Annotated[float, Field(ge=1)] = 2.0
     morning_check: str = "10:00"  # "" = no configured morning check
     day_start: str = "04:30"  # signs before this belong to the night, not to the morning
     # Learned routine
@@ -106,6 +113,10 @@ class Thresholds(_Frozen):
             update["quiet_gap_factor"] = self.quiet_gap_factor * f
             update["quiet_gap_min_hours"] = min(self.quiet_gap_min_hours * f, hard_h)
             update["activity_min_hours"] = min(self.activity_min_hours * f, hard_h)
+        f = factors.get("outing_overdue", 1.0)
+        if f > 1.0:
+            update["outing_factor"] = self.outing_factor * f
+            update["outing_min_hours"] = min(self.outing_min_hours * f, hard_h)
         f = factors.get("routine_late", 1.0)
         if f > 1.0:
             update["routine_k"] = self.routine_k * f
@@ -123,6 +134,16 @@ class Thresholds(_Frozen):
             update["morning_check"] = f"{minutes // 60:02d}:{minutes % 60:02d}"
         return self.model_copy(update=update) if update else self
 
+    def without_check(self) -> Thresholds:
+        """These thresholds for a home whose elder cannot be asked first: the learned rules (`NO_CHECK_KINDS`)
+        wait `no_check_factor` times longer, as if tightened after false alarms, and `ask_first` is off."""
+        factor = self.no_check_factor
+        stricter = self.adjusted(dict.fromkeys(NO_CHECK_KINDS, factor)) if factor > 1.0 else self
+        return stricter.model_copy(update={"ask_first": False})
+
+
+# The learned rules whose evidence must be stronger where nobody can be asked first (see `without_check`).
+NO_CHECK_KINDS = ("quiet_gap", "routine_late")
 
 # Expected report interval of a device when its binding has no `report_interval_s`: by ecosystem.
 # Zigbee battery devices report only on events; Zigbee2MQTT itself marks them offline after 1500 min.

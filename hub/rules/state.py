@@ -23,6 +23,7 @@ NEVER = math.inf
 RATE_SCALE = 40.0
 QUIET_SCALE = 10.0  # calibrated expected counts in bytes: 0.1 steps (rounded up) up to 25.5
 QUIET_BLOCK_H = 3  # the calibration is per block of this many local hours
+OUTING_SCALE = 10.0  # learned outing lengths in bytes: 10-minute steps (rounded up) up to 42.5 h
 CLOCK_REPORTED = -math.inf
 # A device's "beat" is its longest usual gap between two messages (check-ins included), forgotten over about a
 # week. A dead sensor's check-ins stop too; a collapsed elder's sensors go on checking in. A sensor that only
@@ -77,6 +78,16 @@ class Baseline:
     quiet_expected: bytes = b""
     # The longest outing of the learning weeks (door, then nothing inside until back), minutes; -1 = not learned.
     outing_max_min: float = -1.0
+    # How long her outings usually last, per 3-hour block of the local hour she left in: the upper quantile
+    # (nearest-rank 90th percentile) of the learning weeks' outings begun in that block, or of all of them where
+    # none began in it; bytes of OUTING_SCALE minutes (8 bytes a home); empty = not learned.
+    outing_limits: bytes = b""
+
+    def outing_limit(self, start_min: float) -> float:
+        """How long an outing begun at local minute `start_min` usually lasts at most (minutes; -1 = unknown)."""
+        if not self.outing_limits:
+            return -1.0
+        return self.outing_limits[int(start_min // 60) % 24 // QUIET_BLOCK_H] * OUTING_SCALE
 
     def quiet_limit(self, start_min: float) -> float:
         """The most signs a usual silence that began at local minute `start_min` went without (0 = none seen)."""
@@ -126,6 +137,7 @@ class Baseline:
             self.rates.hex(),
             self.quiet_expected.hex(),
             self.outing_max_min,
+            self.outing_limits.hex(),
         ]
 
     @classmethod
@@ -136,6 +148,8 @@ class Baseline:
         if len(data) > 8:
             base = replace(base, rates=bytes.fromhex(data[8]), quiet_expected=bytes.fromhex(data[9]))
             base = replace(base, outing_max_min=float(data[10]))
+        if len(data) > 11:  # snapshots before the outing lengths per time of day restore without them
+            base = replace(base, outing_limits=bytes.fromhex(data[11]))
         return base
 
 

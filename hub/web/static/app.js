@@ -9,6 +9,7 @@ const ALERT_KINDS = {
   offline: "设备离线", battery_low: "电量低", health: "健康指标异常", device_config: "设备配置错误",
   quiet_gap: "异常静默", morning_check: "早间未见活动", routine_late: "作息异常", water_no_use: "长时间未用水",
   low_water_day: "当日用水偏少", continuous_flow: "持续流水", away_overdue: "外出未归",
+  outing_overdue: "外出超时未归",
 };
 // The outcomes a resolve records (hub/alerts/outcomes.py), in the order the resolve dialog offers them.
 const OUTCOMES = [
