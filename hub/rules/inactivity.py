@@ -75,7 +75,9 @@ class OutingOverdueRule(TimerRule):
         midnight = ctx.day_start(leave, home) - _day_start_s(home)
         usual = b.outing_limit((leave - midnight) / 60.0) * 60.0
         wait = max(usual * th.outing_factor, th.outing_min_hours * 3600.0) * ctx.factor(home, now)
-        due_at = leave + wait
+        # Nor before her usual bedtime: a day out ends by the evening, and one not back by bedtime is what a
+        # telecare centre calls about (a call for every long day out would soon go unanswered).
+        due_at = max(leave + wait, midnight + b.last_median_min * 60.0)
         if now < due_at:
             return (), due_at
         if ctx.absent(home, now) or home.sign_devices_down(now, doubtful=True):

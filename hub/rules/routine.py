@@ -17,6 +17,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hub.models import AlertCandidate, Reading, Severity, Signal
@@ -109,7 +110,33 @@ def learn_baseline(
     base = Baseline(
         len(entries), first_med, first_spread, water_med, water_spread, gap_p90, last_med, last_spread
     )
+    late, early = _nights(days, marks, first_med, last_med)
+    base = replace(base, first_late_min=late, last_early_min=early)
     return _activity_model(base, marks, start_t.hour * 60 + start_t.minute, th.away_after_min)
+
+
+def _nights(
+    days: dict[Any, list[float]],
+    marks: dict[Any, list[tuple[float, bool]]],
+    first_med: float,
+    last_med: float,
+) -> tuple[float, float]:
+    """How much later than usual she got up, and how much earlier she went to bed, at most (minutes ≥ 0).
+
+    Only nights of ordinary life count: seen inside in the evening (the day's last sign not the door) and
+    again inside the next morning (not a return through the door), less than a day later; a night cut by a
+    stay away or by a collapse (found the day after) is no night of hers.
+    """
+    late = early = 0.0
+    for day, entry in days.items():
+        after = days.get(day + timedelta(days=1))
+        if after is None or entry[5] or marks[day + timedelta(days=1)][0][1]:
+            continue
+        if after[0] + 1440.0 - entry[1] >= 1440.0:
+            continue
+        late = max(late, after[0] - first_med)
+        early = max(early, last_med - entry[1])
+    return late, early
 
 
 def _activity_model(
@@ -177,7 +204,9 @@ class RoutineLateRule(TimerRule):
         if b is None:
             return (), NEVER
         th = home.th
-        margin = max(th.routine_k * b.first_spread_min, th.routine_min_margin_min) * ctx.factor(home, now)
+        # As late as she got up in the learning weeks is a lie-in of hers, not a morning to ask about.
+        margin = max(th.routine_k * b.first_spread_min, th.routine_min_margin_min, b.first_late_min)
+        margin *= ctx.factor(home, now)
         start = ctx.day_start(now, home)
         start_min = th.local_time("day_start")
         assert start_min is not None
@@ -239,9 +268,15 @@ class QuietGapRule(TimerRule):
         last_min = (last - midnight) / 60.0
         if b.rates:
             target = max(b.quiet_limit(last_min) * th.quiet_gap_factor, th.activity_min_expected)
-            reach = b.reach(last_min, target * ctx.factor(home, now), day_start_min + 1440.0)
+            # Judged while she is usually awake: after her usual bedtime a silence is the night (an early
+            # night is the commonest quiet evening), then the morning rules judge.
+            # Her bedtime is as early as a morning may be late (the routine margin), or as early as she went
+            # to bed in the learning weeks.
+            lead = max(th.routine_k * b.last_spread_min, th.routine_min_margin_min, b.last_early_min)
+            bedtime = min(day_start_min + 1440.0, b.last_median_min - lead)
+            reach = b.reach(last_min, target * ctx.factor(home, now), bedtime)
             if reach == NEVER:
-                return (), NEVER  # not unusual before the day ends: the night, then the morning rules
+                return (), NEVER  # not unusual before her bedtime: the night, then the morning rules
             deadline = max(
                 midnight + reach * 60.0, last + th.activity_min_hours * 3600.0 * ctx.factor(home, now)
             )

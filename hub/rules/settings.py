@@ -62,7 +62,7 @@ class Thresholds(_Frozen):
     # without were expected (at least activity_min_expected: P(no sign) = e^-3 ≈ 5 %), and it lasted at least
     # activity_min_hours.
     activity_min_expected: Annotated[float, Field(gt=0)] = 3.0
-    activity_min_hours: Annotated[float, Field(gt=0)] = 2.0
+    activity_min_hours: Annotated[float, Field(gt=0)] = 1.5
     water_low_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3  # of the usual daily volume → info
     # Water
     water_no_use_litres: Annotated[float, Field(ge=0)] = 10.0

@@ -82,6 +82,11 @@ class Baseline:
     # (nearest-rank 90th percentile) of the learning weeks' outings begun in that block, or of all of them where
     # none began in it; bytes of OUTING_SCALE minutes (8 bytes a home); empty = not learned.
     outing_limits: bytes = b""
+    # Sleep as her weeks showed it (minutes; -1 = not learned): the latest she got up after her usual time, and
+    # the earliest she went to bed before hers, over the learning weeks' nights (a night counts when she was
+    # seen inside in the evening and again inside the next morning, within a day).
+    first_late_min: float = -1.0
+    last_early_min: float = -1.0
 
     def outing_limit(self, start_min: float) -> float:
         """How long an outing begun at local minute `start_min` usually lasts at most (minutes; -1 = unknown)."""
@@ -138,6 +143,8 @@ class Baseline:
             self.quiet_expected.hex(),
             self.outing_max_min,
             self.outing_limits.hex(),
+            self.first_late_min,
+            self.last_early_min,
         ]
 
     @classmethod
@@ -150,6 +157,8 @@ class Baseline:
             base = replace(base, outing_max_min=float(data[10]))
         if len(data) > 11:  # snapshots before the outing lengths per time of day restore without them
             base = replace(base, outing_limits=bytes.fromhex(data[11]))
+        if len(data) > 13:  # snapshots before the learned nights restore without them
+            base = replace(base, first_late_min=float(data[12]), last_early_min=float(data[13]))
         return base
 
 
