@@ -142,8 +142,10 @@ class Thresholds(_Frozen):
         return stricter.model_copy(update={"ask_first": False})
 
 
-# The learned rules whose evidence must be stronger where nobody can be asked first (see `without_check`).
-NO_CHECK_KINDS = ("quiet_gap", "routine_late")
+# The learned rules whose evidence must be stronger where nobody can be asked first (see `without_check`): the
+# late morning, whose margin is a width, not a probability (a lie-in is the commonest false one). `quiet_gap` is
+# calibrated per home on its own weeks already, and waiting longer there is what a collapse by day would cost.
+NO_CHECK_KINDS = ("routine_late",)
 
 # Expected report interval of a device when its binding has no `report_interval_s`: by ecosystem.
 # Zigbee battery devices report only on events; Zigbee2MQTT itself marks them offline after 1500 min.

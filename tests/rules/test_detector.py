@@ -282,21 +282,27 @@ def test_where_nobody_can_be_asked_door_then_nothing_waits_for_the_tier_window()
     assert local(22, 22, 3) <= raised[0].at <= local(22, 22, 4)
 
 
-def test_where_nobody_can_be_asked_the_learned_rules_want_stronger_evidence() -> None:
-    # The silence that asks an elder who can answer at 11:30 (see above) pages a visitor only on stronger
-    # evidence where she cannot: the learned rules wait no_check_factor (2) times longer, and never past the
-    # tier's 12 h window, which here is what raises it.
-    engine = _learned_engine()
-    engine.set_register([], {"H1": HomeProfile("key", "双龙湖街道", can_check=False)}, local(22, 3, 30))
-    th = engine.homes["H1"].th
-    assert th.quiet_gap_factor == 3.0 and th.routine_min_margin_min == 180 and not th.ask_first
-    for hour, minute in ((6, 40), (8, 0), (9, 30), (10, 0)):
-        motion(engine, local(22, hour, minute))
-    assert sweep_until(engine, local(22, 21, 50)) == []  # a silence this home's days do not rule out
-    raised = sweep_until(engine, local(22, 22, 30))
-    assert kinds(raised) == ["inactivity"] and raised[0].at <= local(22, 22, 1)  # the hard window holds
+def test_where_nobody_can_be_asked_a_late_morning_needs_stronger_evidence() -> None:
+    # No sign this morning. An elder who can answer is asked at 08:10 (up at 06:40 + 90 min); where she cannot,
+    # the call would page a visitor: routine_late waits no_check_factor (2) times its margin, 09:40.
+    profiles = {
+        "H1": HomeProfile("general", "双龙湖街道"),
+        "H2": HomeProfile("general", "双龙湖街道", can_check=False),
+    }
+    raised = []
+    for code in profiles:
+        engine = _learned_engine()
+        engine.set_register([], {"H1": profiles[code]}, local(22, 3, 30))
+        raised += sweep_until(engine, local(22, 9, 55))
+    assert [(c.kind, c.at) for c in raised] == [
+        ("routine_late", local(22, 8, 10)),
+        ("routine_late", local(22, 9, 40)),
+    ]
+    th = engine.thresholds("general", "H2", can_check=False)
+    assert th.routine_min_margin_min == 180 and th.quiet_gap_factor == 1.5 and not th.ask_first
+    assert th.inactivity_hours == 24  # the hard window never moves
     # Homes whose elders can answer keep sharing the usual thresholds.
-    assert engine.thresholds("key", "H2").quiet_gap_factor == 1.5
+    assert engine.thresholds("general", "H3") is engine.thresholds("general", "H4")
 
 
 def test_a_snapshot_from_before_the_model_restores_and_keeps_judging() -> None:
