@@ -204,8 +204,10 @@ class RoutineLateRule(TimerRule):
         if b is None:
             return (), NEVER
         th = home.th
-        # As late as she got up in the learning weeks is a lie-in of hers, not a morning to ask about.
-        margin = max(th.routine_k * b.first_spread_min, th.routine_min_margin_min, b.first_late_min)
+        # As late as she got up in the learning weeks (× lie_in_factor) is a lie-in of hers, not a morning to
+        # ask about.
+        late = b.first_late_min * th.lie_in_factor
+        margin = max(th.routine_k * b.first_spread_min, th.routine_min_margin_min, late)
         margin *= ctx.factor(home, now)
         start = ctx.day_start(now, home)
         start_min = th.local_time("day_start")

@@ -57,6 +57,9 @@ class Thresholds(_Frozen):
     routine_spread_floor_min: Annotated[float, Field(ge=1)] = 15.0
     routine_min_margin_min: Annotated[float, Field(ge=0)] = 90.0
     quiet_gap_factor: Annotated[float, Field(ge=1)] = 1.5
+    # A lie-in as late as the latest of the learning weeks × this is still her sleep (the extreme of a few weeks
+    # underestimates the next one, as with the quiet and outing bounds); never past the hard window.
+    lie_in_factor: Annotated[float, Field(ge=1)] = 1.5
     quiet_gap_min_hours: Annotated[float, Field(gt=0)] = 4.0
     # The activity model: a silence is unusual when quiet_gap_factor × the most signs a usual day's silence went
     # without were expected (at least activity_min_expected: P(no sign) = e^-3 ≈ 5 %), and it lasted at least

@@ -351,9 +351,11 @@ def test_a_lie_in_like_those_of_her_weeks_is_her_sleep_not_a_late_morning() -> N
     assert baseline.first_late_min == 120 and baseline.last_early_min >= 150  # usually up 06:40, bed 20:20
     assert Baseline.from_json(baseline.to_json()) == baseline
     engine.set_baseline("H1", baseline)
-    # No sign this morning: the centre asks at 08:40 (as late as she has slept), not at 06:40 + 90 min.
-    assert sweep_until(engine, local(22, 8, 35)) == []
-    raised = sweep_until(engine, local(22, 8, 55))
-    assert kinds(raised) == ["routine_late"] and local(22, 8, 40) <= raised[0].at <= local(22, 8, 41)
+    # No sign this morning: the centre asks at 09:40 (as late as she has slept × lie_in_factor 1.5: 3 h after
+    # 06:40), not at 06:40 + 90 min. (Her tier's configured morning check at 09:00 is a policy, and stays.)
+    engine.set_register([], {"H1": HomeProfile("general", "双龙湖街道")}, local(22, 3, 30))
+    assert sweep_until(engine, local(22, 9, 35)) == []
+    raised = sweep_until(engine, local(22, 9, 55))
+    assert kinds(raised) == ["routine_late"] and local(22, 9, 40) <= raised[0].at <= local(22, 9, 41)
     # Without that lie-in in her weeks, the usual margin: 06:40 + 90 min.
     assert kinds(sweep_until(_learned_engine(), local(22, 8, 15))) == ["routine_late"]
