@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts.service import AlertService
 from hub.bootstrap import open_register
 from hub.care.loop import run_care_loop
 from hub.clock import Clock, SystemClock
-from hub.config import Config
+from hub.cluster import ClusterRole
+from hub.config import ClusterConfig, Config
 from hub.devices.canary import canary_binding, canary_topic, registry_with_canary
 from hub.devices.device_time import DeviceTimePolicy
 from hub.devices.model import Binding
@@ -29,6 +33,9 @@ from hub.ingest.pipeline import Pipeline
 from hub.ingest.register_writer import RegisterWriter
 from hub.models import AlertCandidate, RawMessage, Severity
 from hub.register.bindings import load_bindings
+from hub.register.db import make_engine
+from hub.register.errors import RegisterError
+from hub.register.lease import LeaseLost, Leases, check_held
 from hub.rules.immediate import ImmediateRules
 from hub.rules.service import RulesService
 from hub.selfcheck import Canary, watch
@@ -36,10 +43,11 @@ from hub.sources.delivery import Delivery
 from hub.sources.embedded_broker import EmbeddedBroker
 from hub.sources.mqtt import MqttSource
 from hub.sources.serial_cjt188 import Cjt188Poller
+from hub.sources.watch_tcp import WatchSource
 from hub.store import InfluxStore, SqliteStore
 from hub.store.base import TimeSeriesStore
 from hub.web.alerts_api import ALERTS, AlertsWeb
-from hub.web.api import build_app
+from hub.web.api import build_app, build_standby_app
 from hub.web.care_api import CARE
 from hub.web.server import listen
 from hub.web.services import Services
@@ -183,6 +191,28 @@ class RunningHub:
     health: Health | None = None
 
 
+@dataclass
+class _Warm:
+    """What a hub keeps ready before it may be active: the register open and migrated, the device models,
+    the bindings loaded (a standby keeps them fresh), so that taking over needs only what the lease allows."""
+
+    sessions: sessionmaker[Session]
+    registry: DeviceRegistry
+    bindings: BindingCache
+    stale: bool = False  # the last reload failed: reload before taking over
+
+
+def _warm_up(config: Config) -> _Warm:
+    """Open the register and load the bindings (blocking; call in a thread)."""
+    sessions = open_register(config)
+    registry = registry_with_canary(
+        DeviceTimePolicy(config.pipeline.device_clock_future_s, config.pipeline.device_clock_max_lag_s)
+    )
+    bindings = BindingCache(sessions, registry, extra=canary_binding(config.mqtt.client_id))
+    bindings.reload()
+    return _Warm(sessions, registry, bindings)
+
+
 async def run_hub(
     config: Config,
     *,
@@ -190,10 +220,22 @@ async def run_hub(
     started: asyncio.Future[RunningHub] | None = None,
     on_batch_durable: Callable[[list[Delivery]], None] | None = None,
 ) -> None:
-    """Run the hub until cancelled; a failed part stops it with `HubStopped` (one plain line)."""
+    """Run the hub until cancelled; a failed part stops it with `HubStopped` (one plain line).
+
+    On a PostgreSQL register the hub is one instance of a cluster: it is active only while it holds the
+    lease (`_run_cluster`); on SQLite it is the only process and always active.
+    """
     stops: list[HubStopped] = []
+    hub = _HubArgs(clock or SystemClock(), started, on_batch_durable, stops)
     try:
-        await _run_hub(config, clock=clock, started=started, on_batch_durable=on_batch_durable, stops=stops)
+        warm = await asyncio.to_thread(_warm_up, config)
+        if make_url(config.register_url).get_backend_name() == "postgresql":
+            await _run_cluster(config, warm, hub)
+        else:
+            role = ClusterRole(config.cluster.instance_name, clustered=False)
+            role.set_active(None, [PARTITION])
+            LOGGER.info("SQLite 登记库：单进程运行，始终为主用 (always active; a standby needs PostgreSQL)")
+            await _run_hub(config, warm, role, hub)
     except Exception as exc:
         # A part that fails while the hub shuts down (a snapshot on the same full disk) must not hide why
         # the hub stopped: the reason stays the one the duty officer reads.
@@ -203,22 +245,205 @@ async def run_hub(
         raise stops[0] from None
 
 
-async def _run_hub(
-    config: Config,
-    *,
-    clock: Clock | None,
-    started: asyncio.Future[RunningHub] | None,
-    on_batch_durable: Callable[[list[Delivery]], None] | None,
-    stops: list[HubStopped],
-) -> None:
-    clock = clock or SystemClock()
-    sessions = await asyncio.to_thread(open_register, config)
-    registry = registry_with_canary(
-        DeviceTimePolicy(config.pipeline.device_clock_future_s, config.pipeline.device_clock_max_lag_s)
+@dataclass(frozen=True)
+class _HubArgs:
+    """What `run_hub`'s caller hands to each active term of the hub."""
+
+    clock: Clock
+    started: asyncio.Future[RunningHub] | None
+    on_batch_durable: Callable[[list[Delivery]], None] | None
+    stops: list[HubStopped]
+
+
+# -- hot standby ------------------------------------------------------------------------------------------
+
+# The one partition until partitioned instances are built: one lease for every home.
+PARTITION = 0
+# Exit status of an active that could not stop its work before its lease ran out: the process ends at once
+# (nothing is lost: what was not durable was not acknowledged) and its supervisor starts it again as a standby.
+EXIT_FENCED = 75
+
+
+async def _run_cluster(config: Config, warm: _Warm, hub: _HubArgs) -> None:
+    """Standby until the lease is won, active while it is held, standby again when it is lost; forever."""
+    cfg = config.cluster
+    role = ClusterRole(cfg.instance_name)
+    engine = await asyncio.to_thread(make_engine, config.register_url)  # leases never wait behind batches
+    leases = Leases(engine, role.instance, cfg.lease_s)
+    LOGGER.info(
+        "集群实例 %s：热备模式（PostgreSQL 登记库），租约 %g 秒，每 %g 秒续约",
+        role.instance,
+        cfg.lease_s,
+        cfg.renew_s,
     )
+    try:
+        while True:
+            epoch, acquired_at = await _standby(config, warm, leases, role)
+            role.set_active(epoch, [PARTITION])
+            LOGGER.warning("实例 %s 成为主用 (active)，租约 epoch %d", role.instance, epoch)
+            await _active(config, warm, leases, role, epoch, acquired_at, hub)
+            role.set_standby()
+            LOGGER.warning("实例 %s 转为备用 (standby)", role.instance)
+    finally:
+        await asyncio.to_thread(engine.dispose)
+
+
+async def _standby(config: Config, warm: _Warm, leases: Leases, role: ClusterRole) -> tuple[int, float]:
+    """Serve /healthz and /metrics as a standby, keep the bindings fresh, and try for the lease every
+    `renew_s` (or right when the holder's runs out); return its epoch and when it was taken (loop time)."""
+    loop = asyncio.get_running_loop()
+    role.set_standby()
+    runner = web.AppRunner(build_standby_app(role, config.web), access_log=None)
+    await runner.setup()
+    try:
+        await listen(runner, config.http.host, config.http.port)
+        refresh = asyncio.create_task(_refresh_while_standby(warm), name="bindings")
+        told = ""
+        try:
+            while True:
+                wait = config.cluster.renew_s
+                try:
+                    # Read first: trying to take a held lease would lock its row under the holder's renewal.
+                    held = [s for s in await asyncio.to_thread(leases.states) if s.partition == PARTITION]
+                    if not held or held[0].expired:
+                        sent = loop.time()
+                        epoch = await asyncio.to_thread(leases.acquire, PARTITION)
+                        if epoch is not None:
+                            return epoch, sent
+                    role.last_error = ""
+                    if held and not held[0].expired:
+                        # Wake just after the holder's lease runs out rather than up to renew_s later.
+                        wait = min(wait, held[0].remaining_s + 0.02)
+                        if told != held[0].owner:
+                            told = held[0].owner
+                            LOGGER.info("备用：主用实例是 %s（epoch %d）", told, held[0].epoch)
+                except RegisterError as exc:
+                    if role.last_error != str(exc):
+                        LOGGER.error("备用实例无法访问登记库 the standby cannot reach the register: %s", exc)
+                    role.last_error = str(exc)
+                    told = ""
+                await asyncio.sleep(wait)
+        finally:
+            await _cancel(refresh)
+    finally:
+        await runner.cleanup()
+
+
+async def _refresh_while_standby(warm: _Warm) -> None:
+    """Keep the bindings fresh for a takeover; a failed reload is logged and tried again (a standby that
+    cannot read the register says so in /healthz, and must not stop for it)."""
+    while True:
+        await asyncio.sleep(BINDING_REFRESH_S)
+        try:
+            await asyncio.to_thread(warm.bindings.reload)
+            warm.stale = False
+        except Exception as exc:  # any driver error: the next reload tries again, the takeover reloads
+            warm.stale = True
+            LOGGER.warning("备用实例刷新设备绑定失败 the standby could not reload the bindings: %s", exc)
+
+
+async def _active(
+    config: Config,
+    warm: _Warm,
+    leases: Leases,
+    role: ClusterRole,
+    epoch: int,
+    acquired_at: float,
+    hub: _HubArgs,
+) -> None:
+    """Run the hub while the lease is renewed; when it cannot be, stop the hub before the lease runs out."""
+    loop = asyncio.get_running_loop()
+    keeper = asyncio.create_task(keep_lease(leases, epoch, config.cluster, acquired_at), name="lease")
+    running = asyncio.create_task(_run_hub(config, warm, role, hub), name="active hub")
+    try:
+        await asyncio.wait({running, keeper}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # A clean stop: the last batch becomes durable while the lease is still renewed, then the lease
+        # is given up so that the standby takes over at once instead of after lease_s.
+        await _cancel(running)
+        await _cancel(keeper)
+        with contextlib.suppress(RegisterError):
+            await asyncio.to_thread(leases.release, PARTITION, epoch)
+        raise
+    if running.done():
+        await _cancel(keeper)
+        failure = None if running.cancelled() else running.exception()
+        if failure is not None and isinstance(failure.__cause__, LeaseLost):
+            LOGGER.critical("%s", failure.__cause__)  # a step found the lease gone: back to standby
+            hub.stops.clear()
+            return
+        with contextlib.suppress(RegisterError):
+            await asyncio.to_thread(leases.release, PARTITION, epoch)
+        running.result()  # the hub stopped itself: its HubStopped ends the process (fail closed)
+        return
+    stop_by = keeper.result()
+    LOGGER.critical(
+        "实例 %s 无法续约，在租约到期前停止主用工作 (self-fencing: the lease could not be renewed)",
+        role.instance,
+    )
+    running.cancel()
+    done, _ = await asyncio.wait({running}, timeout=max(0.0, stop_by - loop.time()))
+    if not done:
+        LOGGER.critical("主用工作未能在租约到期前停止，进程立即退出 (exit %d)", EXIT_FENCED)
+        logging.shutdown()
+        os._exit(EXIT_FENCED)  # nothing is lost: what was not durable was not acknowledged to the broker
+    if not running.cancelled() and running.exception() is not None:
+        LOGGER.error("停止主用工作时出错 while stopping the active work: %s", running.exception())
+
+
+async def keep_lease(leases: Leases, epoch: int, cfg: ClusterConfig, renewed_at: float) -> float:
+    """Renew every `renew_s` (sooner after a failure); return, with the loop time by which the active work
+    must have stopped, once the lease is lost or could not be renewed for two thirds of `lease_s`.
+
+    Times are the loop's monotonic clock from just before each statement was sent: the database set the
+    expiry at least that late, so the local deadline is never later than the database's.
+    """
+    loop = asyncio.get_running_loop()
+    failed = False
+    while True:
+        fence_at = renewed_at + cfg.lease_s * 2 / 3
+        next_try = loop.time() + cfg.renew_s / 4 if failed else renewed_at + cfg.renew_s
+        await asyncio.sleep(max(0.0, min(next_try, fence_at) - loop.time()))
+        if loop.time() >= fence_at:
+            return renewed_at + cfg.lease_s * 0.9
+        sent = loop.time()
+        try:
+            async with asyncio.timeout_at(fence_at):
+                held = await asyncio.to_thread(leases.renew, PARTITION, epoch)
+        except TimeoutError:
+            failed = True
+            continue
+        except RegisterError as exc:
+            LOGGER.warning("续约失败 lease renewal failed: %s", exc)
+            failed = True
+            continue
+        if not held:
+            LOGGER.critical("租约已不属于本实例 the lease was lost (epoch %d)", epoch)
+            return loop.time()  # another instance may be active already: stop now
+        renewed_at, failed = sent, False
+
+
+def _fence(role: ClusterRole) -> Callable[[Session], None] | None:
+    """The fencing-token check for the active work's transactions (None on SQLite: nobody to fence off)."""
+    epoch = role.epoch
+    if not role.clustered or epoch is None:
+        return None
+    instance = role.instance
+
+    def check(session: Session) -> None:
+        check_held(session, PARTITION, instance, epoch)
+
+    return check
+
+
+async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs) -> None:
+    """One active term of the hub: every part, until cancelled or a part fails."""
+    clock, started, on_batch_durable, stops = hub.clock, hub.started, hub.on_batch_durable, hub.stops
+    sessions, registry, bindings = warm.sessions, warm.registry, warm.bindings
+    if warm.stale:  # a standby that could not reload them lately
+        await asyncio.to_thread(bindings.reload)
+        warm.stale = False
     canary = Canary(canary_topic(config.mqtt.client_id), config.health, clock)
-    bindings = BindingCache(sessions, registry, extra=canary_binding(config.mqtt.client_id))
-    await asyncio.to_thread(bindings.reload)
     async with AsyncExitStack() as stack:
         broker_url = config.mqtt.url
         embedded = not broker_url
@@ -227,7 +452,7 @@ async def _run_hub(
             broker_url = broker.url
         store = await stack.enter_async_context(build_store(config))
         alerts = await stack.enter_async_context(
-            AlertService(config.alerts, sessions, clock, config.timezone)
+            AlertService(config.alerts, sessions, clock, config.timezone, fence=_fence(role))
         )
         # The rules engine: restored from its snapshot plus the time series before any message is taken.
         rules: RulesService | None = None
@@ -287,6 +512,7 @@ async def _run_hub(
             web=config.web,
             host=config.http.host,
             health=health,
+            cluster=role,
         )
         app = build_app(services)
         app[ALERTS] = AlertsWeb(alerts)
@@ -308,6 +534,20 @@ async def _run_hub(
             await stack.enter_async_context(poller)
             # A serial reply needs no acknowledgement: the meter is polled again next interval anyway.
             stack.push_async_callback(_cancel, asyncio.create_task(pipeline.consume(_unacknowledged(poller))))
+
+        if config.watch.enabled:
+            watch_cfg = config.watch
+            watch_source = WatchSource(
+                watch_cfg.host,
+                watch_cfg.port,
+                idle_timeout_s=watch_cfg.idle_timeout_s,
+                max_frame=watch_cfg.max_frame_bytes,
+                reply_to_locations=watch_cfg.reply_to_locations,
+                clock=clock,
+            )
+            # Entered on the stack: it closes after the last flush, so that flush's replies still go out.
+            await stack.enter_async_context(watch_source)
+            stack.push_async_callback(_cancel, asyncio.create_task(pipeline.consume(watch_source)))
 
         async def mqtt() -> None:
             # Connecting runs beside the rest: while the broker is down the alert worker still sends (SMS
@@ -483,7 +723,7 @@ async def _unacknowledged(messages: AsyncIterable[RawMessage]) -> AsyncIterator[
         yield Delivery(message)
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
+async def _cancel(task: asyncio.Task[Any]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hub.alerts.settings import AlertsConfig
 from hub.care.settings import CareConfig
+from hub.cluster import default_instance
 from hub.deploy.settings import BrokerSettings
 from hub.errors import HubError
 from hub.health import HealthConfig
@@ -107,6 +108,46 @@ class SerialMeterConfig(_Section):
     baudrate: int = 2400
 
 
+class ClusterConfig(_Section):
+    """Hot standby (PostgreSQL register only): several hub processes, one active, by a lease in the register.
+
+    The active renews its lease every `renew_s`; one that cannot renew stops its active work before the
+    `lease_s` are up, and a standby takes the lease once they are.
+    """
+
+    instance: str = ""  # this process's name in the cluster; "" → host name and process id
+    lease_s: Annotated[float, Field(ge=1, le=60)] = 3.0
+    renew_s: Annotated[float, Field(gt=0, le=20)] = 1.0
+    partitions: Annotated[int, Field(ge=1, le=1)] = 1  # partitioned instances are not built yet
+
+    @property
+    def instance_name(self) -> str:
+        """`instance`, or host name and process id when it is not set."""
+        return self.instance or default_instance()
+
+
+class WatchConfig(_Section):
+    """The TCP source for 4G SOS pendants and watches (the "watch" protocol; docs/watch.md)."""
+
+    enabled: bool = False
+    # Devices connect over the cellular network, so the listener faces outside by default.
+    host: str = "0.0.0.0"
+    port: Annotated[int, Field(ge=0, le=65535)] = 5093
+    # How often the devices send their LK keep-alive (set on the device); a connection silent for
+    # `idle_keepalives` of these is closed as dead (half-open: the device lost its link).
+    keepalive_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    idle_keepalives: Annotated[float, Field(ge=1.5, le=20)] = 3.0
+    # A frame longer than this is refused (quarantined): text frames are well under 1 KiB.
+    max_frame_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 16 * 1024
+    # Firmware that waits for an answer to each location report (UD, UD2, …) as to an alarm.
+    reply_to_locations: bool = False
+
+    @property
+    def idle_timeout_s(self) -> float:
+        """How long a connection may stay silent before it is closed."""
+        return self.keepalive_s * self.idle_keepalives
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -119,6 +160,7 @@ class Config(_Section):
     http: HttpConfig = HttpConfig()
     pipeline: PipelineConfig = PipelineConfig()
     serial: list[SerialMeterConfig] = Field(default_factory=list)
+    watch: WatchConfig = WatchConfig()
     rules: RulesConfig = RulesConfig()
     # The production broker as devices see it (broker-config, device-credentials).
     broker: BrokerSettings = BrokerSettings()
@@ -126,6 +168,7 @@ class Config(_Section):
     care: CareConfig = CareConfig()
     web: WebConfig = WebConfig()
     health: HealthConfig = HealthConfig()
+    cluster: ClusterConfig = ClusterConfig()
 
     @property
     def register_url(self) -> str:
@@ -181,6 +224,11 @@ def parse_config(data: dict[str, Any], origin: str = "<config>", env: dict[str, 
     if cfg.web.demo_user and cfg.http.host not in ("127.0.0.1", "::1"):
         raise ConfigError(
             f"{origin}: web.demo_user: only allowed when http.host is 127.0.0.1 (the local demo)"
+        )
+    if cfg.cluster.renew_s > cfg.cluster.lease_s / 3:
+        raise ConfigError(
+            f"{origin}: cluster.renew_s: must be at most a third of cluster.lease_s ({cfg.cluster.lease_s:g} s), "
+            f"so that a lease is renewed twice before the active must give up; got {cfg.cluster.renew_s:g}"
         )
     if cfg.store.kind == "influxdb" and not cfg.store.url:
         raise ConfigError(f'{origin}: store.url: required when store.kind = "influxdb"')

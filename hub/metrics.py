@@ -32,6 +32,24 @@ HEALTH_CHECK = Gauge(
     ["check"],
     registry=REGISTRY,
 )
+CLUSTER_ACTIVE = Gauge(
+    "hub_cluster_active",
+    "1 while this instance holds its lease and does the active work, 0 while it is a standby",
+    ["instance"],
+    registry=REGISTRY,
+)
+CLUSTER_PARTITIONS = Gauge(
+    "hub_cluster_partitions_owned",
+    "Partitions whose lease this instance holds",
+    ["instance"],
+    registry=REGISTRY,
+)
+CLUSTER_EPOCH = Gauge(
+    "hub_cluster_lease_epoch",
+    "Fencing token (epoch) of the lease this instance holds, 0 when it holds none",
+    ["instance"],
+    registry=REGISTRY,
+)
 
 
 def render() -> bytes:

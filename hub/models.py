@@ -42,6 +42,11 @@ class Signal(StrEnum):
     POWER = "power"  # W
     TEMPERATURE = "temperature"  # °C (room or device)
     LINK_QUALITY = "link_quality"  # 0..255
+    STEPS = "steps"  # step count of the day, as a wearable reports it
+    LATITUDE = "latitude"  # degrees, north positive, in the datum `GEO_DATUM` gives
+    LONGITUDE = "longitude"  # degrees, east positive
+    GEO_DATUM = "geo_datum"  # datum of LATITUDE/LONGITUDE at the same time: 0 = WGS-84 (GPS), 1 = GCJ-02
+    WRIST_OFF = "wrist_off"  # 1 = the wearable says it was taken off the wrist
 
 
 SIGNAL_UNITS: dict[Signal, str] = {
@@ -71,6 +76,11 @@ SIGNAL_UNITS: dict[Signal, str] = {
     Signal.POWER: "W",
     Signal.TEMPERATURE: "°C",
     Signal.LINK_QUALITY: "",
+    Signal.STEPS: "",
+    Signal.LATITUDE: "°",
+    Signal.LONGITUDE: "°",
+    Signal.GEO_DATUM: "",
+    Signal.WRIST_OFF: "",
 }
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,16 @@ def write_config(
     http_port: int,
     client_id: str,
     store: dict[str, Any] | None = None,
+    extra: str = "",
 ) -> Path:
-    """A TOML config for a hub on a real broker."""
+    """A TOML config for a hub on a real broker (`extra`: more TOML sections, appended as they are)."""
     store = store or {"kind": "sqlite"}
     store_lines = "\n".join(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in store.items())
     path.write_text(
         f'data_dir = "{data_dir}"\n'
         f'[mqtt]\nurl = "{broker_url}"\nclient_id = "{client_id}"\n'
         f'[http]\nhost = "127.0.0.1"\nport = {http_port}\n'
-        f"[store]\n{store_lines}\n",
+        f"[store]\n{store_lines}\n{extra}",
         encoding="utf-8",
     )
     return path
@@ -121,7 +123,8 @@ class HubProcess:
         self.http_port = http_port
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
-        self._token = ""  # an admin API token, made on the first API call (the API needs a user)
+        # An admin API token, made on the first API call (the API needs a user); hubs on one register may share it.
+        self.token = ""
 
     def start(self) -> None:
         """Start the hub; returns at once."""
@@ -141,6 +144,11 @@ class HubProcess:
         except (OSError, ValueError):
             return None
 
+    def health_pending(self) -> int:
+        """Messages the hub has accepted but not yet made durable (-1 when it does not answer)."""
+        health = self.health()
+        return -1 if health is None else int(health.get("pending", -1))
+
     def wait_ready(self, timeout: float = 60) -> None:
         """Until the hub answers /healthz with an MQTT connection up."""
         deadline = time.monotonic() + timeout
@@ -154,6 +162,29 @@ class HubProcess:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"hub not ready after {timeout}s; log: {self.log.read_text()[-3000:]}")
+
+    def role(self) -> str | None:
+        """ "active" or "standby" as /healthz says, or None if the hub does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1) as r:
+                return str(json.load(r).get("role"))
+        except urllib.error.HTTPError as exc:  # 503 still carries the body
+            return str(json.load(exc).get("role"))
+        except (OSError, ValueError):
+            return None
+
+    def wait_role(self, role: str, timeout: float = 60) -> float:
+        """Until /healthz says `role`; the seconds it took."""
+        start = time.monotonic()
+        while time.monotonic() < start + timeout:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"hub exited with {self.proc.returncode}; log: {self.log.read_text()[-3000:]}"
+                )
+            if self.role() == role:
+                return time.monotonic() - start
+            time.sleep(0.05)
+        raise RuntimeError(f"hub not {role} after {timeout}s; log: {self.log.read_text()[-3000:]}")
 
     def kill(self) -> None:
         """SIGKILL: no chance to flush or disconnect cleanly."""
@@ -174,7 +205,7 @@ class HubProcess:
         """GET a JSON path of the hub's HTTP API (as an admin API client)."""
         headers = {}
         if path.startswith("/api/"):
-            if not self._token:
+            if not self.token:
                 cli(
                     self.config,
                     "user",
@@ -185,8 +216,8 @@ class HubProcess:
                     "--no-password",
                     env=self.env,
                 )
-                self._token = cli(self.config, "user", "token", "hubproc-admin", env=self.env).strip()
-            headers["Authorization"] = f"Bearer {self._token}"
+                self.token = cli(self.config, "user", "token", "hubproc-admin", env=self.env).strip()
+            headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", headers=headers)
         with urllib.request.urlopen(request, timeout=5) as r:
             return json.load(r)

@@ -128,3 +128,40 @@ def test_cli_run_with_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert "mqtt.urll" in proc.stderr
+
+
+def test_cluster_defaults_and_a_renewal_too_slow_for_the_lease_is_named() -> None:
+    cfg = parse_config({}, env={})
+    assert (cfg.cluster.lease_s, cfg.cluster.renew_s, cfg.cluster.partitions) == (3.0, 1.0, 1)
+    assert cfg.cluster.instance_name  # host name and process id when not set
+    assert parse_config({"cluster": {"instance": "box-2"}}, env={}).cluster.instance_name == "box-2"
+    with pytest.raises(ConfigError, match=r"cluster\.renew_s: must be at most a third of cluster\.lease_s"):
+        parse_config({"cluster": {"lease_s": 3, "renew_s": 2}}, env={})
+    with pytest.raises(ConfigError, match=r"cluster\.lease_s"):
+        parse_config({"cluster": {"lease_s": 0.5}}, env={})
+
+
+def test_the_domestic_providers_example_loads_and_a_missing_template_is_named(tmp_path: Path) -> None:
+    example = (ROOT / "examples" / "alerts-cn.toml").read_text(encoding="utf-8")
+    env = {"HUB_ALIYUN_ACCESS_KEY_SECRET": "s", "HUB_TENCENT_SECRET_KEY": "k"}
+    cfg = load_config(write(tmp_path / "hub.toml", example), env=env)
+    assert cfg.alerts.routes["sms"] == ["aliyun_sms", "tencent_sms", "gsm_sms"]
+    assert cfg.alerts.aliyun.sms_enabled and cfg.alerts.tencent.voice_enabled
+    assert "access_key_secret" not in repr(cfg.alerts.aliyun)  # the secret is never shown
+    # A district that has not registered its all-clear template yet: the hub refuses, naming the kind.
+    start = example.index("[alerts.tencent.sms_templates.resolved]")
+    without = example[:start] + example[example.index("\n\n", start) :]
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path / "hub.toml", without), env=env)
+    assert "alerts.tencent" in str(err.value) and "resolved" in str(err.value)
+
+
+def test_watch_section_is_typed_and_its_idle_timeout_is_keepalives() -> None:
+    cfg = parse_config(
+        {"watch": {"enabled": True, "port": 5093, "keepalive_s": 60, "idle_keepalives": 3}}, env={}
+    )
+    assert cfg.watch.enabled and cfg.watch.idle_timeout_s == 180
+    with pytest.raises(ConfigError, match=r"watch\.idle_keepalives"):
+        parse_config({"watch": {"idle_keepalives": 1}}, env={})  # one missed keep-alive is no dead link
+    with pytest.raises(ConfigError, match=r"watch\.port"):
+        parse_config({"watch": {"port": 70000}}, env={})

@@ -15,7 +15,7 @@ step's people, the duty line when exhausted, and the responder when someone has 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from hub.alerts.recipients import Recipient, recipients_for
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import AlertChange
 from hub.alerts.tables import Escalation, OutboxMessage
+from hub.alerts.templates import act_kind, alert_params
 from hub.clock import Clock
 from hub.register.models import Alert, AlertEvent, Elder
 
@@ -65,6 +66,10 @@ class Escalator:
         self._clock = clock
         self._tz = ZoneInfo(timezone)
         self._tz_name = timezone
+        # Whether a voice channel that collects the elder's key is live: Twilio with a public URL, an
+        # Aliyun/Tencent call with its callback token, or a GSM modem whose voice probe passed
+        # (`AlertService` sets that one once the channels are open).
+        self.can_call_elder = self._keypress_voice()
 
     def on_alert_changes(self, session: Session, changes: Sequence[AlertChange]) -> None:
         """RegisterWriter hook: record that each newly opened alert must escalate, and that each new press
@@ -144,7 +149,7 @@ class Escalator:
         # The call needs a voice channel that can collect the key; without one the SMS alone asks (the
         # voice route's fallback would otherwise send the call's text as a second SMS).
         routes = ["sms"]
-        if self._config.twilio.enabled and self._config.public_url:
+        if self.can_call_elder:
             routes.insert(0, "voice")
         for route in routes:
             enqueue(
@@ -160,6 +165,8 @@ class Escalator:
                 if route == "voice"
                 else messages.check_text(facts, self._tz_name),
                 at=now,
+                template="check",
+                params=alert_params(facts, self._tz_name),
             )
         wait = self._config.elder_check_wait_s * self._config.wait_scale
         esc.status, esc.step, esc.round, esc.note = CHECKING, -1, 0, "先询问老人"
@@ -302,6 +309,8 @@ class Escalator:
             lambda route: self._text(facts, alert, route=route, guidance=guidance),
             now,
             not_before,
+            template=act_kind(alert.kind, alert.alert_class),
+            params=alert_params(facts, self._tz_name, device=alert.device_code),
         )
         who = _names(people)
         esc.step, esc.round, esc.status, esc.updated_at, esc.note = step, rnd, "waiting", now, ""
@@ -331,8 +340,13 @@ class Escalator:
         text_for: Callable[[str], str],
         now: datetime,
         not_before: datetime | None = None,
+        *,
+        template: str,
+        params: Mapping[str, str],
     ) -> None:
-        """Queue "please act" messages to `people` over `routes`; the group robot gets one with the names."""
+        """Queue "please act" messages to `people` over `routes`; the group robot gets one with the names.
+
+        `template` and `params` are the message kind and values template-only channels send instead."""
         for route in routes:
             if route == "robot":
                 enqueue(
@@ -347,6 +361,8 @@ class Escalator:
                     text=text_for("sms") + f" 已通知：{_names(people)}",
                     at=now,
                     not_before=not_before,
+                    template=template,
+                    params=params,
                 )
                 continue
             for person in people:
@@ -362,6 +378,8 @@ class Escalator:
                     text=text_for(route),
                     at=now,
                     not_before=not_before,
+                    template=template,
+                    params=params,
                 )
 
     def _people(
@@ -438,7 +456,16 @@ class Escalator:
             return messages.exhausted_text(facts, self._tz_name)
 
         self._send(
-            session, alert, people, spec.routes, f"a{alert.id}-x{esc.round}", text_for, now, not_before
+            session,
+            alert,
+            people,
+            spec.routes,
+            f"a{alert.id}-x{esc.round}",
+            text_for,
+            now,
+            not_before,
+            template="device" if alert.alert_class == "device" else "exhausted",
+            params=alert_params(facts, self._tz_name, device=alert.device_code),
         )
         if alert.state == AlertState.OPEN:
             transition(session, alert, AlertState.NOTIFYING, at=now, event="notifying", detail=esc.note)
@@ -497,7 +524,17 @@ class Escalator:
                 return messages.press_voice(facts, presses=presses, responder=responder)
             return messages.press_text(facts, self._tz_name, presses=presses, at=now, responder=responder)
 
-        self._send(session, alert, people, spec.routes, f"a{alert.id}-p{presses}", text_for, now)
+        self._send(
+            session,
+            alert,
+            people,
+            spec.routes,
+            f"a{alert.id}-p{presses}",
+            text_for,
+            now,
+            template="press",
+            params=alert_params(facts, self._tz_name, presses=presses, responder=responder),
+        )
         session.add(
             AlertEvent(
                 alert_id=alert.id,
@@ -549,7 +586,18 @@ class Escalator:
                 route="sms",
                 text=text,
                 at=now,
+                template="fyi",
+                params=alert_params(facts, self._tz_name),
             )
+
+    def _keypress_voice(self) -> bool:
+        """True when a configured voice channel can report the callee's keypress back to the hub."""
+        cfg = self._config
+        return (
+            (cfg.twilio.enabled and bool(cfg.public_url))
+            or (cfg.aliyun.voice_enabled and bool(cfg.aliyun.callback_token))
+            or (cfg.tencent.voice_enabled and bool(cfg.tencent.callback_token))
+        )
 
     def _quiet_until(self, local: datetime) -> datetime | None:
         """End of the quiet hours (UTC) if `local` falls in them, else None."""

@@ -24,6 +24,7 @@ from hub.alerts.outbox import cancel_pending, enqueue, facts_for
 from hub.alerts.outcomes import OTHER, OUTCOMES, outcome_code
 from hub.alerts.settings import TightenConfig
 from hub.alerts.tables import Escalation
+from hub.alerts.templates import alert_params
 from hub.register.models import Alert, AlertEvent, Contact, Elder
 
 ALLOWED: dict[AlertState, frozenset[AlertState]] = {
@@ -141,6 +142,8 @@ def resolve(
                 route="sms",
                 text=text,
                 at=at,
+                template="resolved",
+                params=alert_params(facts, outcome=outcome),
             )
     return alert
 

@@ -30,6 +30,9 @@ KIND_NAMES = {
     "continuous_flow": "持续流水",
     "away_overdue": "外出未归",
     "outing_overdue": "外出超时未归",
+    "safe_zone_night": "夜间离开安全区域",
+    "safe_zone_long": "离开安全区域过久",
+    "safe_zone_datum": "安全区域坐标系不符",
 }
 
 
@@ -58,6 +61,11 @@ def alert_code(alert_id: int) -> str:
 def _when(at: datetime, tz: str) -> str:
     local = at.astimezone(ZoneInfo(tz))
     return f"{local.month}月{local.day}日{local:%H:%M}"
+
+
+def when_text(at: datetime, tz: str) -> str:
+    """The local time as the messages say it ("11月30日14:05"); template channels fill it in too."""
+    return _when(at, tz)
 
 
 def _fit(head: str, middle: str, tail: str, limit: int = MAX_CHARS) -> str:

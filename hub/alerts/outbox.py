@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -30,8 +32,14 @@ def enqueue(
     text: str,
     at: datetime,
     not_before: datetime | None = None,
+    template: str = "",
+    params: Mapping[str, str] | None = None,
 ) -> bool:
-    """Add one message unless one with the same idempotency key exists; True when added."""
+    """Add one message unless one with the same idempotency key exists; True when added.
+
+    `template` is its message kind and `params` its named values (hub.alerts.templates), which template
+    channels (Aliyun, Tencent) send instead of `text`.
+    """
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is not None:
         return False
     # A Core insert, not an ORM object and a flush: a burst of alerts queues hundreds of these in one
@@ -48,6 +56,8 @@ def enqueue(
             "route": route,
             "channel_index": 0,
             "text": text,
+            "template": template,
+            "params": json.dumps(dict(params or {}), ensure_ascii=False),
             "status": PENDING,
             "attempts": 0,
             "next_attempt_at": not_before or at,

@@ -46,6 +46,7 @@ async def raise_system_alert(alerts: AlertService, key: str, text: str) -> None:
                     route=route,
                     text=text,
                     at=now,
+                    template="system",
                 )
 
     try:
@@ -63,7 +64,8 @@ async def _send_directly(alerts: AlertService, rows: list[tuple[str, str, str, s
         for channel in alerts.worker.chain(route):
             try:
                 async with asyncio.timeout(alerts.config.send_timeout_s):
-                    await alerts.channels[channel].notify(Notification(0, address, text, row_key))
+                    note = Notification(0, address, text, row_key, kind="system", params={"text": text})
+                    await alerts.channels[channel].notify(note)
                 break
             except (NotifyError, TimeoutError) as exc:
                 LOGGER.warning("系统告警经 %s 发送失败: %s", channel, exc)

@@ -82,6 +82,10 @@ class OutboxMessage(Base):
     route: Mapped[str] = mapped_column(String(16))  # sms | voice | robot
     channel_index: Mapped[int] = mapped_column(Integer, default=0)
     text: Mapped[str] = mapped_column(Text)
+    # The message kind (hub.alerts.templates.MESSAGE_KINDS) and its named values as JSON, for channels
+    # that only send pre-approved templates; "" for rows queued before these existed.
+    template: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    params: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     status: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent | failed | cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

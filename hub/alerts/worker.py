@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,14 @@ LOGGER = logging.getLogger(__name__)
 CLAIM_MAX = 200
 # Escalations begun or advanced per claim (the rest follow at once, in the next claim).
 FIRE_MAX = 8
+# Provider statuses that mean "not reached", as the timeline says them.
+STATUS_ZH = {
+    "busy": "占线",
+    "no-answer": "无人接听",
+    "failed": "失败",
+    "undelivered": "未送达",
+    "canceled": "已取消",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,8 @@ class _Job:
     channel_index: int
     attempts: int
     text: str
+    template: str = ""
+    params: str = "{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +100,10 @@ class AlertWorker:
         channels: Mapping[str, Notifier],
         config: AlertsConfig,
         clock: Clock,
+        fence: Callable[[Session], None] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._fence = fence  # first in every claim: raises when this hub may no longer act (hot standby)
         self._escalator = escalator
         self._channels = channels  # may be filled later (AlertService opens channels on enter)
         self._config = config
@@ -159,6 +172,8 @@ class AlertWorker:
         # transaction here would hold up the ingest pipeline's commits (and so the MQTT acknowledgements).
         now = self._clock.now()
         with self._sessions.begin() as session:
+            if self._fence is not None:
+                self._fence(session)
             self._escalator.fire_due(session, now, limit=FIRE_MAX)
             rows = session.scalars(
                 select(OutboxMessage)
@@ -177,6 +192,8 @@ class AlertWorker:
                     r.channel_index,
                     r.attempts,
                     r.text,
+                    r.template,
+                    r.params,
                 )
                 for r in rows
             ]
@@ -230,6 +247,13 @@ class AlertWorker:
                     )
                     row.attempts += 1
                     self.sent += 1
+                    if provider_failed(row.route, row.provider_status):
+                        # The provider said it failed before this send was recorded (a call that was
+                        # busy at once): move on now, as the status would have done a moment later.
+                        status = STATUS_ZH.get(row.provider_status, row.provider_status)
+                        reason = f"{res.channel} 回执：{status}"
+                        fall_back(session, row, now, reason=reason, chain=self.chain(row.route))
+                        continue
                     if row.alert_id is not None and row.purpose in ("act", "fyi", elder_check.PURPOSE):
                         session.add(
                             AlertEvent(
@@ -258,7 +282,15 @@ class AlertWorker:
         later = self._limiter.admit(f"{name}:{job.address}", self._clock.now()) if name != "log" else None
         if later is not None:
             return _Result(job, name, deferred_until=later)
-        note = Notification(job.alert_id or 0, job.address, job.text, job.key, outbox_id=job.id)
+        note = Notification(
+            job.alert_id or 0,
+            job.address,
+            job.text,
+            job.key,
+            outbox_id=job.id,
+            kind=job.template,
+            params={**json.loads(job.params or "{}"), "text": job.text},
+        )
         channel = self._channels[name]
         # The timeout is the provider's time to answer, not the wait for a one-at-a-time channel (a GSM
         # modem): timed from the queue, a burst of SOS sends would time out there and end in the log.
@@ -285,6 +317,12 @@ class AlertWorker:
         return self._slots[name]
 
 
+def provider_failed(route: str, status: str) -> bool:
+    """Whether a provider's status (Twilio's callback, the modem's call) means the message did not reach
+    its recipient: failed or undelivered, or a call that was busy, unanswered or cancelled."""
+    return status in ("failed", "undelivered") or (route == "voice" and status in elder_check.UNREACHED)
+
+
 def fall_back(session: Session, row: OutboxMessage, now: datetime, *, reason: str, chain: list[str]) -> None:
     """Move `row` to the next channel of its chain, or mark it failed when none is left (in the timeline)."""
     current = chain[min(row.channel_index, len(chain) - 1)]
@@ -301,6 +339,7 @@ def fall_back(session: Session, row: OutboxMessage, now: datetime, *, reason: st
     if row.channel_index + 1 < len(chain):
         row.channel_index += 1
         row.attempts = 0
+        row.provider_status = ""  # the next channel's own status comes later
         row.status = PENDING
         row.next_attempt_at = now
         detail = f"{row.name or row.address}: {current} 失败（{reason}），改用 {chain[row.channel_index]}"

@@ -259,6 +259,7 @@ def remind_overdue(session: Session, now: datetime, config: CareConfig, tz: Zone
                     route="sms",
                     text=text,
                     at=now,
+                    template="reminder",
                 )
     session.flush()
     return events

@@ -21,6 +21,7 @@ WMBUSMETERS = "wmbusmeters"
 SHELLY = "shelly"
 NATIVE = "native"
 CJT188 = "cjt188"
+WATCH = "watch"
 
 # Zigbee2MQTT command topics others publish under the same root; they are never device state.
 _Z2M_COMMANDS = frozenset({"set", "get"})
@@ -109,12 +110,21 @@ def route_cjt188(topic: str) -> Route | None:
     return Route(CJT188, address.upper(), "frame")
 
 
+def route_watch(topic: str) -> Route | None:
+    """``watch/<device id>/<command>``: the synthetic topic of the 4G watch TCP source."""
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != "watch" or not parts[1] or not parts[2]:
+        return None
+    return Route(WATCH, parts[1], parts[2])
+
+
 ECOSYSTEMS: tuple[Ecosystem, ...] = (
     Ecosystem(ZIGBEE2MQTT, ("zigbee2mqtt/#",), route_zigbee2mqtt),
     Ecosystem(TASMOTA, ("tele/#",), route_tasmota),
     Ecosystem(WMBUSMETERS, ("wmbusmeters/#",), route_wmbusmeters),
     Ecosystem(NATIVE, ("eldercare/#",), route_native),
     Ecosystem(CJT188, (), route_cjt188),  # fed by the serial poller, never subscribed
+    Ecosystem(WATCH, (), route_watch),  # fed by the watch TCP source, never subscribed
     Ecosystem(SHELLY, ("+/events/rpc",), route_shelly),
     Ecosystem(ESPHOME, ("+/sensor/+/state", "+/binary_sensor/+/state", "+/status"), route_esphome),
 )
@@ -128,6 +138,7 @@ ROOTS: dict[str, Ecosystem | None] = {
     "wmbusmeters": _BY_NAME[WMBUSMETERS],
     "eldercare": _BY_NAME[NATIVE],
     "cjt188": _BY_NAME[CJT188],
+    "watch": _BY_NAME[WATCH],
     "homeassistant": None,
 }
 

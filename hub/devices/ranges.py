@@ -29,6 +29,7 @@ BOOLEAN_SIGNALS = frozenset(
         Signal.LEAK,
         Signal.BATTERY_LOW,
         Signal.AVAILABILITY,
+        Signal.WRIST_OFF,
     }
 )
 
@@ -49,6 +50,10 @@ RANGES: dict[Signal, tuple[float, float]] = {
     Signal.POWER: (-100_000.0, 100_000.0),  # W; a reversed clamp reads negative
     Signal.TEMPERATURE: (-60.0, 150.0),  # °C of a room or a device's chip
     Signal.LINK_QUALITY: (0.0, 255.0),
+    Signal.STEPS: (0.0, 1_000_000.0),  # a day's steps; a pedometer never gets near
+    Signal.LATITUDE: (-90.0, 90.0),
+    Signal.LONGITUDE: (-180.0, 180.0),
+    Signal.GEO_DATUM: (0.0, 1.0),  # 0 WGS-84, 1 GCJ-02
 }
 
 

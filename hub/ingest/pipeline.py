@@ -143,6 +143,8 @@ class Pipeline:
         if not is_canary(raw.topic):
             self.last_message_at = raw.received_at
         try:
+            if delivery.rejected is not None:
+                raise DeviceError(delivery.rejected)
             readings = self._decode(delivery)
         except DeviceError as exc:
             self._quarantine(delivery, str(exc))

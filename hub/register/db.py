@@ -15,7 +15,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +25,9 @@ from hub.register.errors import RegisterError
 LOGGER = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# PostgreSQL advisory lock key held while migrating (any fixed number no other code uses).
+MIGRATION_LOCK = 0x656C6465  # "elde"
 
 # How long a SQLite writer waits for another writer's lock before failing, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -105,6 +108,9 @@ def _upgrade(engine: Engine) -> None:
         raise RegisterError(f"cannot connect to the database at {safe_url(engine.url)}: {exc}") from exc
     try:
         with connection, connection.begin():
+            if engine.dialect.name == "postgresql":
+                # Hubs of one cluster start together: one migrates, the others wait and find it done.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             # env.py runs the migrations on this connection instead of opening its own.
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

@@ -139,6 +139,12 @@ class Elder(Base):
     subsidy_monthly: Mapped[float | None] = mapped_column(Numeric(12, 2, asdecimal=False), nullable=True)
     # Half-year review: when the record was last checked (建档 or 复核); None = never.
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # 安全区域: a circle around where the elder lives her day (centre in degrees, radius in metres) in the
+    # datum of the wearable's positions (wgs84 | gcj02); None = no safe zone.
+    safe_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    safe_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    safe_radius_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    safe_datum: Mapped[str] = mapped_column(String(8), default="wgs84", server_default="wgs84")
 
     home: Mapped[Home] = relationship(back_populates="elders")
     contacts: Mapped[list[Contact]] = relationship(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hub.alerts.tables
 import hub.care.tables
 import hub.deploy.tables
+import hub.register.lease
 import hub.rules.tables
 import hub.web.tables  # noqa: F401  (imported for their side effect: tables on Base.metadata)
 from hub.register.models import Base

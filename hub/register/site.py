@@ -101,6 +101,16 @@ class ContactEntry(_Entry):
     phone: Phone
 
 
+class SafeZoneEntry(_Entry):
+    """An elder's safe zone (安全区域): a circle in the datum of her wearable's positions."""
+
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    # Smaller than a wearable's GPS error would be left by standing in the courtyard; larger is no zone.
+    radius_m: Annotated[float, Field(ge=50, le=50_000)]
+    datum: Literal["wgs84", "gcj02"] = "wgs84"
+
+
 class ElderEntry(_Entry):
     """One elder (老年人) living in the home."""
 
@@ -116,6 +126,7 @@ class ElderEntry(_Entry):
         min_length=1
     )
     contacts: list[ContactEntry] = []
+    safe_zone: SafeZoneEntry | None = None
 
 
 class DeviceEntry(_Entry):
@@ -501,6 +512,18 @@ def _write_homes(session: Session, site: SiteFile, counts: KindCounts) -> dict[s
     return homes
 
 
+def safe_zone_values(zone: SafeZoneEntry | None) -> dict[str, Any]:
+    """The elder columns of a safe zone (all empty for none): what the site file and the API write."""
+    if zone is None:
+        return {"safe_lat": None, "safe_lon": None, "safe_radius_m": None, "safe_datum": "wgs84"}
+    return {
+        "safe_lat": zone.lat,
+        "safe_lon": zone.lon,
+        "safe_radius_m": zone.radius_m,
+        "safe_datum": zone.datum,
+    }
+
+
 def _write_elders(
     session: Session, site: SiteFile, homes: Mapping[str, Home], counts: KindCounts
 ) -> dict[str, Elder]:
@@ -520,6 +543,7 @@ def _write_elders(
                 "tier": entry.tier,
                 "can_answer_phone": entry.can_answer_phone,
                 "categories": list(entry.categories),
+                **safe_zone_values(entry.safe_zone),
             }
             _count(counts, created, _apply(elder, values))
     session.flush()  # elder ids for the contacts

@@ -25,6 +25,7 @@ from hub.models import AlertCandidate, Reading, Severity, Signal
 from hub.rules.base import Rule
 from hub.rules.calendar import Calendar
 from hub.rules.device_health import DeviceHealthRule, clock_finding
+from hub.rules.geofence import SafeZoneRule
 from hub.rules.immediate import ImmediateEngineRule
 from hub.rules.inactivity import InactivityRule, MorningCheckRule, OutingOverdueRule
 from hub.rules.routine import LowWaterDayRule, QuietGapRule, RoutineLateRule
@@ -41,6 +42,7 @@ from hub.rules.state import (
     Baseline,
     DeviceState,
     HomeState,
+    SafeZone,
 )
 from hub.rules.vitals import VitalSignsRule
 from hub.rules.water import ContinuousFlowRule, WaterNoUseRule, water_delta
@@ -59,6 +61,7 @@ class HomeProfile:
     # rule_adjustments, read at every refresh); a rule multiplies what it waits for by `factor(kind)` and
     # never waits beyond the tier's hard window.
     factors: Mapping[str, float] = field(default_factory=dict)
+    safe_zone: SafeZone | None = None  # the elder's 安全区域, for a wearable that reports positions
     # An elder of the home can answer a wellbeing call and has a phone (`hub.alerts.policy.first_step`): the
     # alerts that ask first can be checked cheaply. Without it every such alert pages a person, so the learned
     # rules ask for stronger evidence (`Thresholds.no_check_factor`) and a long outing waits for the window.
@@ -74,6 +77,7 @@ def default_rules(timezone: str) -> tuple[Rule, ...]:
     return (
         ImmediateEngineRule(timezone),
         VitalSignsRule(),
+        SafeZoneRule(),
         ContinuousFlowRule(),
         DeviceHealthRule(),
         RoutineLateRule(),
@@ -150,6 +154,7 @@ class RulesEngine:
             # Interned: 100,000 homes share a handful of tier and street strings.
             home.tier, home.street = sys.intern(profile.tier), sys.intern(profile.street)
             home.th = self.thresholds(profile.tier, code, profile.factors, can_check=profile.can_check)
+            home.zone = profile.safe_zone
             bound = {b.device: b for b in by_home.get(code, ())}
             for gone in [d for d in home.devices if d not in bound]:
                 del home.devices[gone]

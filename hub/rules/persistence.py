@@ -24,7 +24,7 @@ from hub.register.models import Elder, Home
 from hub.rules.engine import HomeProfile, RulesEngine
 from hub.rules.errors import RulesError
 from hub.rules.routine import learn_baseline
-from hub.rules.state import SIGN_SIGNALS
+from hub.rules.state import SIGN_SIGNALS, SafeZone
 from hub.rules.tables import RuleState
 from hub.store.base import TimeSeriesStore
 
@@ -52,16 +52,30 @@ def load_profiles(session: Session) -> dict[str, HomeProfile]:
     its elder can be asked first (`hub.alerts.policy.first_step`: can answer a call, has a phone)."""
     try:
         rows = session.execute(
-            select(Home.code, Home.street, Elder.tier).outerjoin(Elder, Elder.home_id == Home.id)
+            select(
+                Home.code,
+                Home.street,
+                Elder.tier,
+                Elder.safe_lat,
+                Elder.safe_lon,
+                Elder.safe_radius_m,
+                Elder.safe_datum,
+            ).outerjoin(Elder, Elder.home_id == Home.id)
         ).all()
     except SQLAlchemyError as exc:
         raise RulesError(f"cannot read homes and elders from the register: {exc}") from exc
     profiles: dict[str, HomeProfile] = {}
-    for code, street, tier in rows:
+    zones: dict[str, SafeZone] = {}
+    for code, street, tier, lat, lon, radius, datum in rows:
         tier = tier or "general"
         known = profiles.get(code)
         if known is None or TIER_RANK.get(tier, 1) < TIER_RANK.get(known.tier, 1):
             profiles[code] = HomeProfile(tier=tier, street=street or "")
+        if lat is not None and lon is not None and radius and code not in zones:
+            # A home's wearable is compared with the zone of its (first) elder who has one.
+            zones[code] = SafeZone(lat, lon, radius, 1.0 if datum == "gcj02" else 0.0)
+    for code, zone in zones.items():
+        profiles[code] = replace(profiles[code], safe_zone=zone)
     try:
         factors = current_factors(session)
     except SQLAlchemyError as exc:

@@ -86,6 +86,12 @@ class Thresholds(_Frozen):
     body_temp_high: float = 38.5
     vital_readings: Annotated[int, Field(ge=1)] = 3
     vital_minutes: Annotated[float, Field(gt=0)] = 10.0
+    # Safe zone (安全区域): outside it, an outing longer than `safe_zone_out_factor` × the longest of the last
+    # outings (once `SAFE_ZONE_LEARN` are known; `safe_zone_out_hours` until then, and never less than
+    # `safe_zone_min_hours`) is "far longer than usual".
+    safe_zone_out_hours: Annotated[float, Field(gt=0, le=72)] = 4.0
+    safe_zone_out_factor: Annotated[float, Field(ge=1)] = 2.0
+    safe_zone_min_hours: Annotated[float, Field(gt=0, le=72)] = 1.0
     # Device health
     battery_low_pct: Annotated[float, Field(ge=0, le=100)] = 15.0
     offline_grace_min: Annotated[float, Field(ge=0)] = 10.0

@@ -278,6 +278,16 @@ LOW_WATER_DAY = 128
 SIGN_CLEARS = INACTIVE | UNKNOWN | QUIET | NO_WATER
 
 
+@dataclass(frozen=True, slots=True)
+class SafeZone:
+    """An elder's 安全区域: a circle (degrees, metres) in a datum (0 = WGS-84, 1 = GCJ-02, as `GEO_DATUM`)."""
+
+    lat: float
+    lon: float
+    radius_m: float
+    datum: float = 0.0
+
+
 class HomeState:
     """Everything the rules know about one home right now."""
 
@@ -290,12 +300,15 @@ class HomeState:
         "day_water",
         "devices",
         "door_gap",
+        "fix",
         "flow_since",
         "last_door",
         "last_inside",
         "last_sign",
         "last_sign_what",
         "learned",
+        "outing",
+        "outings",
         "since",
         "slot",
         "slots",
@@ -303,6 +316,7 @@ class HomeState:
         "th",
         "tier",
         "vitals",
+        "zone",
     )
 
     def __init__(self, code: str, tier: str, street: str, th: Thresholds, now: float) -> None:
@@ -326,6 +340,13 @@ class HomeState:
         self.flow_since = NEVER  # WATER_FLOW above threshold since
         self.vitals: dict[str, tuple[float, int]] | None = None  # signal → (out of bounds since, count)
         self.learned: Baseline | None = None
+        # Safe zone (hub.rules.geofence): the zone from the register, the position being assembled from one
+        # report's readings [ts, datum, lat, datum mismatch told], the current outing [left at, alerted bits]
+        # and the durations (s) of the last outings, oldest first.
+        self.zone: SafeZone | None = None
+        self.fix: list[float] | None = None
+        self.outing: list[float] | None = None
+        self.outings: list[float] = []
         self.alerted = 0
         self.armed = NEVER  # the time of this home's entry in the deadline heap
 
@@ -392,6 +413,8 @@ class HomeState:
             "v": dict(self.vitals) if self.vitals else None,
             "b": None if self.learned is None else self.learned.to_json(),
             "a": self.alerted,
+            "o": self.outing,
+            "oh": self.outings,
             "dev": [dev.to_json() for dev in self.devices.values()],
         }
 
@@ -411,6 +434,9 @@ class HomeState:
         self.vitals = {k: (float(v[0]), int(v[1])) for k, v in data["v"].items()} if data["v"] else None
         self.learned = None if data["b"] is None else Baseline.from_json(data["b"])
         self.alerted = int(data["a"])
+        # Snapshots of hubs older than the safe-zone rule have neither key.
+        self.outing = [float(x) for x in data["o"]] if data.get("o") else None
+        self.outings = [float(x) for x in data.get("oh") or ()]
         for item in data["dev"]:
             dev = self.devices.get(item[0])
             if dev is not None:

@@ -29,12 +29,15 @@ class Delivery:
     derived from the message is durable. `on_failed` is called instead when that could not be done; the
     source must then leave the message unacknowledged so it is delivered again. `on_quarantined` tells a
     source that can answer its sender (HTTP) why the message was quarantined; it is still made durable.
+    `rejected` is set by a source that already knows the bytes are no message (a TCP stream that does not
+    frame): the pipeline quarantines them with that reason instead of decoding them.
     """
 
     message: RawMessage
     on_durable: Callable[[], None] = _nothing
     on_failed: Callable[[BaseException], None] = _ignore
     on_quarantined: Callable[[str], None] = _no_reason
+    rejected: str | None = None
 
     @classmethod
     def awaitable(cls, message: RawMessage) -> tuple[Delivery, asyncio.Future[None]]:

@@ -17,16 +17,14 @@ from aiohttp import web
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from hub.alerts import elder_check, lifecycle
+from hub.alerts import lifecycle
 from hub.alerts.adjust import list_adjustments, revert
 from hub.alerts.coverage import coverage_gaps
 from hub.alerts.errors import AlertError
-from hub.alerts.outbox import SENT
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import alert_to_dict
 from hub.alerts.tables import OutboxMessage
-from hub.alerts.worker import fall_back
 from hub.care.idcard import mask_phones
 from hub.register.models import Alert, AlertEvent, Home, RuleAdjustment
 from hub.web import audit
@@ -246,10 +244,11 @@ async def coverage(request: web.Request) -> web.Response:
     who = require(request, "alerts.read")
     alerts = request.app.get(ALERTS)
     config = alerts.service.config if alerts is not None else AlertsConfig()
+    channel_gaps = alerts.service.channel_gaps if alerts is not None else []
 
     def read() -> dict[str, Any]:
         with svc.sessions() as session:
-            gaps = coverage_gaps(session, config, scope_of(session, who).home_ids)
+            gaps = [*coverage_gaps(session, config, scope_of(session, who).home_ids), *channel_gaps]
         return {"errors": sum(g.level == "error" for g in gaps), "gaps": [g.as_dict() for g in gaps]}
 
     return _json(await asyncio.to_thread(read))
@@ -282,55 +281,20 @@ async def twilio_sms(request: web.Request) -> web.Response:
 async def twilio_voice(request: web.Request) -> web.Response:
     """POST /api/v1/alerts/twilio/voice?outbox=N: the Gather action; Digits "1" accepts that alert.
 
-    On the elder's wellbeing call "1" means "I am fine" (the alert resolves) and any other key pages at once.
+    On the elder's wellbeing call "1" means "I am fine" (the alert resolves) and any other key pages at once
+    (`AlertService.keypress`, shared with the GSM modem's calls).
     """
     alerts, form = await _twilio_form(request)
-    outbox_id = _outbox_id(request)
-    digits = form.get("Digits", "")
-
-    def find() -> tuple[str, int | None, str]:
-        with alerts.service.sessions() as session:
-            row = session.get(OutboxMessage, outbox_id)
-            return (row.address, row.alert_id, row.purpose) if row is not None else ("", None, "")
-
-    phone, alert_id, purpose = await asyncio.to_thread(find)
-    if alert_id is None:
-        return _twiml('<Say language="zh-CN">未找到对应的告警。</Say>')
-    if purpose == elder_check.PURPOSE:  # the elder answering the wellbeing call: 1 = fine, else send someone
-        outcome = await alerts.service.reply(phone, digits or "（无按键）", via="语音按键")
-        return _twiml(f'<Say language="zh-CN">{escape(outcome.answer)}</Say>')
-    if digits != "1":
-        return _twiml('<Say language="zh-CN">未确认接单，稍后将继续通知其他人。</Say>')
-    outcome = await alerts.service.reply(phone, f"1 A{alert_id}", via="语音按键")
-    return _twiml(f'<Say language="zh-CN">{escape(outcome.answer)}</Say>')
+    answer = await alerts.service.keypress(_outbox_id(request), form.get("Digits", ""), via="语音按键")
+    return _twiml(f'<Say language="zh-CN">{escape(answer)}</Say>')
 
 
 async def twilio_status(request: web.Request) -> web.Response:
     """POST /api/v1/alerts/twilio/status?outbox=N: delivery status; failed/undelivered falls back."""
     alerts, form = await _twilio_form(request)
-    outbox_id = _outbox_id(request)
     status = form.get("MessageStatus") or form.get("CallStatus") or ""
-    worker = alerts.service.worker
-
-    def record() -> bool:
-        with alerts.service.sessions.begin() as session:
-            row = session.get(OutboxMessage, outbox_id)
-            if row is None:
-                return False
-            row.provider_status = status
-            failed = status in ("failed", "undelivered") or (
-                row.route == "voice" and status in ("busy", "no-answer", "canceled")
-            )
-            if failed and row.status == SENT:
-                reason = f"Twilio 回执 {status} {form.get('ErrorCode', '')}".strip()
-                fall_back(
-                    session, row, alerts.service.clock.now(), reason=reason, chain=worker.chain(row.route)
-                )
-                return True
-            return False
-
-    if await asyncio.to_thread(record):
-        worker.wake()
+    reason = f"Twilio 回执 {status} {form.get('ErrorCode', '')}".strip()
+    await alerts.service.call_status(_outbox_id(request), status, reason=reason)
     return web.Response(status=204)
 
 

@@ -17,19 +17,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub import metrics
+from hub.cluster import ClusterRole
 from hub.devices.model import Binding
 from hub.ingest.quarantine import DEFAULT_PAGE, MAX_PAGE, list_quarantine
 from hub.models import RawMessage
 from hub.register.models import Home
 from hub.register.tokens import device_for_token
 from hub.sources.delivery import Delivery
-from hub.web import auth, resources, sse
+from hub.web import auth, provider_hooks, resources, sse
 from hub.web.access import in_session, json_response, query_int, require
 from hub.web.alert_views import scoped_alerts
 from hub.web.alerts_api import add_routes as add_alert_routes
 from hub.web.care_api import add_routes as add_care_routes
 from hub.web.openapi import add_routes as add_openapi_routes
 from hub.web.services import SERVICES, Services
+from hub.web.settings import WebConfig
 
 STATIC = Path(__file__).parent / "static"
 MAX_INGEST_BYTES = 256 * 1024
@@ -52,19 +54,91 @@ async def healthz(request: web.Request) -> web.Response:
         "failing": failing,
         "checks": [r.as_dict() for r in results],
     }
+    if svc.cluster is not None:
+        body["role"] = svc.cluster.role
+        body["cluster"] = svc.cluster.as_dict()
     return json_response(body, 200 if status == "ok" else 503)
+
+
+def _metrics_refused(request: web.Request, token: str) -> web.Response | None:
+    """401 when a metrics token is set and the request does not carry it."""
+    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+        return json_response({"error": "需要监控令牌"}, 401)
+    return None
 
 
 async def metrics_text(request: web.Request) -> web.Response:
     """Prometheus text format (behind ``web.metrics_token`` when one is set); the health gauges are
     evaluated at each scrape, so they are as fresh as /healthz."""
     svc = request.app[SERVICES]
-    token = svc.web.metrics_token
-    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
-        return json_response({"error": "需要监控令牌"}, 401)
+    refused = _metrics_refused(request, svc.web.metrics_token)
+    if refused is not None:
+        return refused
     if svc.health is not None:
         await svc.health.evaluate()
     return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+STANDBY_ROLE = web.AppKey("standby_role", ClusterRole)
+STANDBY_METRICS_TOKEN = web.AppKey("standby_metrics_token", str)
+
+
+async def standby_healthz(request: web.Request) -> web.Response:
+    """A standby's /healthz: 200 "standby" while it can reach the register (so it can take over), 503 with
+    the reason when it cannot."""
+    role = request.app[STANDBY_ROLE]
+    failing = []
+    if role.last_error:
+        failing.append(
+            {
+                "check": "register",
+                "ok": False,
+                "reason_zh": f"备用实例无法访问登记库，不能接管: {role.last_error}",
+                "reason_en": f"the standby cannot reach the register, so it cannot take over: {role.last_error}",
+            }
+        )
+    body = {
+        "status": "unhealthy" if failing else "standby",
+        "role": role.role,
+        "cluster": role.as_dict(),
+        "mqtt_connected": False,
+        "pending": 0,
+        "store_pending": 0,
+        "error": None,
+        "failing": failing,
+        "checks": failing,
+    }
+    return json_response(body, 503 if failing else 200)
+
+
+async def standby_metrics(request: web.Request) -> web.Response:
+    """A standby's /metrics (the cluster gauges say it is a standby)."""
+    refused = _metrics_refused(request, request.app[STANDBY_METRICS_TOKEN])
+    if refused is not None:
+        return refused
+    return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+async def standby_elsewhere(request: web.Request) -> web.Response:
+    """Everything else on a standby: 503, the active instance serves it (devices retry HTTP ingest)."""
+    return json_response(
+        {
+            "error": "这是备用实例，请访问主用实例 (this is a standby instance; use the active one)",
+            "role": request.app[STANDBY_ROLE].role,
+        },
+        503,
+    )
+
+
+def build_standby_app(role: ClusterRole, web_config: WebConfig) -> web.Application:
+    """The small application a standby serves until it takes over: /healthz, /metrics, 503 for the rest."""
+    app = web.Application()
+    app[STANDBY_ROLE] = role
+    app[STANDBY_METRICS_TOKEN] = web_config.metrics_token
+    app.router.add_get("/healthz", standby_healthz)
+    app.router.add_get("/metrics", standby_metrics)
+    app.router.add_route("*", "/{tail:.*}", standby_elsewhere)
+    return app
 
 
 async def alerts(request: web.Request) -> web.Response:
@@ -236,6 +310,7 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/", index)
     sse.add_routes(app)  # before the alert routes: /alerts/stream must not match /alerts/{alert_id}
     add_alert_routes(app)
+    provider_hooks.add_routes(app)
     add_care_routes(app)
     resources.add_routes(app)
     add_openapi_routes(app)

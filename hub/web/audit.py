@@ -35,6 +35,8 @@ ACTIONS: dict[str, str] = {
     "absence": "登记外出",
     "mode": "设置关爱模式",
     "token": "签发令牌",
+    "set_safe_zone": "设置安全区域",
+    "clear_safe_zone": "取消安全区域",
 }
 
 

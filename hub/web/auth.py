@@ -46,7 +46,8 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _PUBLIC_EXACT = frozenset(
     {"/", "/healthz", "/metrics", "/api/v1/ingest", "/api/v1/auth/login", "/api/v1/openapi.json"}
 )
-_PUBLIC_PREFIX = ("/static/", "/api/v1/alerts/twilio/")
+# Provider callbacks authenticate themselves (Twilio's signature, the Aliyun/Tencent callback token).
+_PUBLIC_PREFIX = ("/static/", "/api/v1/alerts/twilio/", "/api/v1/alerts/aliyun/", "/api/v1/alerts/tencent/")
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
 _LOOPBACK_NAMES = _LOOPBACK | {"localhost"}
 _hasher = PasswordHasher()

@@ -167,6 +167,42 @@ OPERATIONS: tuple[Op, ...] = (
         "application/x-www-form-urlencoded",
         public=True,
     ),
+    Op(
+        "post",
+        "/api/v1/alerts/aliyun/sms-report",
+        "阿里云短信状态报告（令牌校验）",
+        "告警",
+        (Param("token", required=True, description="回调令牌（环境变量中配置）"),),
+        {"type": "array"},
+        public=True,
+    ),
+    Op(
+        "post",
+        "/api/v1/alerts/aliyun/voice-report",
+        "阿里云语音呼叫与按键回执（令牌校验）",
+        "告警",
+        (Param("token", required=True, description="回调令牌（环境变量中配置）"),),
+        {"type": "array"},
+        public=True,
+    ),
+    Op(
+        "post",
+        "/api/v1/alerts/tencent/sms-status",
+        "腾讯云短信状态回调（令牌校验）",
+        "告警",
+        (Param("token", required=True, description="回调令牌（环境变量中配置）"),),
+        {"type": "array"},
+        public=True,
+    ),
+    Op(
+        "post",
+        "/api/v1/alerts/tencent/voice",
+        "腾讯云语音按键与状态回调（令牌校验）",
+        "告警",
+        (Param("token", required=True, description="回调令牌（环境变量中配置）"),),
+        {"type": "object"},
+        public=True,
+    ),
     Op("get", "/api/v1/homes", "住户及最新读数", "住户"),
     Op(
         "get",
@@ -193,6 +229,24 @@ OPERATIONS: tuple[Op, ...] = (
     Op(
         "post", "/api/v1/elders/{code}/reveal", "查看完整身份证号、电话与健康信息（留痕）", "老年人", (_CODE,)
     ),
+    Op(
+        "put",
+        "/api/v1/elders/{code}/safe-zone",
+        "设置安全区域（圆心、半径、坐标系；留痕）",
+        "老年人",
+        (_CODE,),
+        body={
+            "type": "object",
+            "required": ["lat", "lon", "radius_m"],
+            "properties": {
+                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                "lon": {"type": "number", "minimum": -180, "maximum": 180},
+                "radius_m": {"type": "number", "minimum": 50, "maximum": 50000},
+                "datum": {"type": "string", "enum": ["wgs84", "gcj02"]},
+            },
+        },
+    ),
+    Op("delete", "/api/v1/elders/{code}/safe-zone", "取消安全区域（留痕）", "老年人", (_CODE,)),
     Op("get", "/api/v1/visits", "探访记录", "探访", (Param("elder", description="老人编号"),)),
     Op(
         "post",

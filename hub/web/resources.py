@@ -8,13 +8,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.care.idcard import mask_phone
 from hub.care.register import elder_summary
-from hub.models import Signal
+from hub.models import Reading, Signal
 from hub.register.models import Alert, Device, Elder, Home
+from hub.register.site import SafeZoneEntry, safe_zone_values
 from hub.rules import calendar
 from hub.rules.errors import RulesError
 from hub.web import audit
@@ -94,13 +96,81 @@ async def elder_detail(request: web.Request) -> web.Response:
         audit.record(session, at=now, actor=who.name, role=who.role, action="read_elder", target=code, ip=ip)
         out = elder_summary(elder)
         out["home"] = elder.home.code
+        out["safe_zone"] = (
+            None
+            if elder.safe_lat is None or elder.safe_lon is None or elder.safe_radius_m is None
+            else {
+                "lat": elder.safe_lat,
+                "lon": elder.safe_lon,
+                "radius_m": elder.safe_radius_m,
+                "datum": elder.safe_datum,
+            }
+        )
         out["contacts"] = [
             {"name": c.name, "role": c.role, "relation": c.relation, "phone": mask_phone(c.phone)}
             for c in elder.contacts
         ]
         return out
 
+    out = await in_session(request, run, write=True)
+    out["location"] = last_location(await request.app[SERVICES].store.latest(out["home"]))
+    return json_response(out)
+
+
+async def set_safe_zone(request: web.Request) -> web.Response:
+    """PUT /api/v1/elders/{code}/safe-zone ``{"lat", "lon", "radius_m", "datum"?}``; DELETE removes it (audited).
+
+    The rules read it at their next register refresh; the site file sets it too (``safe_zone``).
+    """
+    who = require(request, "elders.write")
+    code = request.match_info["code"]
+    now = request.app[SERVICES].clock.now()
+    ip = client_ip(request)
+    zone: SafeZoneEntry | None = None
+    if request.method == "PUT":
+        try:
+            zone = SafeZoneEntry.model_validate(await _json_body(request))
+        except ValidationError as exc:
+            problems = "；".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '请求体'}: {e['msg']}" for e in exc.errors()
+            )
+            raise error(web.HTTPBadRequest, f"安全区域无效：{problems}") from exc
+
+    def run(session: Session, scope: Scope, _w: Principal) -> dict[str, Any]:
+        elder = _elder(session, scope, code)
+        for name, value in safe_zone_values(zone).items():
+            setattr(elder, name, value)
+        action = "set_safe_zone" if zone else "clear_safe_zone"
+        audit.record(session, at=now, actor=who.name, role=who.role, action=action, target=code, ip=ip)
+        return {"code": code, "safe_zone": None if zone is None else zone.model_dump()}
+
     return json_response(await in_session(request, run, write=True))
+
+
+# GEO_DATUM value → the datum's name, as shown to people.
+DATUM_NAMES = {0: "WGS-84", 1: "GCJ-02"}
+
+
+def last_location(latest: list[Reading]) -> dict[str, Any] | None:
+    """The newest position among a home's latest readings (a wearable's), or None when none has one.
+
+    Latitude, longitude and datum come from the same device, so a GCJ-02 position is never shown with a
+    WGS-84 label: one report carries all three.
+    """
+    newest = max((r for r in latest if r.signal == Signal.LATITUDE), key=lambda r: r.ts, default=None)
+    if newest is None:
+        return None
+    same = {r.signal: r.value for r in latest if r.device == newest.device}
+    if Signal.LONGITUDE not in same:
+        return None
+    datum = int(same.get(Signal.GEO_DATUM, 0))
+    return {
+        "device": newest.device,
+        "lat": newest.value,
+        "lon": same[Signal.LONGITUDE],
+        "ts": newest.ts.isoformat(),
+        "datum": DATUM_NAMES.get(datum, str(datum)),
+    }
 
 
 async def reveal(request: web.Request) -> web.Response:
@@ -341,6 +411,8 @@ def add_routes(app: web.Application) -> None:
     """Add these routes to the hub's application."""
     app.router.add_get("/api/v1/elders/{code}", elder_detail)
     app.router.add_post("/api/v1/elders/{code}/reveal", reveal)
+    app.router.add_put("/api/v1/elders/{code}/safe-zone", set_safe_zone)
+    app.router.add_delete("/api/v1/elders/{code}/safe-zone", set_safe_zone)
     app.router.add_get("/api/v1/homes/{code}/readings", readings)
     app.router.add_get("/api/v1/devices", devices)
     app.router.add_get("/api/v1/absences", absences)

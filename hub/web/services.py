@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.clock import Clock
+from hub.cluster import ClusterRole
 from hub.health import Health
 from hub.ingest.pipeline import Pipeline
 from hub.store.base import TimeSeriesStore
@@ -33,6 +34,9 @@ class Services:
     web: WebConfig = field(default_factory=WebConfig)
     host: str = "127.0.0.1"  # where the HTTP server is bound (decides the cookie Secure flag)
     health: Health | None = None  # the hub's checks; None in tests that build the API alone
+    cluster: ClusterRole | None = (
+        None  # this instance's role (active/standby); None in tests of the API alone
+    )
 
 
 SERVICES = web.AppKey("services", Services)

@@ -50,6 +50,8 @@ class HubUnderTest:
         self.http_port = free_port()
         self.task: asyncio.Task[None] | None = None
         self.running: RunningHub | None = None
+        self.alerts_extra: dict[str, Any] = {}  # more of the [alerts] section (other channels, routes)
+        self.env: dict[str, str] = {}  # more environment (those channels' secrets)
 
     @property
     def public_url(self) -> str:
@@ -70,9 +72,10 @@ class HubUnderTest:
                         "api_base": self.twilio.url,
                     },
                     "poll_s": 0.05,
+                    **self.alerts_extra,
                 },
             },
-            env={"HUB_TWILIO_AUTH_TOKEN": AUTH_TOKEN, "HUB_DATA_KEY": "0" * 64},
+            env={"HUB_TWILIO_AUTH_TOKEN": AUTH_TOKEN, "HUB_DATA_KEY": "0" * 64, **self.env},
         )
         started: asyncio.Future[RunningHub] = asyncio.get_running_loop().create_future()
         self.task = asyncio.create_task(run_hub(config, clock=self.clock, started=started))

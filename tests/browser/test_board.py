@@ -22,11 +22,12 @@ from hub.alerts.tables import Escalation
 from hub.app import RunningHub, run_hub
 from hub.clock import FrozenClock
 from hub.config import parse_config
+from hub.devices.watch import encode_frame
 from hub.register.db import make_engine, session_factory
 from hub.register.models import Alert, Home
 from hub.web.auth import add_user
 from tests.services.mosquitto import Broker, free_port
-from tests.site_fixture import make_site
+from tests.site_fixture import SITE_YAML, make_site
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -55,9 +56,15 @@ async def hub_url(quiet_mosquitto: Broker, tmp_path: Path) -> AsyncIterator[str]
 
 @contextlib.asynccontextmanager
 async def _hub(
-    quiet_mosquitto: Broker, tmp_path: Path, health: dict[str, Any], clock: FrozenClock | None = None
+    quiet_mosquitto: Broker,
+    tmp_path: Path,
+    health: dict[str, Any],
+    clock: FrozenClock | None = None,
+    *,
+    site_yaml: str = SITE_YAML,
+    extra: dict[str, Any] | None = None,
 ) -> AsyncIterator[str]:
-    sessions = make_site(tmp_path)
+    sessions = make_site(tmp_path, site_yaml=site_yaml)
     with sessions.begin() as session:
         now = datetime.now(UTC)
         add_user(session, "值班员", "admin", now=now, password=PASSWORD)
@@ -68,6 +75,7 @@ async def _hub(
             "mqtt": {"url": quiet_mosquitto.url, "client_id": f"browser-hub-{uuid.uuid4().hex[:8]}"},
             "http": {"port": free_port()},
             "health": health,
+            **(extra or {}),
         },
         env={},
     )
@@ -245,3 +253,37 @@ async def test_the_resolve_dialog_offers_the_four_outcomes_and_the_false_alarm_p
     await page.wait_for_selector("main h2 >> text=误报率", timeout=WAIT_MS)
     text = await page.locator("main").inner_text()
     assert "紧急求助" in text and "100.0%" in text
+
+
+async def test_elder_page_shows_the_last_position_a_watch_sent_over_tcp(
+    quiet_mosquitto: Broker, browser: Browser, tmp_path: Path
+) -> None:
+    watch_id, watch_port = "8800000015", free_port()
+    site = SITE_YAML.replace(
+        "model: health_monitor}\n",
+        "model: health_monitor}\n"
+        f"      - {{code: H001-watch, ecosystem: watch, external_id: '{watch_id}', model: 4g_watch}}\n",
+    ).replace(
+        "        categories: [独居]\n",
+        "        categories: [独居]\n        safe_zone: {lat: 29.6, lon: 106.5, radius_m: 800}\n",
+        1,
+    )
+    extra = {"watch": {"enabled": True, "host": "127.0.0.1", "port": watch_port}}
+    async with _hub(quiet_mosquitto, tmp_path, {}, site_yaml=site, extra=extra) as url:
+        now = datetime.now(UTC)
+        body = f"UD,{now:%d%m%y},{now:%H%M%S},A,29.612345,N,106.512345,E,0.1,0.0,100,7,60,90,1000,50,00000000,0,0"
+        reader, writer = await asyncio.open_connection("127.0.0.1", watch_port)
+        try:
+            writer.write(encode_frame("3G", watch_id, body) + encode_frame("3G", watch_id, "LK"))
+            await writer.drain()
+            # The LK reply comes once the UD before it is durable (one batch, replies in order).
+            assert await asyncio.wait_for(reader.readuntil(b"]"), 20) == encode_frame("3G", watch_id, "LK")
+        finally:
+            writer.close()
+        page = await _login(browser, url, "值班员")
+        await page.goto(url + "/#/elder/E001")
+        await page.wait_for_selector("#elder-location", timeout=WAIT_MS)
+        text = await page.locator("#elder-location").inner_text()
+        assert "纬度 29.612345" in text and "经度 106.512345" in text and "WGS-84" in text
+        assert "H001-watch" in text
+        assert "半径 800 米" in await page.locator("section.card").first.inner_text()

@@ -359,3 +359,25 @@ def test_cli_load_names_entry_and_field(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["--config", str(cfg), "load", str(_write(tmp_path, raw))]) == 1
     err = capsys.readouterr().err
     assert "(H001-water), field 'settings.litres_per_pulse'" in err and "Traceback" not in err
+
+
+def test_safe_zone_is_loaded_checked_and_removed_with_the_file(session: Session, tmp_path: Path) -> None:
+    raw = _example()
+    elder = raw["homes"][0]["elders"][0]
+    elder["safe_zone"] = {"lat": 29.6, "lon": 106.5, "radius_m": 800, "datum": "gcj02"}
+    load_site(session, _write(tmp_path, raw), known_model=known_model)
+    session.commit()
+    row = session.scalars(select(Elder).where(Elder.code == elder["code"])).one()
+    assert (row.safe_lat, row.safe_lon, row.safe_radius_m, row.safe_datum) == (29.6, 106.5, 800, "gcj02")
+
+    del elder["safe_zone"]  # the file no longer has one: the register follows it
+    report = load_site(session, _write(tmp_path, raw), known_model=known_model)
+    session.commit()
+    assert report.counts["elders"].updated == 1
+    session.expire_all()
+    assert (row.safe_lat, row.safe_radius_m) == (None, None)
+
+    elder["safe_zone"] = {"lat": 129.6, "lon": 106.5, "radius_m": 10}
+    with pytest.raises(SiteFileError) as caught:
+        load_site(session, _write(tmp_path, raw), known_model=known_model)
+    assert "safe_zone.lat" in str(caught.value) and "safe_zone.radius_m" in str(caught.value)

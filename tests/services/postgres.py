@@ -15,6 +15,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -74,9 +75,9 @@ def _url(dbname: str, schema: str | None = None) -> str:
     return f"{url}?options=-csearch_path%3D{schema}" if schema else url
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of an empty PostgreSQL database made for this test session and dropped after it."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """URL of an empty PostgreSQL database made for the caller and dropped (with its connections) after."""
     if not _pg_isready():
         _start_postgres()
     name = f"eldercare_test_{uuid.uuid4().hex[:12]}"
@@ -87,6 +88,13 @@ def postgres_url() -> Iterator[str]:
     finally:
         with _admin_connection() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of an empty PostgreSQL database made for this test session and dropped after it."""
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

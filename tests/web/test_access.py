@@ -43,6 +43,12 @@ async def _post(api: Api, user: str, path: str, body: dict[str, Any], status: in
         return await resp.json()
 
 
+async def _put(api: Api, user: str, path: str, body: dict[str, Any], status: int) -> Any:
+    async with api.client.put(path, json=body, headers=api.auth(user)) as resp:
+        assert resp.status == status, (user, path, resp.status, await resp.text())
+        return await resp.json()
+
+
 def _denials(api: Api, actor: str) -> list[str]:
     with api.sessions() as session:
         rows = session.scalars(
@@ -183,6 +189,48 @@ async def test_readings_by_time_range_in_scope(api: Api) -> None:
     await _get(api, "王家属", "/api/v1/homes/H001/readings", 403)
     await _get(api, "李娜", "/api/v1/homes/H001/readings?from=yesterday", 400)
     await _get(api, "设备维护", "/api/v1/homes/H001/readings", 403)
+
+
+async def test_elder_record_shows_the_last_location_with_its_datum(api: Api) -> None:
+    assert (await _get(api, "李娜", "/api/v1/elders/E001"))["location"] is None
+    earlier, later = NOW - timedelta(hours=2), NOW - timedelta(minutes=10)
+    await api.store.write(
+        [
+            Reading("H001", "H001-watch", Signal.LATITUDE, 29.6, earlier),
+            Reading("H001", "H001-watch", Signal.LONGITUDE, 106.5, earlier),
+            Reading("H001", "H001-watch", Signal.GEO_DATUM, 0.0, earlier),
+            Reading("H001", "H001-watch", Signal.LATITUDE, 29.61234, later),
+            Reading("H001", "H001-watch", Signal.LONGITUDE, 106.51234, later),
+            Reading("H001", "H001-watch", Signal.GEO_DATUM, 1.0, later),
+        ]
+    )
+    location = (await _get(api, "李娜", "/api/v1/elders/E001"))["location"]
+    assert location == {
+        "device": "H001-watch",
+        "lat": 29.61234,
+        "lon": 106.51234,
+        "ts": later.isoformat(),
+        "datum": "GCJ-02",
+    }
+
+
+async def test_staff_set_and_clear_a_safe_zone_the_visitor_cannot(api: Api) -> None:
+    zone = {"lat": 29.6, "lon": 106.5, "radius_m": 800}
+    await _put(api, "李娜", "/api/v1/elders/E001/safe-zone", zone, 403)
+    await _put(api, "双龙湖街道干部", "/api/v1/elders/E002/safe-zone", zone, 403)  # not in her street
+    bad = await _put(api, "双龙湖街道干部", "/api/v1/elders/E001/safe-zone", {**zone, "radius_m": 5}, 400)
+    assert "radius_m" in bad["error"]
+    made = await _put(api, "双龙湖街道干部", "/api/v1/elders/E001/safe-zone", zone, 200)
+    assert made["safe_zone"] == {**zone, "datum": "wgs84"}
+    assert (await _get(api, "李娜", "/api/v1/elders/E001"))["safe_zone"] == {**zone, "datum": "wgs84"}
+    async with api.client.delete("/api/v1/elders/E001/safe-zone", headers=api.auth("区管理员")) as resp:
+        assert resp.status == 200
+    assert (await _get(api, "李娜", "/api/v1/elders/E001"))["safe_zone"] is None
+    with api.sessions() as session:
+        actions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.action.like("%safe_zone")).order_by(AuditEntry.id)
+        ).all()
+    assert actions == ["set_safe_zone", "clear_safe_zone"]
 
 
 async def test_visitor_records_a_visit_only_for_an_assigned_elder(api: Api) -> None:

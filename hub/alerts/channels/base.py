@@ -6,7 +6,8 @@ escalation machinery, never inside a channel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from hub.alerts.errors import AlertError
@@ -21,6 +22,10 @@ class Notification:
     text: str  # short Chinese text that fits SMS segments
     idempotency_key: str
     outbox_id: int = 0  # the outbox row: callbacks (delivery status, keypress) name it
+    # For template-only channels: the message kind (hub.alerts.templates.MESSAGE_KINDS) and its named
+    # values, "text" among them; free-text channels ignore both.
+    kind: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 class NotifyError(AlertError):

@@ -5,7 +5,9 @@ split into 70-character messages; plain ASCII goes out as GSM text. Incoming SMS
 ``+CMTI`` (enabled with ``AT+CNMI=2,1,0,2``) and read with ``AT+CMGR``, then deleted.
 
 One reader task owns the port's input: it splits lines, answers the command in flight and hands
-unsolicited ``+CMTI`` lines to the inbound handler. Commands are serialised by a lock.
+unsolicited ``+CMTI`` lines to the inbound handler, and the lines of a voice call in progress (call state,
+keys, speech done; `hub.alerts.channels.gsm_voice`) to that call. Commands are serialised by a lock, so an
+SMS is read and sent during a call between the call's own commands.
 """
 
 from __future__ import annotations
@@ -33,9 +35,14 @@ RETRYABLE_CMS = frozenset({38, 41, 42, 47, 314, 331, 332, 500, 515})
 
 _CMTI = re.compile(r'^\+CMTI:\s*"?(\w+)"?,\s*(\d+)')
 _CMGR = re.compile(r'^\+CMGR:\s*"[^"]*","([^"]*)"')
-_FINAL = re.compile(r"^(OK|ERROR|\+CMS ERROR:.*|\+CME ERROR:.*)$")
+_FINAL = re.compile(r"^(OK|ERROR|\+CMS ERROR:.*|\+CME ERROR:.*|BUSY|NO ANSWER|NO CARRIER|NO DIALTONE)$")
+# Lines about a voice call: its end (V.25ter result codes), its state, a key, the speech having finished.
+_CALL_LINE = re.compile(
+    r"^(BUSY|NO ANSWER|NO CARRIER|NO DIALTONE|\+CLCC:|\+DTMF:|\+QTONEDET:|\+CTTS:|\+QTTS:)"
+)
 
 InboundHandler = Callable[[str, str], Awaitable[None]]
+CallListener = Callable[[str], None]
 
 
 def ucs2_hex(text: str) -> str:
@@ -80,6 +87,9 @@ class GsmModem:
         self._lines: asyncio.Queue[str] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self._inbound: set[asyncio.Task[None]] = set()
+        self._inflight = b""  # the command now waiting for its answer
+        # The voice call in progress hears its lines here (set by `GsmVoice` for the call's duration).
+        self.call_listener: CallListener | None = None
 
     async def __aenter__(self) -> GsmModem:
         try:
@@ -147,9 +157,11 @@ class GsmModem:
             raise NotifyError("gsm_sms: used outside its async context", retryable=True)
         while not self._lines.empty():  # stale lines from an earlier, timed-out command
             self._lines.get_nowait()
+        self._inflight = data
         try:
             await asyncio.to_thread(port.write, data)
         except (serial.SerialException, OSError) as exc:
+            self._inflight = b""
             raise NotifyError(f"gsm_sms: write failed: {exc}", retryable=True) from exc
         lines: list[str] = []
         try:
@@ -163,6 +175,8 @@ class GsmModem:
                         break
         except TimeoutError as exc:
             raise NotifyError(f"gsm_sms: no answer to {data[:20]!r}", retryable=True) from exc
+        finally:
+            self._inflight = b""
         final = lines[-1]
         if final.startswith("+CMS ERROR:"):
             code_text = final.split(":", 1)[1].strip()
@@ -207,8 +221,20 @@ class GsmModem:
             task = asyncio.create_task(self._read_sms(m.group(1), int(m.group(2))))
             self._inbound.add(task)
             task.add_done_callback(self._inbound.discard)
+        elif _CALL_LINE.match(line) and not self._answers_inflight(line):
+            if self.call_listener is not None:
+                self.call_listener(line)
+            else:
+                LOGGER.debug("无通话时的通话消息 (call line outside a call): %s", line)
         elif not line.startswith("AT"):  # an echo, if the modem still echoes
             self._lines.put_nowait(line)
+
+    def _answers_inflight(self, line: str) -> bool:
+        """Whether a call line is the answer to the command in flight: the dial's own result code (a
+        modem may hold ``ATD`` until the line is busy) or the call list that ``AT+CLCC`` asked for."""
+        if self._inflight.startswith(b"ATD"):
+            return not line.startswith("+")
+        return self._inflight.startswith(b"AT+CLCC\r") and line.startswith("+CLCC:")
 
     async def _read_sms(self, store: str, index: int) -> None:
         try:

@@ -1,6 +1,15 @@
 """Every device model the hub knows, one module per ecosystem; `ALL_DEFINITIONS` lists them all."""
 
-from hub.devices.definitions import cjt188, esphome, native, shelly, tasmota, wmbusmeters, zigbee2mqtt
+from hub.devices.definitions import (
+    cjt188,
+    esphome,
+    native,
+    shelly,
+    tasmota,
+    watch,
+    wmbusmeters,
+    zigbee2mqtt,
+)
 from hub.devices.model import DeviceDefinition
 
 ALL_DEFINITIONS: tuple[DeviceDefinition, ...] = (
@@ -11,6 +20,7 @@ ALL_DEFINITIONS: tuple[DeviceDefinition, ...] = (
     *shelly.DEFINITIONS,
     *native.DEFINITIONS,
     *cjt188.DEFINITIONS,
+    *watch.DEFINITIONS,
 )
 
 __all__ = ["ALL_DEFINITIONS"]

@@ -10,6 +10,7 @@ const ALERT_KINDS = {
   quiet_gap: "异常静默", morning_check: "早间未见活动", routine_late: "作息异常", water_no_use: "长时间未用水",
   low_water_day: "当日用水偏少", continuous_flow: "持续流水", away_overdue: "外出未归",
   outing_overdue: "外出超时未归",
+  safe_zone_night: "夜间离开安全区域", safe_zone_long: "离开安全区域过久", safe_zone_datum: "安全区域坐标系不符",
 };
 // The outcomes a resolve records (hub/alerts/outcomes.py), in the order the resolve dialog offers them.
 const OUTCOMES = [
@@ -341,6 +342,16 @@ async function elderPage(code) {
   const contacts = el("ul");
   for (const c of e.contacts) contacts.append(el("li", "", `${c.name} ${c.relation || c.role} ${c.phone}`));
   head.append(contacts);
+  const loc = e.location;
+  const where = el("p", "location", loc
+    ? `最后位置：纬度 ${loc.lat.toFixed(6)}，经度 ${loc.lon.toFixed(6)}（${loc.datum}${loc.datum === "GCJ-02" ? " 国测局坐标" : " GPS 坐标"}）· ${localTime(loc.ts)} · 设备 ${loc.device}`
+    : "最后位置：暂无（没有可定位的穿戴设备）");
+  where.id = "elder-location";
+  const zone = e.safe_zone;
+  const zoneText = zone
+    ? `安全区域：以 ${zone.lat.toFixed(5)}, ${zone.lon.toFixed(5)} 为中心、半径 ${zone.radius_m} 米（${zone.datum === "gcj02" ? "GCJ-02" : "WGS-84"}）`
+    : "安全区域：未设置";
+  head.append(where, el("p", "muted", zoneText));
   const charts = el("section", "charts");
   const since = new Date(Date.now() - 7 * 86400e3).toISOString();
   const readings = await api(`/api/v1/homes/${encodeURIComponent(e.home)}/readings?from=${encodeURIComponent(since)}`);

@@ -1,0 +1,114 @@
+"""The lease itself, against real PostgreSQL: one holder at a time by the database's clock, a fencing
+epoch that rises with every change of owner, and an active that stops before its lease can run out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from hub.alerts.channels.log import LogNotifier
+from hub.alerts.tables import OutboxMessage
+from hub.alerts.worker import AlertWorker
+from hub.app import keep_lease
+from hub.config import ClusterConfig
+from hub.register.db import make_engine, migrate
+from hub.register.lease import LeaseLost, Leases, check_held
+from tests.alerts.world import World
+from tests.ha.conftest import TcpProxy
+
+PARTITION = 0
+
+
+@pytest.fixture
+def engine(ha_database: str) -> Iterator[Engine]:
+    migrate(ha_database)
+    engine = make_engine(ha_database)
+    yield engine
+    engine.dispose()
+
+
+async def _until_expired(leases: Leases) -> None:
+    while not all(s.expired for s in await asyncio.to_thread(leases.states)):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
+async def test_one_holder_at_a_time_and_every_new_owner_gets_a_higher_epoch(engine: Engine) -> None:
+    a, b = Leases(engine, "a", 1.0), Leases(engine, "b", 1.0)
+    assert a.acquire(PARTITION) == 1
+    assert b.acquire(PARTITION) is None  # held: nobody else may take it
+    assert a.acquire(PARTITION) is None  # not even its holder (that would be a second process of "a")
+    assert a.renew(PARTITION, 1)
+    [state] = a.states()
+    assert (state.owner, state.epoch, state.expired) == ("a", 1, False)
+
+    await _until_expired(a)  # a stopped renewing: by the database's clock the lease runs out
+    assert not a.renew(PARTITION, 1)  # too late: a must not be active any more
+    assert b.acquire(PARTITION) == 2
+    assert not a.renew(PARTITION, 1)  # the old epoch is fenced off for good
+
+    b.release(PARTITION, 2)  # a clean stop: the next one need not wait for the lease to run out
+    assert a.acquire(PARTITION) == 3
+
+
+async def test_an_active_cut_off_from_the_database_gives_up_before_its_lease_runs_out(
+    engine: Engine, ha_database: str
+) -> None:
+    cfg = ClusterConfig(lease_s=3.0, renew_s=1.0)
+    standby = Leases(engine, "standby", cfg.lease_s)
+    async with TcpProxy("127.0.0.1", 5432) as proxy:
+        via_proxy = make_engine(ha_database.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/"))
+        try:
+            active = Leases(via_proxy, "active", cfg.lease_s)
+            loop = asyncio.get_running_loop()
+            acquired_at = loop.time()
+            epoch = await asyncio.to_thread(active.acquire, PARTITION)
+            assert epoch == 1
+            keeper = asyncio.create_task(keep_lease(active, epoch, cfg, acquired_at))
+            await asyncio.sleep(2 * cfg.renew_s)
+            assert not keeper.done()  # renewing fine
+            await proxy.cut()
+            stop_by = await keeper  # the active gives up (and must stop its work by `stop_by`)
+            # ... while the lease is still its own, so that the standby cannot be active yet.
+            [state] = await asyncio.to_thread(standby.states)
+            assert (state.owner, state.expired) == ("active", False)
+            assert await asyncio.to_thread(standby.acquire, PARTITION) is None
+            assert stop_by - loop.time() < state.remaining_s
+        finally:
+            await asyncio.to_thread(via_proxy.dispose)
+    await _until_expired(standby)
+    assert await asyncio.to_thread(standby.acquire, PARTITION) == 2
+
+
+async def test_an_active_paused_past_its_lease_sends_nothing_when_it_wakes(
+    engine: Engine, ha_database: str, tmp_path: Path
+) -> None:
+    world = World(tmp_path, ha_database)
+    old = Leases(engine, "old", 1.0)
+    epoch = old.acquire(PARTITION)
+    assert epoch is not None
+    worker = AlertWorker(
+        world.sessions,
+        world.escalator,
+        {"log": LogNotifier()},
+        world.config,
+        world.clock,
+        fence=lambda session: check_held(session, PARTITION, "old", epoch),
+    )
+    world.raise_alert()
+    await worker.run_once()
+    assert worker.sent > 0  # while the lease is held the worker works
+
+    await _until_expired(old)  # "paused": it renewed nothing, and another instance took over
+    assert Leases(engine, "new", 1.0).acquire(PARTITION) == epoch + 1
+    sent = worker.sent
+    fall = world.raise_alert(kind="fall")
+    with pytest.raises(LeaseLost):
+        await worker.run_once()
+    assert worker.sent == sent
+    with world.sessions() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.alert_id == fall)).all()
+    assert rows and {r.status for r in rows} == {"pending"}  # left for the new active to send
