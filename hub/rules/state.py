@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -346,7 +347,8 @@ class HomeState:
         self.zone: SafeZone | None = None
         self.fix: list[float] | None = None
         self.outing: list[float] | None = None
-        self.outings: list[float] = []
+        # A tuple until she has outings: the empty tuple is shared, an empty list would cost 56 bytes a home.
+        self.outings: Sequence[float] = ()
         self.alerted = 0
         self.armed = NEVER  # the time of this home's entry in the deadline heap
 
@@ -436,7 +438,7 @@ class HomeState:
         self.alerted = int(data["a"])
         # Snapshots of hubs older than the safe-zone rule have neither key.
         self.outing = [float(x) for x in data["o"]] if data.get("o") else None
-        self.outings = [float(x) for x in data.get("oh") or ()]
+        self.outings = tuple(float(x) for x in data.get("oh") or ())
         for item in data["dev"]:
             dev = self.devices.get(item[0])
             if dev is not None:
