@@ -307,6 +307,7 @@ def score(traffic: Traffic, alerts: list[AlertCandidate], wait_s: float | None =
         "false_pages_per_100_home_days": 100 * len(false_pages) / home_days,
         "checks_per_100_home_days": 100 * len(checks) / home_days,
         "false_pages": dict(sorted(_count(f"{a.kind}←{_cause(traffic, a)}" for a in false_pages).items())),
+        "checks": dict(sorted(_count(f"{a.kind}←{_cause(traffic, a)}" for a in checks).items())),
         "false_pages_22_04_local": len(night),
         "faults_misreported": len(misreported),
         "faults_detected": len(detected),

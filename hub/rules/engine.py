@@ -27,7 +27,7 @@ from hub.rules.calendar import Calendar
 from hub.rules.device_health import DeviceHealthRule, clock_finding
 from hub.rules.geofence import SafeZoneRule
 from hub.rules.immediate import ImmediateEngineRule
-from hub.rules.inactivity import InactivityRule, MorningCheckRule
+from hub.rules.inactivity import InactivityRule, MorningCheckRule, OutingOverdueRule
 from hub.rules.routine import LowWaterDayRule, QuietGapRule, RoutineLateRule
 from hub.rules.settings import RulesConfig, Thresholds
 from hub.rules.state import (
@@ -67,6 +67,10 @@ class HomeProfile:
     # never waits beyond the tier's hard window.
     factors: Mapping[str, float] = field(default_factory=dict)
     safe_zone: SafeZone | None = None  # the elder's 安全区域, for a wearable that reports positions
+    # An elder of the home can answer a wellbeing call and has a phone (`hub.alerts.policy.first_step`): the
+    # alerts that ask first can be checked cheaply. Without it every such alert pages a person, so the learned
+    # rules ask for stronger evidence (`Thresholds.no_check_factor`) and a long outing waits for the window.
+    can_check: bool = True
 
     def factor(self, kind: str) -> float:
         """The threshold factor of `kind` for this home (1.0 unless adjusted)."""
@@ -84,6 +88,7 @@ def default_rules(timezone: str) -> tuple[Rule, ...]:
         RoutineLateRule(),
         QuietGapRule(),
         MorningCheckRule(),
+        OutingOverdueRule(),
         InactivityRule(),
         WaterNoUseRule(),
         LowWaterDayRule(),
@@ -113,7 +118,7 @@ class RulesEngine:
         self._low_water = next((r for r in self.rules if isinstance(r, LowWaterDayRule)), None)
         self._sign_capable = sign_capable
         self.homes: dict[str, HomeState] = {}
-        self._thresholds: dict[tuple[str, str, tuple[tuple[str, float], ...]], Thresholds] = {}
+        self._thresholds: dict[tuple[str, str, tuple[tuple[str, float], ...], bool], Thresholds] = {}
         self._heap: list[tuple[float, str]] = []
         self._shared: dict[float, float] = {}
         self._days: dict[str, tuple[float, float]] = {}  # day_start "HH:MM" → current rule day [start, end)
@@ -122,13 +127,17 @@ class RulesEngine:
 
     # -- register and calendar ------------------------------------------------------------------------
 
-    def thresholds(self, tier: str, home: str, factors: Mapping[str, float] | None = None) -> Thresholds:
-        """The (shared, cached) thresholds of a home, tightened by its false-alarm `factors` if any."""
+    def thresholds(
+        self, tier: str, home: str, factors: Mapping[str, float] | None = None, *, can_check: bool = True
+    ) -> Thresholds:
+        """The (shared, cached) thresholds of a home, tightened by its false-alarm `factors` if any, and
+        stricter where its elder cannot be asked first (`can_check` False: `Thresholds.without_check`)."""
         adjusted = tuple(sorted(factors.items())) if factors else ()
-        key = (tier, home if home in self.config.homes or adjusted else "", adjusted)
+        key = (tier, home if home in self.config.homes or adjusted else "", adjusted, can_check)
         th = self._thresholds.get(key)
         if th is None:
-            th = self.config.thresholds(tier, home).adjusted(dict(adjusted))
+            th = self.config.thresholds(tier, home)
+            th = (th if can_check else th.without_check()).adjusted(dict(adjusted))
             self._thresholds[key] = th
         return th
 
@@ -149,7 +158,7 @@ class RulesEngine:
             profile = profiles.get(code, HomeProfile())
             # Interned: 100,000 homes share a handful of tier and street strings.
             home.tier, home.street = sys.intern(profile.tier), sys.intern(profile.street)
-            home.th = self.thresholds(profile.tier, code, profile.factors)
+            home.th = self.thresholds(profile.tier, code, profile.factors, can_check=profile.can_check)
             home.zone = profile.safe_zone
             bound = {b.device: b for b in by_home.get(code, ())}
             for gone in [d for d in home.devices if d not in bound]:

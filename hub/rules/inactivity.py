@@ -47,6 +47,56 @@ def seems_away(home: HomeState, now: float) -> bool:
     return left_by_door(home) and now - home.last_door >= home.th.away_after_min * 60
 
 
+class OutingOverdueRule(TimerRule):
+    """Door, then nothing inside for longer than this elder's outings begun at that hour usually last.
+
+    A telecare centre calls the elder's own phone (she carries it when out): a fine elder answers and nobody
+    is paged; unanswered, the visitor goes. Only where she can be asked first (`Thresholds.ask_first`);
+    elsewhere the tier's window judges, as a visit to an empty home is what a day trip would cost.
+    """
+
+    name = "outing_overdue"
+    kinds = frozenset({"outing_overdue"})
+
+    def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:
+        """Raise once per outing that outlasts the usual ones (`check_first`)."""
+        b = home.learned
+        th = home.th
+        if (
+            b is None
+            or b.days < th.routine_min_days
+            or not b.outing_limits
+            or not th.ask_first
+            or home.alerted & (INACTIVE | UNKNOWN)
+            or not left_by_door(home)
+            or ctx.watched_since(home, now) > home.last_sign  # an absence ended (or watching began) since
+        ):
+            return (), NEVER
+        leave = home.last_door
+        midnight = ctx.day_start(leave, home) - _day_start_s(home)
+        usual = b.outing_limit((leave - midnight) / 60.0) * 60.0
+        wait = max(usual * th.outing_factor, th.outing_min_hours * 3600.0) * ctx.factor(home, now)
+        # Nor before her usual bedtime: a day out ends by the evening, and one not back by bedtime is what a
+        # telecare centre calls about (a call for every long day out would soon go unanswered).
+        due_at = max(leave + wait, midnight + b.last_median_min * 60.0)
+        if now < due_at:
+            return (), due_at
+        if ctx.absent(home, now) or home.sign_devices_down(now, doubtful=True):
+            return (), NEVER  # the tier's window judges (a device verdict, if the devices are failing)
+        home.alerted |= INACTIVE  # the silence's episode is raised: the window does not ask again
+        text = (
+            f"老人 {ctx.local(leave)} 出门后已 {hours_text(now - leave)} 未归、家中无任何活动，"
+            f"此时段外出通常不超过 {hours_text(usual)}，请先电话确认老人平安"
+        )
+        return [ctx.candidate(home, "outing_overdue", Severity.URGENT, now, text, check_first=True)], NEVER
+
+
+def _day_start_s(home: HomeState) -> float:
+    start = home.th.local_time("day_start")
+    assert start is not None  # validated: day_start is never empty
+    return (start.hour * 60 + start.minute) * 60.0
+
+
 class InactivityRule(TimerRule):
     """No sign of life for the tier's window (12 h key / 24 h general by default)."""
 

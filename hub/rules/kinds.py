@@ -32,6 +32,9 @@ ALERT_KINDS: dict[str, KindText] = {
     "routine_late": KindText("作息异常", "过了平日起床活动的时间仍未见活动"),
     "quiet_gap": KindText("异常静默", "在平日有活动的时段异常长时间无活动"),
     "away_overdue": KindText("外出未归", "出门后超过平日外出时长仍未回家"),
+    "outing_overdue": KindText(
+        "外出超时未归", "出门后超过此时段平日外出时长、到平日就寝时间仍未回家，先电话询问老人"
+    ),
     "water_no_use": KindText("长时间未用水", "以用水为活动信号的住户长时间未用水"),
     "low_water_day": KindText("当日用水偏少", "昨日用水量远低于平日"),
     "continuous_flow": KindText("持续流水", "长时间持续用水，可能忘关水龙头或管道漏水"),

@@ -32,8 +32,24 @@ LOGGER = logging.getLogger(__name__)
 TIER_RANK = {"key": 0, "general": 1}  # a home with a key elder is watched as key
 
 
+def elder_reach(session: Session) -> dict[str, tuple[bool, bool]]:
+    """Per home: whether one of its elders can answer a wellbeing call, and whether such an elder has a phone."""
+    try:
+        rows = session.execute(
+            select(Home.code, Elder.can_answer_phone, Elder.phone).join(Elder, Elder.home_id == Home.id)
+        ).all()
+    except SQLAlchemyError as exc:
+        raise RulesError(f"cannot read the elders' phones from the register: {exc}") from exc
+    reach: dict[str, tuple[bool, bool]] = {}
+    for code, can_answer, phone in rows:
+        known = reach.get(code, (False, False))
+        reach[code] = (known[0] or bool(can_answer), known[1] or bool(can_answer and phone))
+    return reach
+
+
 def load_profiles(session: Session) -> dict[str, HomeProfile]:
-    """Tier (the strictest of the home's elders), street and rule threshold factors of every home."""
+    """Tier (the strictest of the home's elders), street, rule threshold factors of every home, and whether
+    its elder can be asked first (`hub.alerts.policy.first_step`: can answer a call, has a phone)."""
     try:
         rows = session.execute(
             select(
@@ -67,6 +83,11 @@ def load_profiles(session: Session) -> dict[str, HomeProfile]:
     for code, kinds in factors.items():
         if code in profiles:
             profiles[code] = replace(profiles[code], factors=kinds)
+    reach = elder_reach(session)
+    for code, profile in profiles.items():
+        can_answer, has_phone = reach.get(code, (False, False))
+        if not (can_answer and has_phone):
+            profiles[code] = replace(profile, can_check=False)
     return profiles
 
 

@@ -314,28 +314,12 @@ class SiteRegister:
     reach: dict[str, tuple[bool, bool]] = field(default_factory=dict)
 
 
-def elder_reach(session: Any) -> dict[str, tuple[bool, bool]]:
-    """Per home: whether one of its elders can answer a wellbeing call, and whether such an elder has a phone."""
-    from sqlalchemy import select
-
-    from hub.register.models import Elder, Home
-
-    reach: dict[str, tuple[bool, bool]] = {}
-    rows = session.execute(
-        select(Home.code, Elder.can_answer_phone, Elder.phone).join(Elder, Elder.home_id == Home.id)
-    ).all()
-    for code, can_answer, phone in rows:
-        known = reach.get(code, (False, False))
-        reach[code] = (known[0] or bool(can_answer), known[1] or bool(can_answer and phone))
-    return reach
-
-
 def load_site_register(site: Path, scratch: Path) -> SiteRegister:
     """Load `site` into a new SQLite register under `scratch` and read back bindings and profiles."""
     from hub.register.bindings import load_bindings
     from hub.register.db import make_engine, migrate, session_factory
     from hub.register.site import load_site
-    from hub.rules.persistence import load_profiles
+    from hub.rules.persistence import elder_reach, load_profiles
 
     engine = make_engine(f"sqlite:///{scratch / 'replay-register.sqlite'}")
     try:

@@ -17,6 +17,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hub.models import AlertCandidate, Reading, Severity, Signal
@@ -28,6 +29,7 @@ from hub.rules.state import (
     LOW_WATER_DAY,
     MORNING,
     NEVER,
+    OUTING_SCALE,
     QUIET,
     QUIET_BLOCK_H,
     QUIET_SCALE,
@@ -108,7 +110,33 @@ def learn_baseline(
     base = Baseline(
         len(entries), first_med, first_spread, water_med, water_spread, gap_p90, last_med, last_spread
     )
+    late, early = _nights(days, marks, first_med, last_med)
+    base = replace(base, first_late_min=late, last_early_min=early)
     return _activity_model(base, marks, start_t.hour * 60 + start_t.minute, th.away_after_min)
+
+
+def _nights(
+    days: dict[Any, list[float]],
+    marks: dict[Any, list[tuple[float, bool]]],
+    first_med: float,
+    last_med: float,
+) -> tuple[float, float]:
+    """How much later than usual she got up, and how much earlier she went to bed, at most (minutes ≥ 0).
+
+    Only nights of ordinary life count: seen inside in the evening (the day's last sign not the door) and
+    again inside the next morning (not a return through the door), less than a day later; a night cut by a
+    stay away or by a collapse (found the day after) is no night of hers.
+    """
+    late = early = 0.0
+    for day, entry in days.items():
+        after = days.get(day + timedelta(days=1))
+        if after is None or entry[5] or marks[day + timedelta(days=1)][0][1]:
+            continue
+        if after[0] + 1440.0 - entry[1] >= 1440.0:
+            continue
+        late = max(late, after[0] - first_med)
+        early = max(early, last_med - entry[1])
+    return late, early
 
 
 def _activity_model(
@@ -132,19 +160,32 @@ def _activity_model(
     model = replace(base, rates=rates)
     day_end = day_start_min + 1440.0
     worst = [0.0] * (24 // QUIET_BLOCK_H)
-    outings: list[float] = []
+    outings: list[list[float]] = [[] for _ in worst]  # per block of the hour she left in: minutes out
     for day_marks in marks.values():
         day_marks.sort()
         for (m1, door), (m2, _) in zip(day_marks, [*day_marks[1:], (day_end, False)], strict=True):
+            block = int(m1 // 60) % 24 // QUIET_BLOCK_H
             if door:
                 if away_after_min <= m2 - m1 and m2 < day_end:  # out, and back before the day ended
-                    outings.append(m2 - m1)
+                    outings[block].append(m2 - m1)
                 continue
-            block = int(m1 // 60) % 24 // QUIET_BLOCK_H
             worst[block] = max(worst[block], model.expected(m1, m2))
-    outing_max = max(outings, default=0.0)
+    every = [length for block in outings for length in block]
+    outing_max = max(every, default=0.0)
+    overall = _upper(every)
+    limits = bytes(
+        min(255, math.ceil((_upper(block) if block else overall) / OUTING_SCALE)) for block in outings
+    )
     quiet = bytes(min(255, math.ceil(w * QUIET_SCALE)) for w in worst)
-    return replace(model, quiet_expected=quiet, outing_max_min=outing_max)
+    return replace(model, quiet_expected=quiet, outing_max_min=outing_max, outing_limits=limits)
+
+
+def _upper(lengths: list[float]) -> float:
+    """The usual longest of `lengths`: the nearest-rank 90th percentile (a rare day trip is not usual); 0 if none."""
+    if not lengths:
+        return 0.0
+    ordered = sorted(lengths)
+    return ordered[math.ceil(0.9 * len(ordered)) - 1]
 
 
 def _usable(home: HomeState) -> Baseline | None:
@@ -164,7 +205,11 @@ class RoutineLateRule(TimerRule):
         if b is None:
             return (), NEVER
         th = home.th
-        margin = max(th.routine_k * b.first_spread_min, th.routine_min_margin_min) * ctx.factor(home, now)
+        # As late as she got up in the learning weeks (× lie_in_factor) is a lie-in of hers, not a morning to
+        # ask about.
+        late = b.first_late_min * th.lie_in_factor
+        margin = max(th.routine_k * b.first_spread_min, th.routine_min_margin_min, late)
+        margin *= ctx.factor(home, now)
         start = ctx.day_start(now, home)
         start_min = th.local_time("day_start")
         assert start_min is not None
@@ -227,9 +272,15 @@ class QuietGapRule(TimerRule):
         last_min = (last - midnight) / 60.0
         if b.rates:
             target = max(b.quiet_limit(last_min) * th.quiet_gap_factor, th.activity_min_expected)
-            reach = b.reach(last_min, target * ctx.factor(home, now), day_start_min + 1440.0)
+            # Judged while she is usually awake: after her usual bedtime a silence is the night (an early
+            # night is the commonest quiet evening), then the morning rules judge.
+            # Her bedtime is as early as a morning may be late (the routine margin), or as early as she went
+            # to bed in the learning weeks.
+            lead = max(th.routine_k * b.last_spread_min, th.routine_min_margin_min, b.last_early_min)
+            bedtime = min(day_start_min + 1440.0, b.last_median_min - lead)
+            reach = b.reach(last_min, target * ctx.factor(home, now), bedtime)
             if reach == NEVER:
-                return (), NEVER  # not unusual before the day ends: the night, then the morning rules
+                return (), NEVER  # not unusual before her bedtime: the night, then the morning rules
             deadline = max(
                 midnight + reach * 60.0, last + th.activity_min_hours * 3600.0 * ctx.factor(home, now)
             )

@@ -42,6 +42,13 @@ class Thresholds(_Frozen):
     # one × outing_factor, at least outing_min_hours); after that the silence is judged as one at home.
     outing_factor: Annotated[float, Field(ge=1)] = 1.5
     outing_min_hours: Annotated[float, Field(gt=0)] = 2.0
+    # Where the elder can be asked first (a call to her own phone, which she carries when out), an outing that
+    # lasts longer than her outings begun at that time of day usually last (the learned upper quantile ×
+    # outing_factor, at least outing_min_hours) is an `outing_overdue` check; elsewhere the tier's window judges.
+    ask_first: bool = True  # set by the engine from the register (`HomeProfile.can_check`)
+    # Where nobody can be asked first, every learned-rule alert pages a person (a false one costs a visit): the
+    # learned rules wait this many times longer (a stricter probability threshold), never past the hard window.
+    no_check_factor: Annotated[float, Field(ge=1)] = 2.0
     morning_check: str = "10:00"  # "" = no configured morning check
     day_start: str = "04:30"  # signs before this belong to the night, not to the morning
     # Learned routine
@@ -50,12 +57,15 @@ class Thresholds(_Frozen):
     routine_spread_floor_min: Annotated[float, Field(ge=1)] = 15.0
     routine_min_margin_min: Annotated[float, Field(ge=0)] = 90.0
     quiet_gap_factor: Annotated[float, Field(ge=1)] = 1.5
+    # A lie-in as late as the latest of the learning weeks × this is still her sleep (the extreme of a few weeks
+    # underestimates the next one, as with the quiet and outing bounds); never past the hard window.
+    lie_in_factor: Annotated[float, Field(ge=1)] = 1.5
     quiet_gap_min_hours: Annotated[float, Field(gt=0)] = 4.0
     # The activity model: a silence is unusual when quiet_gap_factor × the most signs a usual day's silence went
     # without were expected (at least activity_min_expected: P(no sign) = e^-3 ≈ 5 %), and it lasted at least
     # activity_min_hours.
     activity_min_expected: Annotated[float, Field(gt=0)] = 3.0
-    activity_min_hours: Annotated[float, Field(gt=0)] = 2.0
+    activity_min_hours: Annotated[float, Field(gt=0)] = 1.5
     water_low_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3  # of the usual daily volume → info
     # Water
     water_no_use_litres: Annotated[float, Field(ge=0)] = 10.0
@@ -112,6 +122,10 @@ class Thresholds(_Frozen):
             update["quiet_gap_factor"] = self.quiet_gap_factor * f
             update["quiet_gap_min_hours"] = min(self.quiet_gap_min_hours * f, hard_h)
             update["activity_min_hours"] = min(self.activity_min_hours * f, hard_h)
+        f = factors.get("outing_overdue", 1.0)
+        if f > 1.0:
+            update["outing_factor"] = self.outing_factor * f
+            update["outing_min_hours"] = min(self.outing_min_hours * f, hard_h)
         f = factors.get("routine_late", 1.0)
         if f > 1.0:
             update["routine_k"] = self.routine_k * f
@@ -129,6 +143,18 @@ class Thresholds(_Frozen):
             update["morning_check"] = f"{minutes // 60:02d}:{minutes % 60:02d}"
         return self.model_copy(update=update) if update else self
 
+    def without_check(self) -> Thresholds:
+        """These thresholds for a home whose elder cannot be asked first: the learned rules (`NO_CHECK_KINDS`)
+        wait `no_check_factor` times longer, as if tightened after false alarms, and `ask_first` is off."""
+        factor = self.no_check_factor
+        stricter = self.adjusted(dict.fromkeys(NO_CHECK_KINDS, factor)) if factor > 1.0 else self
+        return stricter.model_copy(update={"ask_first": False})
+
+
+# The learned rules whose evidence must be stronger where nobody can be asked first (see `without_check`): the
+# late morning, whose margin is a width, not a probability (a lie-in is the commonest false one). `quiet_gap` is
+# calibrated per home on its own weeks already, and waiting longer there is what a collapse by day would cost.
+NO_CHECK_KINDS = ("routine_late",)
 
 # Expected report interval of a device when its binding has no `report_interval_s`: by ecosystem.
 # Zigbee battery devices report only on events; Zigbee2MQTT itself marks them offline after 1500 min.

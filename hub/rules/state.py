@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +24,7 @@ NEVER = math.inf
 RATE_SCALE = 40.0
 QUIET_SCALE = 10.0  # calibrated expected counts in bytes: 0.1 steps (rounded up) up to 25.5
 QUIET_BLOCK_H = 3  # the calibration is per block of this many local hours
+OUTING_SCALE = 10.0  # learned outing lengths in bytes: 10-minute steps (rounded up) up to 42.5 h
 CLOCK_REPORTED = -math.inf
 # A device's "beat" is its longest usual gap between two messages (check-ins included), forgotten over about a
 # week. A dead sensor's check-ins stop too; a collapsed elder's sensors go on checking in. A sensor that only
@@ -77,6 +79,21 @@ class Baseline:
     quiet_expected: bytes = b""
     # The longest outing of the learning weeks (door, then nothing inside until back), minutes; -1 = not learned.
     outing_max_min: float = -1.0
+    # How long her outings usually last, per 3-hour block of the local hour she left in: the upper quantile
+    # (nearest-rank 90th percentile) of the learning weeks' outings begun in that block, or of all of them where
+    # none began in it; bytes of OUTING_SCALE minutes (8 bytes a home); empty = not learned.
+    outing_limits: bytes = b""
+    # Sleep as her weeks showed it (minutes; -1 = not learned): the latest she got up after her usual time, and
+    # the earliest she went to bed before hers, over the learning weeks' nights (a night counts when she was
+    # seen inside in the evening and again inside the next morning, within a day).
+    first_late_min: float = -1.0
+    last_early_min: float = -1.0
+
+    def outing_limit(self, start_min: float) -> float:
+        """How long an outing begun at local minute `start_min` usually lasts at most (minutes; -1 = unknown)."""
+        if not self.outing_limits:
+            return -1.0
+        return self.outing_limits[int(start_min // 60) % 24 // QUIET_BLOCK_H] * OUTING_SCALE
 
     def quiet_limit(self, start_min: float) -> float:
         """The most signs a usual silence that began at local minute `start_min` went without (0 = none seen)."""
@@ -126,6 +143,9 @@ class Baseline:
             self.rates.hex(),
             self.quiet_expected.hex(),
             self.outing_max_min,
+            self.outing_limits.hex(),
+            self.first_late_min,
+            self.last_early_min,
         ]
 
     @classmethod
@@ -136,6 +156,10 @@ class Baseline:
         if len(data) > 8:
             base = replace(base, rates=bytes.fromhex(data[8]), quiet_expected=bytes.fromhex(data[9]))
             base = replace(base, outing_max_min=float(data[10]))
+        if len(data) > 11:  # snapshots before the outing lengths per time of day restore without them
+            base = replace(base, outing_limits=bytes.fromhex(data[11]))
+        if len(data) > 13:  # snapshots before the learned nights restore without them
+            base = replace(base, first_late_min=float(data[12]), last_early_min=float(data[13]))
         return base
 
 
@@ -323,7 +347,8 @@ class HomeState:
         self.zone: SafeZone | None = None
         self.fix: list[float] | None = None
         self.outing: list[float] | None = None
-        self.outings: list[float] = []
+        # A tuple until she has outings: the empty tuple is shared, an empty list would cost 56 bytes a home.
+        self.outings: Sequence[float] = ()
         self.alerted = 0
         self.armed = NEVER  # the time of this home's entry in the deadline heap
 
@@ -413,7 +438,7 @@ class HomeState:
         self.alerted = int(data["a"])
         # Snapshots of hubs older than the safe-zone rule have neither key.
         self.outing = [float(x) for x in data["o"]] if data.get("o") else None
-        self.outings = [float(x) for x in data.get("oh") or ()]
+        self.outings = tuple(float(x) for x in data.get("oh") or ())
         for item in data["dev"]:
             dev = self.devices.get(item[0])
             if dev is not None:

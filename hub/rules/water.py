@@ -104,18 +104,32 @@ class ContinuousFlowRule:
         n = min(SLOTS, math.ceil(th.continuous_flow_hours * 2))
         run = home.slots[SLOTS - n :]
         limit = th.continuous_slot_litres * 10  # slots hold decilitres
-        if min(run) < limit:
+        # A meter that only reports totals shows a tap wide open as well as a flow sensor would: the volume of
+        # a flow above `flow_threshold_lph` in every half hour for `flow_minutes` (the half hour going on
+        # included). No household draws that long (a bath is one half hour's worth, cleaning a third of it).
+        k = min(SLOTS, max(1, math.ceil(th.flow_minutes / 30)))
+        fast = home.slots[SLOTS - k :]
+        fast_limit = th.flow_threshold_lph * 0.5 * 10
+        if min(run) < limit and min(fast) < fast_limit:
             if home.alerted & FLOW and home.slots[-1] < limit and home.slots[-2] < limit:
                 home.alerted &= ~FLOW  # a dry hour: the run is over
             return ()
         if home.alerted & FLOW:
             return ()
         home.alerted |= FLOW
-        first = (home.slot - n + 1) * SLOT_S
-        text = (
-            f"自 {ctx.local(first)} 起连续 {hours_text(n * SLOT_S)} 每 30 分钟都有用水"
-            f"（共 {sum(run) / 10:.0f} 升），可能水龙头未关、漏水或淋浴时跌倒"
-        )
+        if min(run) >= limit:
+            first = (home.slot - n + 1) * SLOT_S
+            text = (
+                f"自 {ctx.local(first)} 起连续 {hours_text(n * SLOT_S)} 每 30 分钟都有用水"
+                f"（共 {sum(run) / 10:.0f} 升），可能水龙头未关、漏水或淋浴时跌倒"
+            )
+        else:
+            first = (home.slot - k + 1) * SLOT_S
+            text = (
+                f"自 {ctx.local(first)} 起每 30 分钟用水均超过 {fast_limit / 10:.0f} 升"
+                f"（共 {sum(fast) / 10:.0f} 升，每小时约 {th.flow_threshold_lph:g} 升以上），"
+                "可能水龙头未关、漏水或淋浴时跌倒"
+            )
         return [ctx.candidate(home, "continuous_flow", Severity.URGENT, ts, text, device=reading.device)]
 
     def due(self, home: HomeState, now: float, ctx: Context) -> tuple[Sequence[AlertCandidate], float]:

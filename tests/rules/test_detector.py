@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from hub.models import Reading, Severity, Signal
+from hub.rules.base import clock_text
 from hub.rules.calendar import Calendar
 from hub.rules.engine import HomeProfile, RulesEngine
 from hub.rules.routine import learn_baseline
@@ -222,22 +223,86 @@ def test_a_silence_unusual_for_this_hour_is_raised_within_two_hours_in_plain_wor
         motion(engine, local(22, hour, minute))
     raised = sweep_until(engine, local(22, 13))
     assert kinds(raised) == ["quiet_gap"] and raised[0].check_first
-    assert raised[0].at <= local(22, 12, 10)
-    assert raised[0].explanation.startswith(
-        "通常此时段每小时约 2 次活动，自 03-22 10:00（有人活动）起已 2 小时"
+    assert raised[0].at <= local(22, 11, 31)  # asking her first is cheap: after 1.5 h, not 2 h
+    assert raised[0].explanation == (
+        "通常此时段每小时约 2 次活动，自 03-22 10:00（有人活动）起已 1 小时 30 分 无活动（如常约应有 3 次）"
     )
 
 
-def test_door_then_nothing_is_an_outing_only_as_long_as_this_elders_outings_last() -> None:
+def _leaves_at(engine: RulesEngine, day: int, hh: int, mm: int) -> None:
+    """Motion in the hallway, then the door opens and closes (she leaves, or collapses by the door)."""
+    motion(engine, local(day, hh, mm) - timedelta(minutes=2))
+    engine.observe(reading("H1", "door", Signal.CONTACT, 1.0, local(day, hh, mm)))
+    engine.observe(reading("H1", "door", Signal.CONTACT, 0.0, local(day, hh, mm)))
+
+
+def test_a_long_outing_is_an_elder_check_on_her_phone_well_before_the_tier_window() -> None:
     engine = _learned_engine()
+    b = engine.homes["H1"].learned
+    assert b is not None and b.outing_limit(14 * 60) == 120  # her afternoon outings last two hours
     motion(engine, local(22, 6, 40))
-    motion(engine, local(22, 10, 1))
-    engine.observe(reading("H1", "door", Signal.CONTACT, 1.0, local(22, 10, 3)))
-    engine.observe(reading("H1", "door", Signal.CONTACT, 0.0, local(22, 10, 3)))  # then nothing at all
-    # Outings of this elder last 2 h: read as out for 3 h at most, then the key tier's window is not stretched.
+    _leaves_at(engine, 22, 10, 3)  # then nothing at all
+    # She never goes out in the morning and her outings last 2 h at most; a day out ends by the evening: not
+    # back by her usual bedtime (20:20), the centre calls her own phone (she carries it when out) instead of
+    # waiting for the 12 h window at 22:03.
+    assert clock_text(b.last_median_min) == "20:20"
+    raised = sweep_until(engine, local(22, 23))
+    assert [(c.kind, c.alert_class, c.check_first) for c in raised] == [("outing_overdue", "elder", True)]
+    assert local(22, 20, 20) <= raised[0].at <= local(22, 20, 21)
+    assert raised[0].explanation == (
+        "老人 03-22 10:03 出门后已 10 小时 17 分 未归、家中无任何活动，此时段外出通常不超过 2 小时，"
+        "请先电话确认老人平安"
+    )
+    # Gone out after supper: her outings last 2 h, so 3 h on (× outing_factor 1.5), past her bedtime.
+    engine = _learned_engine()
+    motion(engine, local(22, 18, 30))
+    _leaves_at(engine, 22, 19, 0)
+    raised = sweep_until(engine, local(22, 23))
+    assert kinds(raised) == ["outing_overdue"] and local(22, 22) <= raised[0].at <= local(22, 22, 1)
+    # Back through the door with activity inside before that: an outing like any other, nobody is called.
+    engine = _learned_engine()
+    _leaves_at(engine, 22, 10, 3)
+    raised = sweep_until(engine, local(22, 12, 50))
+    engine.observe(reading("H1", "door", Signal.CONTACT, 1.0, local(22, 12, 50)))
+    engine.observe(reading("H1", "door", Signal.CONTACT, 0.0, local(22, 12, 50)))
+    motion(engine, local(22, 12, 52))
+    raised += sweep_until(engine, local(22, 14))
+    assert [c for c in raised if c.alert_class == "elder"] == []
+
+
+def test_where_nobody_can_be_asked_door_then_nothing_waits_for_the_tier_window() -> None:
+    # The elder cannot answer the phone: a call is no cheap check, and a visit to an empty home is what a day
+    # trip would cost, so door-then-nothing is judged by the key tier's 12 h window (not stretched past 3 h).
+    engine = _learned_engine()
+    engine.set_register([], {"H1": HomeProfile("key", "双龙湖街道", can_check=False)}, local(22, 3, 30))
+    motion(engine, local(22, 6, 40))
+    _leaves_at(engine, 22, 10, 3)
     raised = sweep_until(engine, local(22, 22, 10))
-    assert [(c.kind, c.alert_class, c.check_first) for c in raised] == [("inactivity", "elder", True)]
+    assert [(c.kind, c.alert_class) for c in raised] == [("inactivity", "elder")]
     assert local(22, 22, 3) <= raised[0].at <= local(22, 22, 4)
+
+
+def test_where_nobody_can_be_asked_a_late_morning_needs_stronger_evidence() -> None:
+    # No sign this morning. An elder who can answer is asked at 08:10 (up at 06:40 + 90 min); where she cannot,
+    # the call would page a visitor: routine_late waits no_check_factor (2) times its margin, 09:40.
+    profiles = {
+        "H1": HomeProfile("general", "双龙湖街道"),
+        "H2": HomeProfile("general", "双龙湖街道", can_check=False),
+    }
+    raised = []
+    for code in profiles:
+        engine = _learned_engine()
+        engine.set_register([], {"H1": profiles[code]}, local(22, 3, 30))
+        raised += sweep_until(engine, local(22, 9, 55))
+    assert [(c.kind, c.at) for c in raised] == [
+        ("routine_late", local(22, 8, 10)),
+        ("routine_late", local(22, 9, 40)),
+    ]
+    th = engine.thresholds("general", "H2", can_check=False)
+    assert th.routine_min_margin_min == 180 and th.quiet_gap_factor == 1.5 and not th.ask_first
+    assert th.inactivity_hours == 24  # the hard window never moves
+    # Homes whose elders can answer keep sharing the usual thresholds.
+    assert engine.thresholds("general", "H3") is engine.thresholds("general", "H4")
 
 
 def test_a_snapshot_from_before_the_model_restores_and_keeps_judging() -> None:
@@ -263,7 +328,7 @@ def test_a_home_whose_quiet_gap_kept_false_alarming_waits_longer_but_never_past_
     profiles = {"H1": HomeProfile("key", "双龙湖街道", factors={"quiet_gap": 2.0})}
     engine.set_register([], profiles, local(22, 3, 30))
     th = engine.homes["H1"].th
-    assert th.quiet_gap_factor == 3.0 and th.activity_min_hours == 4.0 and th.inactivity_hours == 12
+    assert th.quiet_gap_factor == 3.0 and th.activity_min_hours == 3.0 and th.inactivity_hours == 12
     for hour, minute in ((6, 40), (8, 0), (9, 30), (10, 0)):
         motion(engine, local(22, hour, minute))
     assert sweep_until(engine, local(22, 12, 10)) == []
@@ -273,3 +338,24 @@ def test_a_home_whose_quiet_gap_kept_false_alarming_waits_longer_but_never_past_
     # The other homes keep sharing the untightened thresholds.
     assert engine.thresholds("key", "H2") is engine.thresholds("key", "H3")
     assert engine.thresholds("key", "H2").quiet_gap_factor == 1.5
+
+
+def test_a_lie_in_like_those_of_her_weeks_is_her_sleep_not_a_late_morning() -> None:
+    # One morning of her three weeks she slept until 08:40, one evening she was in bed before 18:00.
+    lie_in = (local(10, 4, 30), local(10, 8, 40))
+    early = (local(12, 18), local(13, 4, 30))
+    readings = [r for r in _weeks() if not any(a <= r.ts < b for a, b in (lie_in, early))]
+    engine = make_engine("key", at=local(22, 3, 30))
+    baseline = learn_baseline(readings, engine.tz, engine.homes["H1"].th, local(22, 3, 30))
+    assert baseline is not None
+    assert baseline.first_late_min == 120 and baseline.last_early_min >= 150  # usually up 06:40, bed 20:20
+    assert Baseline.from_json(baseline.to_json()) == baseline
+    engine.set_baseline("H1", baseline)
+    # No sign this morning: the centre asks at 09:40 (as late as she has slept × lie_in_factor 1.5: 3 h after
+    # 06:40), not at 06:40 + 90 min. (Her tier's configured morning check at 09:00 is a policy, and stays.)
+    engine.set_register([], {"H1": HomeProfile("general", "双龙湖街道")}, local(22, 3, 30))
+    assert sweep_until(engine, local(22, 9, 35)) == []
+    raised = sweep_until(engine, local(22, 9, 55))
+    assert kinds(raised) == ["routine_late"] and local(22, 9, 40) <= raised[0].at <= local(22, 9, 41)
+    # Without that lie-in in her weeks, the usual margin: 06:40 + 90 min.
+    assert kinds(sweep_until(_learned_engine(), local(22, 8, 15))) == ["routine_late"]

@@ -239,6 +239,8 @@ def test_first_step_asks_the_elder_only_when_the_rule_allows_it_and_the_elder_ca
     assert (
         replay_first_step(register, replace(quiet, home="H404")) == "page"
     )  # not in the register: nobody to ask
+    # The rules know it too: where nobody can be asked first, the learned rules want stronger evidence.
+    assert [register.profiles[code].can_check for code in ("H001", "H002", "H003")] == [True, False, False]
 
 
 def test_replay_cli_takes_config_after_the_subcommand_lists_it_and_is_quiet_at_info(tmp_path: Path) -> None:

@@ -85,16 +85,37 @@ def test_meter_reset_is_not_negative_use_and_continuous_flow_is_seen() -> None:
     water(3.0, local(2, 8, 10))  # the counter restarted after a power cut: 3 L used since
     home = engine.homes["H1"]
     assert sum(home.slots) == 130  # decilitres: 10 L + the 3 L since the restart, never negative
-    # Then a tap left open: 30 L every 5 minutes.
+    # Then a tap left dripping into the sink: 10 L every 5 minutes.
     total, at, raised = 3.0, local(2, 8, 15), []
     while at < local(2, 12) and not raised:
-        total += 30
+        total += 10
         raised = water(total, at)
         at += timedelta(minutes=5)
     assert kinds(raised) == ["continuous_flow"]
     # Every half hour since the 08:00 slot had use: 2.5 h of slots, the first of them partly before the tap.
     assert timedelta(hours=1, minutes=30) <= raised[0].at - local(2, 8, 15) <= timedelta(hours=2, minutes=30)
     assert "每 30 分钟都有用水" in raised[0].explanation
+
+
+def test_a_tap_wide_open_is_seen_within_about_an_hour_a_cleaning_morning_is_not() -> None:
+    engine = make_engine("key")
+    water = lambda litres, at: engine.observe(reading("H1", "water", Signal.WATER_TOTAL, litres, at))  # noqa: E731
+    # Cleaning: a 45 L bucket every 20 minutes draws hard, but not like an open tap.
+    total, at, raised = 1000.0, local(2, 8), []
+    water(total, at)
+    while at < local(2, 9, 20):
+        at += timedelta(minutes=20)
+        total += 45
+        raised += water(total, at)
+    assert raised == []
+    # The tap left wide open at 12:00: 30 L every 5 minutes (360 L/h), reported by a meter giving totals only.
+    at = local(2, 12)
+    while at < local(2, 15) and not raised:
+        at += timedelta(minutes=5)
+        total += 30
+        raised = water(total, at)
+    assert kinds(raised) == ["continuous_flow"] and raised[0].at <= local(2, 13)
+    assert "每 30 分钟用水均超过 150 升" in raised[0].explanation
 
 
 def test_flow_rate_above_threshold_for_an_hour() -> None:
