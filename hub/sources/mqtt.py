@@ -405,7 +405,13 @@ class MqttSource:
                 "与 broker 的连接已断开，正在重连",
                 "the broker connection was lost; reconnecting",
             )
-            LOGGER.warning("MQTT connection lost; reconnecting in %.0fs", self._delay)
+            if len(self._brokers) > 1:
+                LOGGER.warning(
+                    "MQTT connection to %s lost; reconnecting to the next broker of the list",
+                    self._brokers[self._current],
+                )
+            else:
+                LOGGER.warning("MQTT connection lost; reconnecting in %.0fs", self._delay)
 
     def _now(self) -> datetime:
         # The clock is read at most once a millisecond: asking it for each of tens of thousands of messages
