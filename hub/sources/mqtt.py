@@ -251,6 +251,11 @@ class MqttSource:
         self._held: tuple[datetime, datetime] | None = None
         self._closing = False
         self.connected = asyncio.Event()
+        # Set once the broker has answered every SUBSCRIBE of this session (SUBACK): from then on what is
+        # published reaches us, or waits in the session. A clustered broker (NATS) takes a while to create
+        # the replicated consumers behind them.
+        self.subscribed = asyncio.Event()
+        self._suback_pending: dict[int, str] = {}  # SUBSCRIBE packet id → its filter
         # Why the last connection attempt failed (Chinese, English); None once connected.
         self.failure: tuple[str, str] | None = None
 
@@ -269,6 +274,7 @@ class MqttSource:
             client.set_auth_credentials(self._username, self._password or None)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         self._client = client
         deadline = (
             None
@@ -304,6 +310,11 @@ class MqttSource:
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, self._reconnect_max_s)
         return self
+
+    @property
+    def broker(self) -> str:
+        """host:port of the broker connected to (or being tried)."""
+        return str(self._brokers[self._current])
 
     def _next_broker(self) -> tuple[_Broker, bool]:
         """Move on to the next broker of the list: (it, whether a round of the list has failed and the
@@ -379,16 +390,31 @@ class MqttSource:
         else:
             self._held = None
         if not client.subscriptions:
-            for topic in self._subscriptions:
-                client.subscribe(topic, qos=1)
+            self._suback_pending = {client.subscribe(topic, qos=1): topic for topic in self._subscriptions}
         elif not flags:
             # The broker lost our session (restarted without persistence, or the session expired):
             # subscribe again, or nothing would arrive. With a session present they are still there.
-            for subscription in client.subscriptions:
-                client.resubscribe(subscription)
+            self._suback_pending = {client.resubscribe(sub): sub.topic for sub in client.subscriptions}
+        else:
+            self._suback_pending = {}
+        if self._suback_pending:
+            self.subscribed.clear()
+        else:
+            self.subscribed.set()
         self.connected.set()
         self.failure = None
         LOGGER.info("MQTT connected to %s (session present: %s)", self._brokers[self._current], flags)
+
+    def _on_subscribe(
+        self, client: gmqtt.Client, mid: int, granted: tuple[int, ...], properties: Any
+    ) -> None:
+        topic = self._suback_pending.pop(mid, None)
+        if topic is not None and any(code >= 0x80 for code in granted):
+            # Nothing published on it would arrive: say so plainly (NATS refuses, e.g., a filter whose
+            # max_ack_pending would push the session's total past 65535).
+            LOGGER.error("broker 拒绝了订阅 %s | the broker refused the subscription %s", topic, topic)
+        if not self._suback_pending:
+            self.subscribed.set()
 
     def _on_disconnect(self, client: gmqtt.Client, packet: Any, exc: BaseException | None = None) -> None:
         was_connected = self.connected.is_set()

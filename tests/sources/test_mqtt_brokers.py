@@ -72,7 +72,7 @@ async def test_the_first_broker_of_the_list_that_answers_is_used(mosquitto: Brok
     root = f"test-{uuid.uuid4().hex[:6]}"
     down = f"mqtt://127.0.0.1:{free_port()}"
     async with MqttSource([down, mosquitto.url], [f"{root}/#"], client_id=f"hub-{root}") as source:
-        await asyncio.sleep(0.3)  # the SUBSCRIBE goes out right after CONNACK
+        await asyncio.wait_for(source.subscribed.wait(), 10)
         await _publish(mosquitto, [(f"{root}/x", b"1")])
         (got,) = await _take(source, 1)
         assert got.message.payload == b"1"
@@ -96,15 +96,19 @@ async def test_a_lost_broker_is_replaced_by_the_next_of_the_list(tmp_path: Path)
             [first.url, second.url], [f"{root}/#"], client_id=f"hub-{root}", reconnect_max_s=1.0
         )
         async with source:
-            await asyncio.sleep(0.3)
+            await asyncio.wait_for(source.subscribed.wait(), 10)
             await _publish(first, [(f"{root}/before", b"a")])
             (before,) = await _take(source, 1)
             before.on_durable()
             first.process.send_signal(signal.SIGKILL)
             first.process.wait(10)
-            await asyncio.sleep(0.2)
-            await asyncio.wait_for(source.connected.wait(), 15)
-            await asyncio.sleep(0.3)  # the new broker has no session: the source subscribes again
+            for _ in range(300):  # until the source is on the second broker
+                if source.broker == f"127.0.0.1:{second.port}" and source.connected.is_set():
+                    break
+                await asyncio.sleep(0.05)
+            assert source.broker == f"127.0.0.1:{second.port}"
+            # The second broker has no session: the source subscribes again.
+            await asyncio.wait_for(source.subscribed.wait(), 10)
             await _publish(second, [(f"{root}/after", b"b")])
             (after,) = await _take(source, 1)
             assert (after.message.topic, after.message.payload) == (f"{root}/after", b"b")
