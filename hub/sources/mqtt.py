@@ -70,9 +70,11 @@ class _Broker:
 
     @classmethod
     def parse(cls, url: str) -> _Broker:
+        """From mqtt://host:port or mqtts://host:port."""
         return cls(*parse_broker_url(url))
 
     def ssl_context(self) -> ssl.SSLContext | bool:
+        """What gmqtt's `ssl` argument takes: a default context for TLS, False for plain MQTT."""
         return ssl.create_default_context() if self.tls else False
 
     def __str__(self) -> str:
