@@ -156,11 +156,18 @@ async def test_every_sos_the_cluster_acknowledged_becomes_an_alert_when_the_hubs
     tmp_path: Path,
 ) -> None:
     with NatsCluster(tmp_path / "nats") as cluster:
+        # Node A, where the hub starts: not the node leading the stream of QoS 1 messages. Losing that one
+        # is a different case: NATS 2.9 then stops delivering to the hub's resumed session (docs/scaling.md
+        # §2, known limits), which the broker must fix, not the hub.
+        leader = cluster.stream_leader()
+        a = next(i for i in range(len(cluster.nodes)) if i != leader)
+        order = [a, *(i for i in range(len(cluster.nodes)) if i != a)]
+        urls = [cluster.urls[i] for i in order]
         port = free_port()
         config = write_config(
             tmp_path / "hub.toml",
             data_dir=tmp_path / "data",
-            broker_url=cluster.urls,  # node A first: the hub starts there
+            broker_url=urls,
             protocol="3.1.1",
             http_port=port,
             client_id=f"hub-failover-{uuid.uuid4().hex[:6]}",
@@ -172,13 +179,12 @@ async def test_every_sos_the_cluster_acknowledged_becomes_an_alert_when_the_hubs
         hub.start()
         try:
             await asyncio.to_thread(hub.wait_ready)
-            node_a = cluster.nodes[0]
+            node_a = cluster.nodes[a]
             assert f"MQTT connected to 127.0.0.1:{node_a.mqtt_port}" in hub.log.read_text()
 
             # Device d starts on node d (A, B, C) and knows the others after it.
             devices = [
-                Device(f"sos-dev-{d}-{uuid.uuid4().hex[:6]}", cluster.urls[d:] + cluster.urls[:d])
-                for d in range(DEVICES)
+                Device(f"sos-dev-{d}-{uuid.uuid4().hex[:6]}", urls[d:] + urls[:d]) for d in range(DEVICES)
             ]
             for device in devices:
                 await device.connect()
@@ -192,7 +198,7 @@ async def test_every_sos_the_cluster_acknowledged_becomes_an_alert_when_the_hubs
                     await device.publish(topic, payload, key="motion")
                 await asyncio.sleep(0.01)
                 if home == HOMES // 2:
-                    cluster.kill(0)  # node A, mid-traffic: the hub's node and device 0's
+                    cluster.kill(a)  # mid-traffic: the hub's node and device 0's
                     killed = True
             for device in devices:
                 await device.settle(patience_s=90)
@@ -205,9 +211,14 @@ async def test_every_sos_the_cluster_acknowledged_becomes_an_alert_when_the_hubs
                 await device.close()
 
             # The hub went to another node and found its session there (subscriptions, queued messages).
-            log = hub.log.read_text()
-            resumed = re.findall(r"MQTT connected to 127\.0\.0\.1:(\d+) \(session present: 1\)", log)
-            assert {int(p) for p in resumed} - {node_a.mqtt_port}, log[-3000:]
+            deadline = time.monotonic() + 90
+            resumed: set[int] = set()
+            while not resumed and time.monotonic() < deadline:
+                log = hub.log.read_text()
+                found = re.findall(r"MQTT connected to 127\.0\.0\.1:(\d+) \(session present: 1\)", log)
+                resumed = {int(p) for p in found} - {node_a.mqtt_port}
+                await asyncio.sleep(0.5)
+            assert resumed, hub.log.read_text()[-3000:]
 
             deadline = time.monotonic() + 120
             homes_with_sos: set[str] = set()

@@ -174,6 +174,21 @@ class NatsCluster:
                     )
                 time.sleep(0.2)
 
+    def stream_leader(self, stream: str = "$MQTT_msgs") -> int:
+        """The index of the node leading a JetStream stream (`$MQTT_msgs` holds the QoS 1 messages)."""
+        for node in self.nodes:
+            if not node.running:
+                continue
+            url = f"http://127.0.0.1:{node.http_port}/jsz?accounts=true&streams=true"
+            with urllib.request.urlopen(url, timeout=5) as r:
+                jsz = json.load(r)
+            for account in jsz.get("account_details") or []:
+                for detail in account.get("stream_detail") or []:
+                    leader = (detail.get("cluster") or {}).get("leader")
+                    if detail.get("name") == stream and leader:
+                        return next(i for i, n in enumerate(self.nodes) if n.name == leader)
+        raise RuntimeError(f"no node leads the stream {stream}")
+
     def kill(self, index: int) -> NatsNode:
         """SIGKILL node `index` (no chance to hand anything over)."""
         node = self.nodes[index]
