@@ -6,8 +6,10 @@ Method (independent of how fast a publisher can go):
   3. start the hub (in a child process, so its peak RSS is its own) and time until the last message
      is durable (InfluxDB 204 or spooled, register committed, PUBACK sent).
 Reports msg/s, lag p50/p99 (receipt → durable) and peak RSS; the median of --runs runs.
+`--broker nats-cluster` queues the backlog in a private three-node NATS cluster instead (JetStream, MQTT
+3.1.1, streams and consumers replicated to all three nodes); the hub gets the list of all three.
 
-    .venv/bin/python bench/ingest.py --messages 100000 --runs 3
+    .venv/bin/python bench/ingest.py --messages 100000 --runs 3 [--broker mosquitto|nats-cluster]
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +36,30 @@ sys.path.insert(0, str(ROOT))
 from tests.hubproc import cli, sos_site, write_config  # noqa: E402
 from tests.services.influxdb import InfluxServer  # noqa: E402
 from tests.services.mosquitto import free_port, start_mosquitto  # noqa: E402
+from tests.services.nats import NatsCluster  # noqa: E402
+
+
+@dataclass
+class BenchBroker:
+    """Where the backlog waits: its URLs, the MQTT version spoken to it, and how to stop it."""
+
+    urls: list[str]
+    protocol: str
+    stop: Callable[[], None]
+
+
+def start_broker(kind: str, workdir: Path) -> BenchBroker:
+    """A private Mosquitto (with the hub's queue limits), or a three-node NATS cluster (MQTT 3.1.1 only)."""
+    if kind == "nats-cluster":
+        cluster = NatsCluster(workdir / "nats").__enter__()
+        return BenchBroker(cluster.urls, "3.1.1", cluster.stop)
+    mosquitto = start_mosquitto(workdir / "mosquitto")
+
+    def stop() -> None:
+        mosquitto.process.terminate()
+        mosquitto.process.wait(10)
+
+    return BenchBroker([mosquitto.url], "5", stop)
 
 
 def messages(n: int, homes: int, sos_rate: float, seed: int = 7) -> list[tuple[str, bytes]]:
@@ -64,12 +92,16 @@ def messages(n: int, homes: int, sos_rate: float, seed: int = 7) -> list[tuple[s
     return out
 
 
-async def queue_backlog(host: str, port: int, batch: list[tuple[str, bytes]]) -> None:
+async def queue_backlog(url: str, batch: list[tuple[str, bytes]], protocol: str = "5") -> None:
     """Publish with QoS 1 and wait until the broker has acknowledged every message."""
     import gmqtt
+    from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
+    from hub.sources.mqtt import parse_broker_url
+
+    host, port, _tls = parse_broker_url(url)
     pub = gmqtt.Client(f"bench-pub-{uuid.uuid4().hex[:6]}")
-    await pub.connect(host, port)
+    await pub.connect(host, port, version=MQTTv50 if protocol == "5" else MQTTv311)
     for i, (topic, payload) in enumerate(batch):
         pub.publish(topic, payload, qos=1)
         if i % 2000 == 0:
@@ -88,9 +120,12 @@ async def prime(config: Path) -> None:
 
     cfg = load_config(config)
     async with MqttSource(
-        cfg.mqtt.url, DeviceRegistry.default().subscriptions(), client_id=cfg.mqtt.client_id
-    ):
-        await asyncio.sleep(0.2)
+        cfg.mqtt.broker_urls,
+        DeviceRegistry.default().subscriptions(),
+        client_id=cfg.mqtt.client_id,
+        mqtt5=cfg.mqtt.protocol == "5",
+    ) as source:
+        await asyncio.wait_for(source.subscribed.wait(), 60)
 
 
 def child(config: Path, expected: int) -> None:
@@ -177,8 +212,10 @@ def child(config: Path, expected: int) -> None:
     print(json.dumps(run(main())))
 
 
-def one_run(n: int, homes: int, store: str, sos_rate: float, workdir: Path) -> dict[str, float]:
-    broker = start_mosquitto(workdir / "mosquitto")
+def one_run(
+    n: int, homes: int, store: str, sos_rate: float, workdir: Path, broker_kind: str = "mosquitto"
+) -> dict[str, float]:
+    broker = start_broker(broker_kind, workdir)
     influx = InfluxServer(workdir / "influx") if store == "influxdb" else None
     try:
         if influx is not None:
@@ -190,7 +227,8 @@ def one_run(n: int, homes: int, store: str, sos_rate: float, workdir: Path) -> d
         config = write_config(
             workdir / "hub.toml",
             data_dir=workdir / "data",
-            broker_url=broker.url,
+            broker_url=broker.urls,
+            protocol=broker.protocol,
             http_port=port,
             client_id="bench-hub",
             store=store_cfg,
@@ -199,7 +237,8 @@ def one_run(n: int, homes: int, store: str, sos_rate: float, workdir: Path) -> d
         site.write_text(sos_site(homes), encoding="utf-8")
         cli(config, "load", str(site))
         asyncio.run(prime(config))
-        asyncio.run(queue_backlog(broker.host, broker.port, messages(n, homes, sos_rate)))
+        # Queued on the last node while the hub starts on the first: a cluster takes it anywhere.
+        asyncio.run(queue_backlog(broker.urls[-1], messages(n, homes, sos_rate), broker.protocol))
         prefix = (
             ["py-spy", "record", "-o", "/tmp/spy.txt", "-f", "raw", "-r", "400", "--"]
             if os.environ.get("SPY")
@@ -217,8 +256,7 @@ def one_run(n: int, homes: int, store: str, sos_rate: float, workdir: Path) -> d
         # The figures are the child's last JSON line (a profiler wrapping it may print after it).
         return dict(json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1]))
     finally:
-        broker.process.terminate()
-        broker.process.wait(10)
+        broker.stop()
         if influx is not None:
             influx.stop()
 
@@ -234,6 +272,12 @@ def main() -> None:
     parser.add_argument(
         "--sos-rate", type=float, default=0.001, help="share of messages that are SOS presses"
     )
+    parser.add_argument(
+        "--broker",
+        choices=["mosquitto", "nats-cluster"],
+        default="mosquitto",
+        help="where the backlog waits: one Mosquitto, or a three-node NATS JetStream cluster",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -242,7 +286,7 @@ def main() -> None:
     results = []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-            r = one_run(args.messages, args.homes, args.store, args.sos_rate, Path(tmp))
+            r = one_run(args.messages, args.homes, args.store, args.sos_rate, Path(tmp), args.broker)
         results.append(r)
         print(
             f"run {i + 1}: {r['msg_per_s']:,.0f} msg/s from first receipt to last durable "
@@ -253,6 +297,7 @@ def main() -> None:
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
     print(
         f"median of {args.runs} ({args.messages:,} messages, {args.homes} homes, store={args.store}, "
+        f"broker={args.broker}, "
         f"SOS rate {args.sos_rate:.1%}): "
         f"{med['msg_per_s']:,.0f} msg/s ({med['with_startup_msg_per_s']:,.0f} with start-up), lag p50 {med['lag_p50_ms']:.0f} ms, p99 {med['lag_p99_ms']:.0f} ms, "
         f"peak RSS {med['peak_rss_mb']:.0f} MB"

@@ -184,7 +184,7 @@ class RunningHub:
     """Handles of a started hub (tests and the demo look at these)."""
 
     pipeline: Pipeline
-    broker_url: str
+    broker_url: str  # the first of the configured brokers (the demo's embedded one)
     http_url: str
     sessions: sessionmaker[Session]
     store: TimeSeriesStore
@@ -447,11 +447,11 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
         warm.stale = False
     canary = Canary(canary_topic(config.mqtt.client_id), config.health, clock)
     async with AsyncExitStack() as stack:
-        broker_url = config.mqtt.url
-        embedded = not broker_url
+        broker_urls = config.mqtt.broker_urls
+        embedded = not broker_urls
         if embedded:
             broker = await stack.enter_async_context(EmbeddedBroker(port=config.mqtt.embedded_port))
-            broker_url = broker.url
+            broker_urls = [broker.url]
         store = await stack.enter_async_context(build_store(config))
         alerts = await stack.enter_async_context(
             AlertService(config.alerts, sessions, clock, config.timezone, fence=_fence(role))
@@ -491,7 +491,7 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
         if rules is not None:
             rules.start(pipeline.raise_candidates)
         source = MqttSource(
-            broker_url,
+            broker_urls,
             [*(config.mqtt.subscriptions or registry.subscriptions()), canary.topic],
             client_id=config.mqtt.client_id,
             username=config.mqtt.username,
@@ -499,8 +499,8 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
             session_expiry_s=config.mqtt.session_expiry_s,
             keepalive_s=config.mqtt.keepalive_s,
             reconnect_max_s=config.mqtt.reconnect_max_s,
-            # amqtt speaks MQTT 3.1.1 only; acknowledgements are held the same way.
-            mqtt5=not embedded,
+            # amqtt speaks MQTT 3.1.1 only, and so does NATS; acknowledgements are held the same way.
+            mqtt5=not embedded and config.mqtt.protocol == "5",
             receive_maximum=config.mqtt.receive_maximum,
             clock=clock,
         )
@@ -568,7 +568,7 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
         ]
         if config.health.canary_enabled:
             tasks.append(asyncio.create_task(canary.run(source.publish), name="canary"))
-        running = RunningHub(pipeline, broker_url, http_url, sessions, store, alerts, rules, health)
+        running = RunningHub(pipeline, broker_urls[0], http_url, sessions, store, alerts, rules, health)
         if started is not None:
             # Announced once the broker session is up (callers publish at once), or never while it is down.
             tasks.append(asyncio.create_task(_announce(started, running, source.connected), name="started"))

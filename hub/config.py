@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.alerts.settings import AlertsConfig
 from hub.care.settings import CareConfig
@@ -38,9 +38,16 @@ class _Section(BaseModel):
 
 
 class MqttConfig(_Section):
-    """The MQTT source. `url` empty → start the embedded broker."""
+    """The MQTT source. `urls` (or `url`, a list of one) empty → start the embedded broker (demo only)."""
 
+    # The brokers of one cluster, tried in this order on connect and, from the one after the lost one, on
+    # every reconnect. `url` is the one-broker spelling of the same; give one of the two.
+    urls: list[str] = Field(default_factory=list)
     url: str = ""
+    # "5", or "3.1.1" for a broker that speaks nothing newer (NATS). With 3.1.1 the session is the
+    # clean-session-off kind and there is no receive maximum: the broker's own limit bounds in-flight
+    # messages (NATS: mqtt.max_ack_pending).
+    protocol: Literal["5", "3.1.1"] = "5"
     client_id: str = "eldercare-hub"
     username: str = ""
     # Not in the file: read from HUB_MQTT_PASSWORD.
@@ -57,9 +64,36 @@ class MqttConfig(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, v: str) -> str:
-        if v and urlsplit(v).scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise ValueError(f"must look like mqtt://host:1883 or mqtts://host:8883, got {v!r}")
+        return _broker_url(v) if v else v
+
+    @field_validator("urls")
+    @classmethod
+    def _check_urls(cls, v: list[str]) -> list[str]:
+        for i, url in enumerate(v):
+            try:
+                _broker_url(url)
+            except ValueError as exc:
+                raise ValueError(f"entry {i + 1}: {exc}") from None
+            if url in v[:i]:
+                raise ValueError(f"entry {i + 1}: {url!r} is listed twice")
         return v
+
+    @model_validator(mode="after")
+    def _one_spelling(self) -> MqttConfig:
+        if self.url and self.urls:
+            raise ValueError("give either url (one broker) or urls (a list), not both")
+        return self
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """The brokers to try, in order; empty → the embedded broker."""
+        return list(self.urls) or ([self.url] if self.url else [])
+
+
+def _broker_url(v: str) -> str:
+    if urlsplit(v).scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not urlsplit(v).hostname:
+        raise ValueError(f"must look like mqtt://host:1883 or mqtts://host:8883, got {v!r}")
+    return v
 
 
 class StoreConfig(_Section):

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the services the tests use are installed and, where the tests use the system's, running.
 #   scripts/services.sh            everything
-#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb compose browser fonts promtool
-# The tests start their own private Mosquitto and InfluxDB processes (own ports and config); PostgreSQL is
+#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb nats compose browser fonts promtool
+# The tests start their own private Mosquitto, InfluxDB and NATS cluster processes (own ports and config); PostgreSQL is
 # the system server, started here when it is not running. Idempotent.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +17,13 @@ apt_install() {
 mosquitto_ready() {
     if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
         echo "installing mosquitto"; apt_install mosquitto mosquitto-clients
+    fi
+}
+
+nats_ready() {
+    # Debian's nats-server: the clustered MQTT broker (JetStream) of tests/ha and bench/ingest.py --broker.
+    if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+        echo "installing nats-server"; apt_install nats-server
     fi
 }
 
@@ -65,10 +72,11 @@ influxdb_ready() {
     bash "$here/influxdb.sh"
 }
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb compose browser fonts promtool)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb nats compose browser fonts promtool)
 for t in "${targets[@]}"; do
     case "$t" in
         mosquitto) mosquitto_ready ;;
+        nats) nats_ready ;;
         postgres) postgres_ready ;;
         influxdb) influxdb_ready ;;
         compose) compose_ready ;;

@@ -20,18 +20,21 @@ def write_config(
     path: Path,
     *,
     data_dir: Path,
-    broker_url: str,
+    broker_url: str | list[str],
     http_port: int,
     client_id: str,
     store: dict[str, Any] | None = None,
     extra: str = "",
+    protocol: str = "5",
 ) -> Path:
-    """A TOML config for a hub on a real broker (`extra`: more TOML sections, appended as they are)."""
+    """A TOML config for a hub on a real broker (or on a list of them: the nodes of a cluster); `extra`: more
+    TOML sections, appended as they are."""
     store = store or {"kind": "sqlite"}
+    brokers = f'url = "{broker_url}"' if isinstance(broker_url, str) else f"urls = {json.dumps(broker_url)}"
     store_lines = "\n".join(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in store.items())
     path.write_text(
         f'data_dir = "{data_dir}"\n'
-        f'[mqtt]\nurl = "{broker_url}"\nclient_id = "{client_id}"\n'
+        f'[mqtt]\n{brokers}\nprotocol = "{protocol}"\nclient_id = "{client_id}"\n'
         f'[http]\nhost = "127.0.0.1"\nport = {http_port}\n'
         f"[store]\n{store_lines}\n{extra}",
         encoding="utf-8",

@@ -165,3 +165,38 @@ def test_watch_section_is_typed_and_its_idle_timeout_is_keepalives() -> None:
         parse_config({"watch": {"idle_keepalives": 1}}, env={})  # one missed keep-alive is no dead link
     with pytest.raises(ConfigError, match=r"watch\.port"):
         parse_config({"watch": {"port": 70000}}, env={})
+
+
+def test_a_list_of_brokers_and_the_protocol_version_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "hub.toml",
+        '[mqtt]\nurls = ["mqtt://nats-1:1883", "mqtt://nats-2:1883", "mqtts://nats-3:8883"]\nprotocol = "3.1.1"\n',
+    )
+    cfg = load_config(path, env={})
+    assert cfg.mqtt.broker_urls == ["mqtt://nats-1:1883", "mqtt://nats-2:1883", "mqtts://nats-3:8883"]
+    assert cfg.mqtt.protocol == "3.1.1"
+    # `url` is a list of one; MQTT 5 unless told otherwise; neither → the embedded broker.
+    one = parse_config({"mqtt": {"url": "mqtt://broker.local:1883"}}, env={})
+    assert (one.mqtt.broker_urls, one.mqtt.protocol) == (["mqtt://broker.local:1883"], "5")
+    assert parse_config({}, env={}).mqtt.broker_urls == []
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "key", "says"),
+    [
+        ({"urls": ["mqtt://a:1883", "http://b"]}, "mqtt.urls", "entry 2: must look like mqtt://host:1883"),
+        (
+            {"urls": ["mqtt://a:1883", "mqtt://a:1883"]},
+            "mqtt.urls",
+            "entry 2: 'mqtt://a:1883' is listed twice",
+        ),
+        ({"urls": "mqtt://a:1883"}, "mqtt.urls", "valid list"),
+        ({"url": "mqtt://a:1883", "urls": ["mqtt://b:1883"]}, "mqtt", "either url (one broker) or urls"),
+        ({"protocol": "3"}, "mqtt.protocol", "'5' or '3.1.1'"),
+    ],
+)
+def test_a_bad_broker_list_or_protocol_is_named(mqtt: dict[str, object], key: str, says: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"mqtt": mqtt}, "hub.toml", env={})
+    assert f"hub.toml: {key}: " in str(err.value)
+    assert says in str(err.value)

@@ -4,10 +4,14 @@ gmqtt (MQTT 5) is used with ``optimistic_acknowledgement=False``. Its own way of
 (a task per message that awaits our coroutine) costs two thirds of the throughput, so `_AckHoldingClient`
 takes QoS 1 PUBLISH packets straight from gmqtt's packet handler and sends the PUBACK for a packet id only
 when the pipeline calls the delivery's `on_durable`. The broker therefore redelivers anything the hub had
-not made durable when it died. A PUBACK sent after a reconnect is still right: on session resumption the
-broker resends unacknowledged messages with their original packet ids.
-Reconnection: the first connection retries with exponential backoff here; after a drop gmqtt reconnects
-by itself and we grow its delay the same way.
+not made durable when it died. A packet id belongs to one connection: a broker may number its redeliveries
+afresh on the next one (NATS does, when the session moves to another node of the cluster), so an
+acknowledgement that becomes due after a reconnect is dropped, and the copy the broker redelivers is
+acknowledged instead once durable.
+Brokers: a list of URLs (the nodes of one cluster), tried in order. The first connection retries with
+exponential backoff here; after a drop gmqtt reconnects by itself, to the next broker of the list, and we
+grow its delay the same way. Within a round of the list the next broker is tried at once; the backoff is
+between rounds. MQTT 5 or 3.1.1 (NATS speaks only 3.1.1): the session is persistent with either.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import struct
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import TracebackType
@@ -53,6 +58,27 @@ def parse_broker_url(url: str) -> tuple[str, int, bool]:
         raise SourceError(f"broker URL must look like mqtt://host:1883, got {url!r}")
     tls = parts.scheme in ("mqtts", "ssl")
     return parts.hostname, parts.port or (8883 if tls else 1883), tls
+
+
+@dataclass(frozen=True)
+class _Broker:
+    """One broker of the list: where, and whether over TLS."""
+
+    host: str
+    port: int
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> _Broker:
+        """From mqtt://host:port or mqtts://host:port."""
+        return cls(*parse_broker_url(url))
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """What gmqtt's `ssl` argument takes: a default context for TLS, False for plain MQTT."""
+        return ssl.create_default_context() if self.tls else False
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 # CONNACK reason codes (MQTT 3.1.1 and 5) → what the operator should check, in Chinese and English.
@@ -130,14 +156,25 @@ class _AckHoldingClient(gmqtt.Client):
         self,
         client_id: str,
         on_publish: Callable[[int | None, str, bytes, bool], None],
-        *,
-        mqtt5: bool,
+        next_broker: Callable[[], tuple[_Broker, bool]],
         **kwargs: Any,
     ) -> None:
+        # clean_session off: with 3.1.1 this is the persistent session; with MQTT 5 it is "clean start" off
+        # and the session lives as long as the session expiry interval.
         super().__init__(client_id, clean_session=False, optimistic_acknowledgement=False, **kwargs)
         self._on_publish = on_publish
-        self._mqtt5 = mqtt5
+        self._next_broker = next_broker
         self._package_handler._handle_publish_packet = self._publish_packet
+
+    async def reconnect(self, delay: bool = False) -> None:
+        """gmqtt's reconnect, to the next broker of the list (gmqtt itself would retry the one it lost)."""
+        # Only when gmqtt will go on to reconnect: it ignores a call while another reconnect is under way.
+        if self._allow_reconnect():
+            broker, back_off = self._next_broker()
+            self._host, self._port = broker.host, broker.port
+            self._ssl = broker.ssl_context()
+            delay = delay and back_off
+        await super().reconnect(delay=delay)
 
     def _publish_packet(self, cmd: int, raw: bytes) -> None:
         qos = (cmd & 0x06) >> 1
@@ -148,7 +185,10 @@ class _AckHoldingClient(gmqtt.Client):
         if qos:
             mid = (raw[pos] << 8) | raw[pos + 1]
             pos += 2
-        if self._mqtt5:  # skip the properties: we ask for no topic aliases and need none of them
+        # The version of this connection, not the one asked for: gmqtt falls back to 3.1.1 when a broker
+        # refuses 5. A 3.1.1 PUBLISH has no properties; with 5, skip them: we ask for no topic aliases and
+        # need none of them.
+        if self._connection_state.protocol_version >= MQTTv50:
             length, pos = _varint(raw, pos)
             pos += length
         self._on_publish(mid, topic, raw[pos:], bool(cmd & 0x01))
@@ -167,7 +207,7 @@ class MqttSource:
 
     def __init__(
         self,
-        url: str,
+        urls: str | Sequence[str],
         subscriptions: Sequence[str],
         *,
         client_id: str = "eldercare-hub",
@@ -182,7 +222,12 @@ class MqttSource:
         connect_timeout_s: float | None = None,
         connack_timeout_s: float = CONNACK_TIMEOUT_S,
     ) -> None:
-        self._host, self._port, self._tls = parse_broker_url(url)
+        # The brokers, tried in order; `_current` is the one connected to or being tried.
+        self._brokers = [_Broker.parse(url) for url in ([urls] if isinstance(urls, str) else urls)]
+        if not self._brokers:
+            raise SourceError("no MQTT broker URL given")
+        self._current = 0
+        self._failed_attempts = 0  # since the last successful connection
         self._subscriptions = list(subscriptions)
         self._client_id = client_id
         self._username = username
@@ -197,6 +242,8 @@ class MqttSource:
         self._connack_timeout_s = connack_timeout_s
         self._buffer: deque[Delivery] = deque()
         self._acks: list[int] = []
+        # Packet ids are per connection: an acknowledgement due after a reconnect is dropped (see above).
+        self._connection_no = 0
         self._last_stamp = (-1.0, self._clock.now())
         self._ready = asyncio.Event()
         self._client: _AckHoldingClient | None = None
@@ -206,6 +253,11 @@ class MqttSource:
         self._held: tuple[datetime, datetime] | None = None
         self._closing = False
         self.connected = asyncio.Event()
+        # Set once the broker has answered every SUBSCRIBE of this session (SUBACK): from then on what is
+        # published reaches us, or waits in the session. A clustered broker (NATS) takes a while to create
+        # the replicated consumers behind them.
+        self.subscribed = asyncio.Event()
+        self._suback_pending: dict[int, str] = {}  # SUBSCRIBE packet id → its filter
         # Why the last connection attempt failed (Chinese, English); None once connected.
         self.failure: tuple[str, str] | None = None
 
@@ -218,12 +270,13 @@ class MqttSource:
             # pipeline busy while a batch is made durable, small enough that a backlog waits in the broker
             # (on disk) rather than in the hub's memory, which keeps receipt-to-durable lag low.
             props["receive_maximum"] = self._receive_maximum
-        client = _AckHoldingClient(self._client_id, self._on_publish, mqtt5=self._mqtt5, **props)
+        client = _AckHoldingClient(self._client_id, self._on_publish, self._reconnect_target, **props)
         client.set_config({"reconnect_retries": -1, "reconnect_delay": 1})
         if self._username:
             client.set_auth_credentials(self._username, self._password or None)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         self._client = client
         deadline = (
             None
@@ -232,12 +285,13 @@ class MqttSource:
         )
         delay = 0.5
         while True:
+            broker = self._brokers[self._current]
             try:
                 async with asyncio.timeout(self._connack_timeout_s):
                     await client.connect(
-                        self._host,
-                        self._port,
-                        ssl=ssl.create_default_context() if self._tls else False,
+                        broker.host,
+                        broker.port,
+                        ssl=broker.ssl_context(),
                         keepalive=self._keepalive_s,
                         version=MQTTv50 if self._mqtt5 else MQTTv311,
                     )
@@ -247,21 +301,41 @@ class MqttSource:
                     async with asyncio.timeout(2):
                         await client.disconnect()
                 reason = self._note_failure(exc)
+                _, back_off = self._next_broker()
+                if not back_off:
+                    continue  # the next broker of the list, at once
                 now = asyncio.get_running_loop().time()
                 if deadline is not None and now + delay > deadline:
-                    raise SourceError(
-                        f"cannot connect to MQTT broker {self._host}:{self._port}: {reason[1]}"
-                    ) from exc
-                LOGGER.debug(
-                    "MQTT connect to %s:%s failed (%r); retrying in %.1fs", self._host, self._port, exc, delay
-                )
+                    which = "MQTT broker" if len(self._brokers) == 1 else "any MQTT broker; the last,"
+                    raise SourceError(f"cannot connect to {which} {broker}: {reason[1]}") from exc
+                LOGGER.debug("MQTT connect to %s failed (%r); retrying in %.1fs", broker, exc, delay)
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, self._reconnect_max_s)
         return self
 
+    @property
+    def broker(self) -> str:
+        """host:port of the broker connected to (or being tried)."""
+        return str(self._brokers[self._current])
+
+    def _next_broker(self) -> tuple[_Broker, bool]:
+        """Move on to the next broker of the list: (it, whether a round of the list has failed and the
+        attempt should wait for the backoff first)."""
+        self._current = (self._current + 1) % len(self._brokers)
+        self._failed_attempts += 1
+        return self._brokers[self._current], self._failed_attempts % len(self._brokers) == 0
+
+    def _reconnect_target(self) -> tuple[_Broker, bool]:
+        # Until the first connection __aenter__ moves along the list itself; gmqtt's own reconnect after a
+        # refused CONNACK there is cut short by its disconnect and must not move along a second time.
+        if self._connection_no == 0:
+            return self._brokers[self._current], True
+        return self._next_broker()
+
     def _note_failure(self, exc: BaseException) -> tuple[str, str]:
         """Remember why the attempt failed; log it once, plainly, and again only when the reason changes."""
-        reason = describe_connect_error(exc, self._host, self._port, self._tls, self._connack_timeout_s)
+        broker = self._brokers[self._current]
+        reason = describe_connect_error(exc, broker.host, broker.port, broker.tls, self._connack_timeout_s)
         if reason != self.failure:
             LOGGER.error("MQTT 连接失败 %s | MQTT connection failed: %s; 将持续重试 (retrying)", *reason)
         self.failure = reason
@@ -304,6 +378,9 @@ class MqttSource:
     # gmqtt callbacks: wrap and hand over, nothing else.
 
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, properties: dict[str, Any]) -> None:
+        self._connection_no += 1
+        self._acks.clear()  # due on the previous connection: its packet ids mean nothing on this one
+        self._failed_attempts = 0
         self._delay = 1.0
         client.reconnect_delay = 1
         now = self._clock.now()
@@ -315,16 +392,31 @@ class MqttSource:
         else:
             self._held = None
         if not client.subscriptions:
-            for topic in self._subscriptions:
-                client.subscribe(topic, qos=1)
+            self._suback_pending = {client.subscribe(topic, qos=1): topic for topic in self._subscriptions}
         elif not flags:
             # The broker lost our session (restarted without persistence, or the session expired):
             # subscribe again, or nothing would arrive. With a session present they are still there.
-            for subscription in client.subscriptions:
-                client.resubscribe(subscription)
+            self._suback_pending = {client.resubscribe(sub): sub.topic for sub in client.subscriptions}
+        else:
+            self._suback_pending = {}
+        if self._suback_pending:
+            self.subscribed.clear()
+        else:
+            self.subscribed.set()
         self.connected.set()
         self.failure = None
-        LOGGER.info("MQTT connected to %s:%s (session present: %s)", self._host, self._port, flags)
+        LOGGER.info("MQTT connected to %s (session present: %s)", self._brokers[self._current], flags)
+
+    def _on_subscribe(
+        self, client: gmqtt.Client, mid: int, granted: tuple[int, ...], properties: Any
+    ) -> None:
+        topic = self._suback_pending.pop(mid, None)
+        if topic is not None and any(code >= 0x80 for code in granted):
+            # Nothing published on it would arrive: say so plainly (NATS refuses, e.g., a filter whose
+            # max_ack_pending would push the session's total past 65535).
+            LOGGER.error("broker 拒绝了订阅 %s | the broker refused the subscription %s", topic, topic)
+        if not self._suback_pending:
+            self.subscribed.set()
 
     def _on_disconnect(self, client: gmqtt.Client, packet: Any, exc: BaseException | None = None) -> None:
         was_connected = self.connected.is_set()
@@ -332,7 +424,7 @@ class MqttSource:
             self._down_since = self._clock.now()
         self.connected.clear()
         if self._closing:
-            LOGGER.info("MQTT disconnected from %s:%s", self._host, self._port)
+            LOGGER.info("MQTT disconnected from %s", self._brokers[self._current])
             return
         self._delay = min(self._delay * 2, self._reconnect_max_s)
         client.reconnect_delay = self._delay
@@ -341,7 +433,13 @@ class MqttSource:
                 "与 broker 的连接已断开，正在重连",
                 "the broker connection was lost; reconnecting",
             )
-            LOGGER.warning("MQTT connection lost; reconnecting in %.0fs", self._delay)
+            if len(self._brokers) > 1:
+                LOGGER.warning(
+                    "MQTT connection to %s lost; reconnecting to the next broker of the list",
+                    self._brokers[self._current],
+                )
+            else:
+                LOGGER.warning("MQTT connection lost; reconnecting in %.0fs", self._delay)
 
     def _now(self) -> datetime:
         # The clock is read at most once a millisecond: asking it for each of tens of thousands of messages
@@ -362,10 +460,16 @@ class MqttSource:
         held = (_RETAINED_SINCE, now) if retained else self._held
         message = RawMessage("mqtt", topic, payload, now, held)
         # mid is None for QoS 0 (nothing to acknowledge); we subscribe with QoS 1, so never QoS 2.
-        self._buffer.append(Delivery(message) if mid is None else Delivery(message, partial(self._ack, mid)))
+        self._buffer.append(
+            Delivery(message)
+            if mid is None
+            else Delivery(message, partial(self._ack, self._connection_no, mid))
+        )
         self._ready.set()
 
-    def _ack(self, mid: int) -> None:
+    def _ack(self, connection_no: int, mid: int) -> None:
+        if connection_no != self._connection_no:
+            return  # received on an earlier connection: the broker redelivers it on this one
         if not self._acks:
             asyncio.get_running_loop().call_soon(self._send_acks)
         self._acks.append(mid)
