@@ -47,6 +47,7 @@ class Signal(StrEnum):
     LONGITUDE = "longitude"  # degrees, east positive
     GEO_DATUM = "geo_datum"  # datum of LATITUDE/LONGITUDE at the same time: 0 = WGS-84 (GPS), 1 = GCJ-02
     WRIST_OFF = "wrist_off"  # 1 = the wearable says it was taken off the wrist
+    WEIGHT = "weight"  # kg of a person on a scale
 
 
 SIGNAL_UNITS: dict[Signal, str] = {
@@ -81,6 +82,7 @@ SIGNAL_UNITS: dict[Signal, str] = {
     Signal.LONGITUDE: "°",
     Signal.GEO_DATUM: "",
     Signal.WRIST_OFF: "",
+    Signal.WEIGHT: "kg",
 }
 
 

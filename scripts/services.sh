@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the tests use are installed and, where the tests use the system's, running.
 #   scripts/services.sh            everything
-#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb nats compose browser fonts promtool
+#   scripts/services.sh mosquitto  just one of: mosquitto postgres influxdb nats compose browser fonts promtool rtl433
 # The tests start their own private Mosquitto, InfluxDB and NATS cluster processes (own ports and config); PostgreSQL is
 # the system server, started here when it is not running. Idempotent.
 set -euo pipefail
@@ -68,11 +68,18 @@ promtool_ready() {
     fi
 }
 
+rtl433_ready() {
+    # rtl_433 decodes 433 MHz remotes; the device tests run the real binary on synthesized signal files.
+    if ! command -v rtl_433 >/dev/null 2>&1; then
+        echo "installing rtl-433"; apt_install rtl-433
+    fi
+}
+
 influxdb_ready() {
     bash "$here/influxdb.sh"
 }
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb nats compose browser fonts promtool)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mosquitto postgres influxdb nats compose browser fonts promtool rtl433)
 for t in "${targets[@]}"; do
     case "$t" in
         mosquitto) mosquitto_ready ;;
@@ -83,6 +90,7 @@ for t in "${targets[@]}"; do
         browser) browser_ready ;;
         fonts) fonts_ready ;;
         promtool) promtool_ready ;;
+        rtl433) rtl433_ready ;;
         *) echo "unknown service $t" >&2; exit 2 ;;
     esac
 done

@@ -20,7 +20,16 @@ from hub.deploy.passwords import hash_password, new_password
 from hub.deploy.principals import Principal, principal_of_device
 from hub.deploy.settings import BrokerSettings
 from hub.deploy.tables import BrokerCredential
-from hub.devices.ecosystems import ESPHOME, NATIVE, SHELLY, TASMOTA, WMBUSMETERS, ZIGBEE2MQTT
+from hub.devices.ecosystems import (
+    ESPHOME,
+    NATIVE,
+    OPENMQTTGATEWAY,
+    RTL433,
+    SHELLY,
+    TASMOTA,
+    WMBUSMETERS,
+    ZIGBEE2MQTT,
+)
 
 # Stands for the broker's address in the device hints while `broker.host` is unset.
 UNSET_HOST = "<平台地址>"
@@ -81,6 +90,16 @@ class InstallerSheet:
             return (
                 f"wmbusmeters shell 钩子: mosquitto_pub -q 1 -h {self.shown_host} -p {self.port} -u {p.username} "
                 f'-P <密码> -t wmbusmeters/$METER_ID -m "$METER_JSON"'
+            )
+        if p.ecosystem == OPENMQTTGATEWAY:
+            return (
+                f"OpenMQTTGateway 网页配置: MQTT server {self.shown_host}, port {self.port}, user {p.username}, "
+                f"password, Gateway Name {p.setting}, base topic home/；登记的外部编号是血压计/体重秤的 MAC"
+            )
+        if p.ecosystem == RTL433:
+            return (
+                f"rtl_433 -F 'mqtt://{self.shown_host}:{self.port},user={p.username},pass=<密码>,"
+                f"devices={p.setting}'；登记的外部编号是 Generic-Remote/<id>（见 docs/topics.md）"
             )
         if p.ecosystem == SHELLY:
             return f"Shelly 网页 Settings → MQTT: server {self.shown_host}:{self.port}, client id/prefix {p.setting}, 开启 RPC 通知"

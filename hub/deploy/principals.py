@@ -10,6 +10,11 @@ The unit of access is the *principal*, the thing that really holds an MQTT conne
   topics and the hub ignores them, so the broker drops them) and not another home's names.
 - **wmbusmeters** is a radio receiver too: user ``wmbus-<home code>`` (or ``wmbus-<bridge>``), publishing
   ``wmbusmeters/<meter id>`` of its meters only.
+- **OpenMQTTGateway** (BLE health monitors) and **rtl_433** (433 MHz sensors) are radio receivers as well:
+  user ``omg-<home>`` / ``rtl433-<home>`` (or ``-<bridge>``). The receiver's name in its topics is its
+  username (OpenMQTTGateway's gateway name; rtl_433's ``devices=rtl_433/<user>/devices[/type][/model]…``), so
+  it may publish ``home/<user>/BTtoMQTT/<MAC>`` of its monitors, ``rtl_433/<user>/devices/<model>/<id>/+`` of
+  its sensors, and nothing of another receiver.
 - **Tasmota**: one principal per device topic, user = device code, ``tele/<topic>/+`` and ``stat/<topic>/+``
   (one level: a topic ``a`` cannot reach ``tele/a/b/SENSOR``, which belongs to a device whose topic is ``a/b``).
 - **ESPHome**: one principal per node, user = device code, ``<prefix>/status``, ``<prefix>/sensor/+/state``,
@@ -35,13 +40,25 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hub.deploy.errors import DeployError
-from hub.devices.ecosystems import CJT188, ESPHOME, NATIVE, ROOTS, SHELLY, TASMOTA, WMBUSMETERS, ZIGBEE2MQTT
+from hub.devices.ecosystems import (
+    CJT188,
+    ESPHOME,
+    NATIVE,
+    OPENMQTTGATEWAY,
+    ROOTS,
+    RTL433,
+    SHELLY,
+    TASMOTA,
+    WMBUSMETERS,
+    ZIGBEE2MQTT,
+)
 from hub.register.models import Device, Home
 
 PrincipalKind = Literal["device", "bridge", "hub"]
 
 # Ecosystems whose devices publish through a shared receiver, and that receiver's username prefix.
-BRIDGED = {ZIGBEE2MQTT: "z2m", WMBUSMETERS: "wmbus"}
+BRIDGED = {ZIGBEE2MQTT: "z2m", WMBUSMETERS: "wmbus", OPENMQTTGATEWAY: "omg", RTL433: "rtl433"}
+_MAC = re.compile(r"[0-9A-F]{2}(:[0-9A-F]{2}){5}")
 # The password file is "<user>:<hash>" and the ACL file is split on spaces: usernames stay plain.
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
@@ -123,7 +140,18 @@ def _bridge_name(device: Device, home: str) -> tuple[str, str]:
     return site, ""
 
 
-def _bridge_topics(ecosystem: str, devices: Sequence[Device]) -> tuple[str, ...]:
+def _bridge_setting(ecosystem: str, username: str) -> str:
+    """What the installer sets on the receiver so its topics are the ones its ACL allows."""
+    if ecosystem == ZIGBEE2MQTT:
+        return "zigbee2mqtt"
+    if ecosystem == OPENMQTTGATEWAY:
+        return username  # the gateway name: topics home/<name>/BTtoMQTT/<MAC>
+    if ecosystem == RTL433:
+        return f"rtl_433/{username}/devices[/type][/model][/subtype][/channel][/id]"
+    return "wmbusmeters"
+
+
+def _bridge_topics(ecosystem: str, username: str, devices: Sequence[Device]) -> tuple[str, ...]:
     topics: list[str] = []
     for device in devices:
         ext = _topic_part(device)
@@ -131,6 +159,14 @@ def _bridge_topics(ecosystem: str, devices: Sequence[Device]) -> tuple[str, ...]
             if ext == "bridge" or ext.startswith("bridge/"):
                 raise DeployError(f"device {device.code}: 'bridge' is Zigbee2MQTT's own topic, not a device")
             topics += [f"zigbee2mqtt/{ext}", f"zigbee2mqtt/{ext}/availability"]
+        elif ecosystem == OPENMQTTGATEWAY:
+            if not _MAC.fullmatch(ext):
+                raise DeployError(
+                    f"device {device.code}: a BLE monitor's external id is its MAC as AA:BB:CC:DD:EE:FF, got {ext!r}"
+                )
+            topics.append(f"home/{username}/BTtoMQTT/{ext.replace(':', '')}")
+        elif ecosystem == RTL433:
+            topics.append(f"rtl_433/{username}/devices/{ext}/+")
         else:
             topics.append(f"wmbusmeters/{ext}")
     return tuple(topics)
@@ -151,15 +187,16 @@ def derive_principals(rows: Iterable[tuple[Device, str]]) -> list[Principal]:
     for (ecosystem, name), members in bridges.items():
         homes = {bridge_home for _, bridge_home in members}
         devices = sorted((device for device, _ in members), key=lambda d: d.code)
+        username = check_username(f"{BRIDGED[ecosystem]}-{name}")
         out.append(
             Principal(
-                check_username(f"{BRIDGED[ecosystem]}-{name}"),
+                username,
                 "bridge",
                 ecosystem,
                 homes.pop() if len(homes) == 1 else "",  # "" = a site bridge serving several homes
                 tuple(d.code for d in devices),
-                "zigbee2mqtt" if ecosystem == ZIGBEE2MQTT else "wmbusmeters",
-                _bridge_topics(ecosystem, devices),
+                _bridge_setting(ecosystem, username),
+                _bridge_topics(ecosystem, username, devices),
             )
         )
     seen: dict[str, Principal] = {}

@@ -22,12 +22,16 @@ SHELLY = "shelly"
 NATIVE = "native"
 CJT188 = "cjt188"
 WATCH = "watch"
+OPENMQTTGATEWAY = "openmqttgateway"
+RTL433 = "rtl_433"
 
 # Zigbee2MQTT command topics others publish under the same root; they are never device state.
 _Z2M_COMMANDS = frozenset({"set", "get"})
 _TASMOTA_CHANNELS = frozenset({"SENSOR", "STATE", "LWT"})
 _ESPHOME_COMPONENTS = frozenset({"sensor", "binary_sensor"})
 _HEX = frozenset("0123456789abcdefABCDEF")
+# rtl_433's own topics beside the per-device ones: whole events and state reports, never bound to a device.
+_RTL433_DEVICES = "devices"
 
 
 def route_zigbee2mqtt(topic: str) -> Route | None:
@@ -118,11 +122,44 @@ def route_watch(topic: str) -> Route | None:
     return Route(WATCH, parts[1], parts[2])
 
 
+def route_openmqttgateway(topic: str) -> Route | None:
+    """``home/<gateway>/BTtoMQTT/<MAC, 12 hex digits>``: one BLE advertisement decoded by Theengs.
+
+    The device's external id is its MAC written the usual way, ``AA:BB:CC:DD:EE:FF``, whichever gateway
+    heard it (an elder's scale may be heard by two gateways). Other OpenMQTTGateway topics (``…/SYStoMQTT``,
+    ``…/LWT``, ``…/BTtoMQTT`` without a MAC, commands) are not device readings.
+    """
+    parts = topic.split("/")
+    if len(parts) != 4 or parts[0] != "home" or parts[2] != "BTtoMQTT" or not parts[1]:
+        return None
+    mac = parts[3]
+    if len(mac) != 12 or not _HEX.issuperset(mac):
+        return None
+    mac = mac.upper()
+    return Route(OPENMQTTGATEWAY, ":".join(mac[i : i + 2] for i in range(0, 12, 2)), "advertisement")
+
+
+def route_rtl433(topic: str) -> Route | None:
+    """``rtl_433/<host>/devices/<model>[/<subtype>…]/<id>/<field>``: one field of one decoded radio event.
+
+    rtl_433's ``devices`` MQTT output publishes each field of an event on its own topic under the device's
+    path (model, optional type/subtype/channel, id); that path after ``devices/`` is the external id, e.g.
+    ``Generic-Remote/42435``, and the field (``cmd``, ``tristate``, …) is the channel. The whole-event
+    ``…/events`` and ``…/states`` topics name no device and are ignored.
+    """
+    parts = topic.split("/")
+    if len(parts) < 6 or parts[0] != "rtl_433" or parts[2] != _RTL433_DEVICES or not all(parts[3:]):
+        return None
+    return Route(RTL433, "/".join(parts[3:-1]), parts[-1])
+
+
 ECOSYSTEMS: tuple[Ecosystem, ...] = (
     Ecosystem(ZIGBEE2MQTT, ("zigbee2mqtt/#",), route_zigbee2mqtt),
     Ecosystem(TASMOTA, ("tele/#",), route_tasmota),
     Ecosystem(WMBUSMETERS, ("wmbusmeters/#",), route_wmbusmeters),
     Ecosystem(NATIVE, ("eldercare/#",), route_native),
+    Ecosystem(OPENMQTTGATEWAY, ("home/+/BTtoMQTT/+",), route_openmqttgateway),
+    Ecosystem(RTL433, ("rtl_433/+/devices/#",), route_rtl433),
     Ecosystem(CJT188, (), route_cjt188),  # fed by the serial poller, never subscribed
     Ecosystem(WATCH, (), route_watch),  # fed by the watch TCP source, never subscribed
     Ecosystem(SHELLY, ("+/events/rpc",), route_shelly),
@@ -139,6 +176,8 @@ ROOTS: dict[str, Ecosystem | None] = {
     "eldercare": _BY_NAME[NATIVE],
     "cjt188": _BY_NAME[CJT188],
     "watch": _BY_NAME[WATCH],
+    "home": _BY_NAME[OPENMQTTGATEWAY],
+    "rtl_433": _BY_NAME[RTL433],
     "homeassistant": None,
 }
 

@@ -53,6 +53,7 @@ RANGES: dict[Signal, tuple[float, float]] = {
     Signal.LATITUDE: (-90.0, 90.0),
     Signal.LONGITUDE: (-180.0, 180.0),
     Signal.GEO_DATUM: (0.0, 1.0),  # 0 WGS-84, 1 GCJ-02
+    Signal.WEIGHT: (1.0, 350.0),  # kg; a bathroom scale tops out at 150–180
 }
 
 

@@ -83,3 +83,26 @@ def test_what_cannot_be_an_acl_is_refused_with_the_reason(device: Device, messag
 def test_a_username_clash_is_refused() -> None:
     with pytest.raises(DeployError, match="share the username"):
         derive_principals([(_dev("z2m-H1", "tasmota", "t"), "H1"), (_dev("Z", "zigbee2mqtt", "z"), "H1")])
+
+
+def test_radio_receivers_publish_only_their_own_monitors_and_sensors() -> None:
+    principals = derive_principals(
+        [
+            (_dev("H1-scale", "openmqttgateway", "5C:CA:D3:70:D4:A2"), "H1"),
+            (_dev("H1-band", "openmqttgateway", "E7:1A:2B:3C:4D:5E"), "H1"),
+            (_dev("H1-rf-sos", "rtl_433", "Generic-Remote/42435"), "H1"),
+        ]
+    )
+    by_user = {p.username: p for p in principals}
+    assert by_user["omg-H1"].kind == "bridge" and by_user["omg-H1"].setting == "omg-H1"
+    assert by_user["omg-H1"].publish == (
+        "home/omg-H1/BTtoMQTT/E71A2B3C4D5E",
+        "home/omg-H1/BTtoMQTT/5CCAD370D4A2",
+    )
+    assert by_user["rtl433-H1"].publish == ("rtl_433/rtl433-H1/devices/Generic-Remote/42435/+",)
+    assert by_user["rtl433-H1"].setting.startswith("rtl_433/rtl433-H1/devices")
+
+
+def test_a_ble_monitor_must_be_registered_by_its_mac() -> None:
+    with pytest.raises(DeployError, match="MAC as AA:BB:CC:DD:EE:FF"):
+        derive_principals([(_dev("H1-scale", "openmqttgateway", "5ccad370d4a2"), "H1")])

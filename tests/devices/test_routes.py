@@ -36,6 +36,18 @@ REGISTRY = DeviceRegistry.default()
         ("eldercare/elder-dev-7/no_such_signal", Route("native", "elder-dev-7", "no_such_signal")),
         ("cjt188/00000000000012", Route("cjt188", "00000000000012", "frame")),
         ("cjt188/0000000000abcd", Route("cjt188", "0000000000ABCD", "frame")),
+        (
+            "home/OMG_ESP32_BLE/BTtoMQTT/5ccad370d4a2",
+            Route("openmqttgateway", "5C:CA:D3:70:D4:A2", "advertisement"),
+        ),
+        (
+            "rtl_433/gw-h001/devices/Generic-Remote/42435/cmd",
+            Route("rtl_433", "Generic-Remote/42435", "cmd"),
+        ),
+        (
+            "rtl_433/gw-h001/devices/Generic-Remote/42435/tristate",
+            Route("rtl_433", "Generic-Remote/42435", "tristate"),
+        ),
     ],
 )
 def test_device_topics_route_to_their_device(topic: str, expected: Route) -> None:
@@ -68,6 +80,13 @@ def test_device_topics_route_to_their_device(topic: str, expected: Route) -> Non
         "cjt188/0000000000001Z",
         "shellyplusi4-c4dd57877294/events/other",
         "something/else/entirely",
+        "home/OMG_ESP32_BLE/SYStoMQTT",
+        "home/OMG_ESP32_BLE/LWT",
+        "home/OMG_ESP32_BLE/BTtoMQTT/not-a-mac",
+        "home/OMG_ESP32_BLE/BTtoMQTT",
+        "rtl_433/gw-h001/events",
+        "rtl_433/gw-h001/states",
+        "rtl_433/gw-h001/devices/Generic-Remote",
     ],
 )
 def test_non_device_topics_are_ignored(topic: str) -> None:
@@ -85,5 +104,7 @@ def test_subscriptions_cover_every_mqtt_ecosystem_and_not_the_serial_one() -> No
         "+/sensor/+/state",
         "+/binary_sensor/+/state",
         "+/status",
+        "home/+/BTtoMQTT/+",
+        "rtl_433/+/devices/#",
     }
     assert not any(f.startswith("cjt188") for f in filters)

@@ -19,7 +19,7 @@ from hub.models import RawMessage, Signal
 from hub.register.models import Alert, AlertEvent, QuarantinedMessage
 from hub.sources.delivery import Delivery
 from hub.store import SqliteStore
-from tests.site_fixture import make_site
+from tests.site_fixture import SITE_YAML, make_site
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 
@@ -27,8 +27,8 @@ T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 class Harness:
     """A pipeline over a real SQLite register and store, fed deliveries by hand."""
 
-    def __init__(self, tmp: Path, register_url: str | None = None) -> None:
-        self.sessions = make_site(tmp, register_url)
+    def __init__(self, tmp: Path, register_url: str | None = None, site_yaml: str = SITE_YAML) -> None:
+        self.sessions = make_site(tmp, register_url, site_yaml)
         self.clock = FrozenClock(T0)
         self.store = SqliteStore(tmp / "ts.sqlite")
         self.committed: list[AlertChange] = []

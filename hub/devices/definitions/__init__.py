@@ -4,6 +4,8 @@ from hub.devices.definitions import (
     cjt188,
     esphome,
     native,
+    openmqttgateway,
+    rtl433,
     shelly,
     tasmota,
     watch,
@@ -21,6 +23,8 @@ ALL_DEFINITIONS: tuple[DeviceDefinition, ...] = (
     *native.DEFINITIONS,
     *cjt188.DEFINITIONS,
     *watch.DEFINITIONS,
+    *openmqttgateway.DEFINITIONS,
+    *rtl433.DEFINITIONS,
 )
 
 __all__ = ["ALL_DEFINITIONS"]

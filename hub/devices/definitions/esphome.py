@@ -37,6 +37,7 @@ _NODE_EXPOSES = frozenset(
         Signal.SMOKE,
         Signal.OCCUPANCY,
         Signal.TEMPERATURE,
+        Signal.WEIGHT,  # xiaomi_miscale on an ESP32 BLE tracker: a bathroom scale's weight in kg
         Signal.BATTERY,
         Signal.AVAILABILITY,
     }
@@ -48,6 +49,7 @@ _CONVENTIONS: tuple[tuple[str, frozenset[str], Signal], ...] = (
     ("sensor", frozenset({"temperature"}), Signal.TEMPERATURE),
     ("sensor", frozenset({"temp"}), Signal.TEMPERATURE),
     ("sensor", frozenset({"battery"}), Signal.BATTERY),
+    ("sensor", frozenset({"weight"}), Signal.WEIGHT),
     ("binary_sensor", frozenset({"sos"}), Signal.SOS),
     ("binary_sensor", frozenset({"emergency"}), Signal.SOS),
     ("binary_sensor", frozenset({"button"}), Signal.SOS),
@@ -163,7 +165,7 @@ DEFINITIONS: tuple[DeviceDefinition, ...] = (
         description=(
             "Any ESPHome node. settings 'objects' maps object_id → signal (or 'ignore'); otherwise by "
             "convention: sensor water+total → WATER_TOTAL (× settings 'litres_per_unit', required then), "
-            "temperature/temp → TEMPERATURE, battery → BATTERY; binary_sensor sos/emergency/button → SOS, "
+            "temperature/temp → TEMPERATURE, battery → BATTERY, weight → WEIGHT (kg, e.g. xiaomi_miscale); binary_sensor sos/emergency/button → SOS, "
             "pir/motion → MOTION, presence/mmwave → PRESENCE, door/window/contact → CONTACT (ON = open), "
             "leak → LEAK, bed/occupancy → OCCUPANCY. Unmapped objects give no reading. status → AVAILABILITY."
         ),

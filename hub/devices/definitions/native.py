@@ -115,7 +115,7 @@ DEFINITIONS: tuple[DeviceDefinition, ...] = (
     native_device(
         "health_monitor",
         "A home health monitor (blood-pressure cuff, oximeter, thermometer hub) bridged to the native scheme: "
-        "heart_rate (bpm), spo2 (%), bp_systolic / bp_diastolic (mmHg), body_temp (°C), battery.",
+        "heart_rate (bpm), spo2 (%), bp_systolic / bp_diastolic (mmHg), body_temp (°C), weight (kg), battery.",
         frozenset(
             {
                 Signal.HEART_RATE,
@@ -123,6 +123,7 @@ DEFINITIONS: tuple[DeviceDefinition, ...] = (
                 Signal.BP_SYSTOLIC,
                 Signal.BP_DIASTOLIC,
                 Signal.BODY_TEMP,
+                Signal.WEIGHT,
                 Signal.BATTERY,
             }
         ),
