@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -13,6 +14,9 @@ from hub.alerts.errors import AlertError
 from hub.alerts.model import AlertState
 from hub.models import AlertCandidate
 from hub.register.models import Alert, AlertEvent
+
+# Seconds within which the same alert raised again is the same press, not a new one: a radio burst, a retry.
+SAME_PRESS_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +94,15 @@ def apply_candidates(
             events.append(
                 {"alert_id": state["id"], "at": cand.at, "event": "opened", "detail": cand.explanation}
             )
-            more = list(group[1:])
+            more = same_press_merged(group[1:], cand.at)
         else:
-            more = list(group)
+            more = same_press_merged(group, state["last"])
+            if not more:  # only the repeats of a press already counted: nothing to tell anyone
+                latest = max(c.at for c in group)
+                if latest > state["last"]:
+                    state["last"] = latest
+                    session.execute(update(Alert).where(Alert.id == state["id"]).values(last_seen_at=latest))
+                continue
         if more:
             state["count"] += len(more)
             state["last"] = max(state["last"], *(c.at for c in more))
@@ -125,6 +135,20 @@ def apply_candidates(
     if events:
         session.execute(insert(AlertEvent), events)
     return changes
+
+
+def same_press_merged(candidates: Sequence[AlertCandidate], last: datetime) -> list[AlertCandidate]:
+    """The candidates that are new presses: one within `SAME_PRESS_S` of the press before it is that press again.
+
+    A 433 MHz button sends its code 4–20 times per press, and a Zigbee or MQTT retry can repeat a message; the
+    elder pressed once, and "第5次按下" would send people a wrong picture (and re-notify them).
+    """
+    presses: list[AlertCandidate] = []
+    for cand in candidates:
+        if (cand.at - last).total_seconds() > SAME_PRESS_S:
+            presses.append(cand)
+        last = max(last, cand.at)
+    return presses
 
 
 def _insert(

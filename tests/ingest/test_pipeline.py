@@ -169,7 +169,7 @@ async def test_cancel_after_press_closes_the_alert_and_a_new_press_opens_another
     async with h.store:
         h.send("eldercare/h001_health/heart_rate", b"72")  # unrelated reading in the same batch
         h.send("zigbee2mqtt/h002_sos", {"action": "emergency"})
-        h.send("zigbee2mqtt/h002_sos", {"action": "emergency"})
+        h.send("zigbee2mqtt/h002_sos", {"action": "emergency"}, T0 + timedelta(seconds=5))  # pressed again
         await h.pipeline.flush()
     # A cancel (the elder's SOS value 0) and new presses, straight into the register writer.
     from hub.ingest.register_writer import group_repeats
@@ -181,8 +181,11 @@ async def test_cancel_after_press_closes_the_alert_and_a_new_press_opens_another
     again = AlertCandidate(
         "H002", "sos", Severity.CRITICAL, T0 + timedelta(minutes=3), "H002-sos", "再次按下"
     )
-    assert [len(g) for g in group_repeats([cancel, again, again])] == [1, 2]
-    changes = h.register.commit([], [cancel, again, again], {}, T0)
+    again_later = AlertCandidate(
+        "H002", "sos", Severity.CRITICAL, T0 + timedelta(minutes=3, seconds=10), "H002-sos", "再次按下"
+    )
+    assert [len(g) for g in group_repeats([cancel, again, again_later])] == [1, 2]
+    changes = h.register.commit([], [cancel, again, again_later], {}, T0)
     assert [(c.cancelled, c.opened, c.count) for c in changes] == [(True, False, 2), (False, True, 2)]
     states = [(a.state, a.count, a.active_key) for a in h.alerts()]
     assert states == [("cancelled", 2, None), ("open", 2, "H002/sos")]
@@ -244,3 +247,24 @@ async def test_a_huge_payload_is_quarantined_as_a_prefix_with_its_size_and_hash(
     assert listed["size"] == len(payload) and listed["truncated"] is True
     assert listed["payload"].startswith('{"action": "emergency", "pad": "éé')  # no split character, no b64
     assert len(str(listed["payload"]).encode()) <= 4096
+
+
+async def test_a_burst_of_repeats_is_one_press_and_a_later_press_counts(tmp_path: Path) -> None:
+    # A 433 MHz button sends its code several times per press, a retry repeats a message: the elder pressed
+    # once. Only a press more than SAME_PRESS_S after the one before is counted and told again.
+    h = Harness(tmp_path)
+    async with h.store:
+        for ms in (0, 120, 240, 360):
+            h.send("zigbee2mqtt/h001_sos", {"action": "emergency"}, T0 + timedelta(milliseconds=ms))
+        await h.pipeline.flush()
+        for ms in (500, 620):  # the same burst, in the next batch: nothing new to tell
+            h.send("zigbee2mqtt/h001_sos", {"action": "emergency"}, T0 + timedelta(milliseconds=ms))
+        await h.pipeline.flush()
+        h.send("zigbee2mqtt/h001_sos", {"action": "emergency"}, T0 + timedelta(seconds=30))
+        await h.pipeline.flush()
+    [alert] = h.alerts()
+    assert alert.count == 2
+    assert [(c.opened, c.count) for c in h.committed] == [(True, 1), (False, 2)]
+    with h.sessions() as s:
+        events = s.scalars(select(AlertEvent.event).order_by(AlertEvent.id)).all()
+    assert events == ["opened", "repeated"]

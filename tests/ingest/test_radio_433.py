@@ -88,7 +88,7 @@ async def test_an_sos_press_heard_by_rtl_433_opens_one_alert(tmp_path: Path) -> 
         sos = await h.store.query("H001", Signal.SOS, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
     # Four repeats within a second are one press for the elder and one alert for the duty officer.
     alerts = h.alerts()
-    assert [(a.kind, a.state, a.device_code) for a in alerts] == [("sos", "open", "H001-rf-sos")]
+    assert [(a.kind, a.state, a.device_code, a.count) for a in alerts] == [("sos", "open", "H001-rf-sos", 1)]
     with h.sessions() as s:
         opened = s.scalars(select(AlertEvent.event).where(AlertEvent.event == "opened")).all()
     assert len(opened) == 1
