@@ -165,3 +165,12 @@ def test_watch_section_is_typed_and_its_idle_timeout_is_keepalives() -> None:
         parse_config({"watch": {"idle_keepalives": 1}}, env={})  # one missed keep-alive is no dead link
     with pytest.raises(ConfigError, match=r"watch\.port"):
         parse_config({"watch": {"port": 70000}}, env={})
+
+
+def test_partitions_and_a_preferred_partition_outside_them_is_named() -> None:
+    cfg = parse_config({"cluster": {"partitions": 4, "prefer": [2, 3]}}, env={})
+    assert (cfg.cluster.partitions, cfg.cluster.prefer) == (4, [2, 3])
+    with pytest.raises(ConfigError, match=r"cluster\.prefer: partitions are numbered 0…3"):
+        parse_config({"cluster": {"partitions": 4, "prefer": [4]}}, env={})
+    with pytest.raises(ConfigError, match=r"cluster\.partitions"):
+        parse_config({"cluster": {"partitions": 0}}, env={})

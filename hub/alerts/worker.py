@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts import elder_check
@@ -29,7 +29,8 @@ from hub.alerts.outbox import FAILED, PENDING, SENT
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.tables import OutboxMessage
 from hub.clock import Clock
-from hub.register.models import AlertEvent
+from hub.cluster import HomeScope
+from hub.register.models import Alert, AlertEvent
 
 LOGGER = logging.getLogger(__name__)
 
@@ -101,9 +102,11 @@ class AlertWorker:
         config: AlertsConfig,
         clock: Clock,
         fence: Callable[[Session], None] | None = None,
+        scope: Callable[[], HomeScope] | None = None,
     ) -> None:
         self._sessions = sessions
         self._fence = fence  # first in every claim: raises when this hub may no longer act (hot standby)
+        self._scope = scope  # partitioned instances: claim only the owned partitions' homes' work
         self._escalator = escalator
         self._channels = channels  # may be filled later (AlertService opens channels on enter)
         self._config = config
@@ -174,10 +177,12 @@ class AlertWorker:
         with self._sessions.begin() as session:
             if self._fence is not None:
                 self._fence(session)
-            self._escalator.fire_due(session, now, limit=FIRE_MAX)
+            scope = None if self._scope is None else self._scope()
+            mine = _outbox_scope(scope)
+            self._escalator.fire_due(session, now, limit=FIRE_MAX, scope=scope)
             rows = session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now)
+                .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now, *mine)
                 .order_by(OutboxMessage.id)
                 .limit(CLAIM_MAX)
             ).all()
@@ -199,11 +204,11 @@ class AlertWorker:
             ]
             next_msg = session.scalar(
                 select(OutboxMessage.next_attempt_at)
-                .where(OutboxMessage.status == PENDING)
+                .where(OutboxMessage.status == PENDING, *mine)
                 .order_by(OutboxMessage.next_attempt_at)
                 .limit(1)
             )
-            next_esc = self._escalator.next_due(session)
+            next_esc = self._escalator.next_due(session, scope)
         candidates = [t for t in (next_msg, next_esc) if t is not None]
         return jobs, min(candidates) if candidates else None
 
@@ -315,6 +320,15 @@ class AlertWorker:
         if name not in self._slots:
             self._slots[name] = asyncio.Semaphore(limit)
         return self._slots[name]
+
+
+def _outbox_scope(scope: HomeScope | None) -> tuple[ColumnElement[bool], ...]:
+    """The condition that keeps an outbox query to `scope`'s homes (and to messages of no alert when it
+    does the system's work); none when None."""
+    if scope is None:
+        return ()
+    of_homes = OutboxMessage.alert_id.in_(select(Alert.id).where(Alert.home_id.in_(scope.home_ids)))
+    return (or_(of_homes, OutboxMessage.alert_id.is_(None)) if scope.system else of_homes,)
 
 
 def provider_failed(route: str, status: str) -> bool:
