@@ -816,6 +816,7 @@ async def _run_hub(
             host=config.http.host,
             health=health,
             cluster=role,
+            partitions=config.cluster.partitions,
         )
         app = build_app(services)
         app[ALERTS] = AlertsWeb(alerts)

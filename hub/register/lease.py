@@ -214,14 +214,21 @@ class Leases:
         return {str(r[0]): [int(p) for p in str(r[1]).split(",") if p] for r in rows}
 
 
-def assign(engine: Engine, partition: int, move_to: str | None) -> None:
+def assign(session: Session, partition: int, move_to: str | None) -> None:
     """Record an assignment of `partition` (`partitions move`/`release`): its owner gives it up after its
     last durable batch and the named instance (or, for RELEASED, another) takes it."""
     try:
-        with engine.begin() as conn:
-            conn.execute(_ASSIGN, {"partition": partition, "move_to": move_to})
+        session.execute(_ASSIGN, {"partition": partition, "move_to": move_to})
     except SQLAlchemyError as exc:
-        raise RegisterError(f"cannot assign partition {partition} at {safe_url(engine.url)}: {exc}") from exc
+        raise RegisterError(f"cannot assign partition {partition}: {exc}") from exc
+
+
+def live_instances(session: Session) -> list[str]:
+    """The instances whose heartbeat has not run out."""
+    try:
+        return [str(r[0]) for r in session.execute(_LIVE).all()]
+    except SQLAlchemyError as exc:
+        raise RegisterError(f"cannot read the instances: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ const PAGES = {
   reports: ["admin", "street", "community"],
   devices: ["admin", "street", "community", "maintenance"],
   quarantine: ["admin", "maintenance"],
+  partitions: ["admin", "street", "community", "maintenance"],
 };
 const CHOICE3 = ["无变化", "较好", "较差"];
 const SAFETY = ["安全", "较安全", "不安全"];
@@ -581,6 +582,16 @@ async function quarantinePage() {
     rows.map((q) => [localTime(q.received_at), q.source, q.topic, q.reason, String(q.payload).slice(0, 80)])));
 }
 
+async function partitionsPage() {
+  const r = await api("/api/v1/partitions");
+  const owner = (p) => p.held ? p.owner : p.last_owner ? `无（上一任 ${p.last_owner}）` : "无";
+  const lease = (p) => p.held ? `${p.lease_remaining_s.toFixed(1)} 秒` : "已到期";
+  const assigned = (p) => p.releasing ? "交出中" : p.assigned_to || "—";
+  view(el("h2", "", `分区（共 ${r.count} 个；在线实例：${r.instances.join("、") || "无"}）`),
+    table(["分区", "主用实例", "epoch", "租约剩余", "指定给", "户数"],
+      r.partitions.map((p) => [p.partition, owner(p), p.epoch, lease(p), assigned(p), p.homes])));
+}
+
 // -- router -----------------------------------------------------------------------------------------------
 
 async function route() {
@@ -600,6 +611,7 @@ async function route() {
     else if (page === "false-alarms") await falseAlarmsPage();
     else if (page === "devices") await devicesPage();
     else if (page === "quarantine") await quarantinePage();
+    else if (page === "partitions") await partitionsPage();
     else if (page === "login") loginPage();
     else boardPage();
   } catch (err) {
