@@ -94,10 +94,13 @@ _RELEASE = text(
      WHERE partition = :partition AND owner = :owner AND epoch = :epoch
     """
 )
+# FOR SHARE: the row stays locked until the checking transaction ends, so a release or takeover of the
+# lease (an UPDATE of the row) waits for a step already under way instead of running beside it.
 _HELD = text(
     """
     SELECT 1 FROM cluster_leases
      WHERE partition = :partition AND owner = :owner AND epoch = :epoch AND expires_at > now()
+       FOR SHARE
     """
 )
 _STATE = text(
@@ -131,7 +134,9 @@ def check_held(session: Session, partition: int, owner: str, epoch: int) -> None
     still holds the lease of `partition` with `epoch` (by the database's clock).
 
     An active that was paused past its lease (a frozen VM) may run a step before it notices; with this check
-    first in the step's transaction, that step does nothing.
+    first in the step's transaction, that step does nothing. The lease row stays share-locked until the
+    transaction ends: a partition given up (`partitions move`) is released only after the step in flight
+    committed, so the next owner never repeats it.
     """
     try:
         held = session.execute(_HELD, {"partition": partition, "owner": owner, "epoch": epoch}).first()
