@@ -150,8 +150,8 @@ def _partitions_list(args: argparse.Namespace) -> int:
 
 def _partitions_move(args: argparse.Namespace) -> int:
     config = config_of(args)
-    _needs_cluster(config.register_url)
     partition = _partition(config.cluster.partitions, args.partition)
+    _needs_cluster(config.register_url)
     with open_sessions(config).begin() as session:
         live = live_instances(session)
         assign(session, partition, args.to)
@@ -163,8 +163,8 @@ def _partitions_move(args: argparse.Namespace) -> int:
 
 def _partitions_release(args: argparse.Namespace) -> int:
     config = config_of(args)
-    _needs_cluster(config.register_url)
     partition = _partition(config.cluster.partitions, args.partition)
+    _needs_cluster(config.register_url)
     with open_sessions(config).begin() as session:
         assign(session, partition, RELEASED)
     print(f"分区 {partition}：当前主用实例写完最后一批后交出，由其他在线实例接管")
