@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -521,7 +521,7 @@ async def _run_partitioned(
             await asyncio.to_thread(leases.goodbye)
 
 
-async def _plan(config: Config, leases: Leases, held: Mapping[int, int]) -> Plan:
+async def _plan(config: Config, leases: Leases) -> Plan:
     """Say this instance is alive, read the others and the leases, and plan (blocking parts in threads)."""
     cfg = config.cluster
     await asyncio.to_thread(leases.heartbeat, cfg.prefer)
@@ -554,7 +554,7 @@ async def _standby_partitioned(
         try:
             while True:
                 try:
-                    todo = await _plan(config, leases, {})
+                    todo = await _plan(config, leases)
                     won = await _take(leases, todo.take)
                     role.last_error = ""
                     if won:
@@ -575,7 +575,7 @@ async def keep_leases(
     held: Mapping[int, int],
     cfg: ClusterConfig,
     renewed_at: float,
-    planner: Callable[[], Any] | None,
+    planner: Callable[[], Awaitable[Plan]] | None,
 ) -> Plan | _Fenced:
     """Renew every held lease every `renew_s` and (with `planner`) plan: a `Plan` with something to do, or
     `_Fenced` once a lease is lost or could not be renewed for two thirds of `lease_s` (as `keep_lease`)."""
@@ -627,7 +627,7 @@ async def _active_partitioned(
     cfg = config.cluster
     scope = PartitionScope(cfg.partitions, sorted(held), warm.sessions)
     keeper = asyncio.create_task(
-        keep_leases(leases, held, cfg, acquired_at, lambda: _plan(config, leases, held)), name="leases"
+        keep_leases(leases, held, cfg, acquired_at, lambda: _plan(config, leases)), name="leases"
     )
     running = asyncio.create_task(_run_hub(config, warm, role, hub, scope), name="active hub")
 
