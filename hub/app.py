@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -502,12 +502,12 @@ async def _run_partitioned(
     owned partitions; a change of the set ends the term cleanly (last durable batch, then the leases given
     up are released) and starts the next one."""
     held: dict[int, int] = {}
+    renewed_at = 0.0  # loop time from before the statements that last set every held lease's expiry
     try:
         while True:
             if not held:
                 role.set_standby()
-                held = await _standby_partitioned(config, warm, leases, role)
-            acquired_at = asyncio.get_running_loop().time()
+                held, renewed_at = await _standby_partitioned(config, warm, leases, role)
             role.set_active(held[min(held)], sorted(held), held)
             LOGGER.warning(
                 "实例 %s 主用分区 %s (epochs %s)",
@@ -515,7 +515,7 @@ async def _run_partitioned(
                 sorted(held),
                 [held[p] for p in sorted(held)],
             )
-            held = await _active_partitioned(config, warm, leases, role, held, acquired_at, hub)
+            held, renewed_at = await _active_partitioned(config, warm, leases, role, held, renewed_at, hub)
     finally:
         with contextlib.suppress(RegisterError):
             await asyncio.to_thread(leases.goodbye)
@@ -544,8 +544,9 @@ async def _take(leases: Leases, partitions: tuple[int, ...]) -> dict[int, int]:
 
 async def _standby_partitioned(
     config: Config, warm: _Warm, leases: Leases, role: ClusterRole
-) -> dict[int, int]:
-    """Serve /healthz and /metrics while owning no partition, plan every `renew_s`; return the leases won."""
+) -> tuple[dict[int, int], float]:
+    """Serve /healthz and /metrics while owning no partition, plan every `renew_s`; return the leases won
+    and the loop time from before they were taken."""
     runner = web.AppRunner(build_standby_app(role, config.web), access_log=None)
     await runner.setup()
     try:
@@ -555,10 +556,11 @@ async def _standby_partitioned(
             while True:
                 try:
                     todo = await _plan(config, leases)
+                    sent = asyncio.get_running_loop().time()
                     won = await _take(leases, todo.take)
                     role.last_error = ""
                     if won:
-                        return won
+                        return won, sent
                 except RegisterError as exc:
                     if role.last_error != str(exc):
                         LOGGER.error("备用实例无法访问登记库 the standby cannot reach the register: %s", exc)
@@ -621,8 +623,9 @@ async def _active_partitioned(
     held: dict[int, int],
     acquired_at: float,
     hub: _HubArgs,
-) -> dict[int, int]:
-    """One active term over `held`; returns the partitions (and epochs) of the next term ({}: standby)."""
+) -> tuple[dict[int, int], float]:
+    """One active term over `held`; returns the partitions (and epochs) of the next term ({}: standby) and
+    the loop time from before their leases were last renewed or taken."""
     loop = asyncio.get_running_loop()
     cfg = config.cluster
     scope = PartitionScope(cfg.partitions, sorted(held), warm.sessions)
@@ -631,10 +634,10 @@ async def _active_partitioned(
     )
     running = asyncio.create_task(_run_hub(config, warm, role, hub, scope), name="active hub")
 
-    async def release(partitions: Iterable[int]) -> None:
-        for p in partitions:
+    async def release(partitions: Mapping[int, int]) -> None:
+        for p, epoch in partitions.items():
             with contextlib.suppress(RegisterError):
-                await asyncio.to_thread(leases.release, p, held[p])
+                await asyncio.to_thread(leases.release, p, epoch)
 
     try:
         await asyncio.wait({running, keeper}, return_when=asyncio.FIRST_COMPLETED)
@@ -642,7 +645,7 @@ async def _active_partitioned(
         # A clean stop: the last batch becomes durable while the leases are still renewed, then given up.
         await _cancel(running)
         await _cancel(keeper)
-        await release(list(held))
+        await release(held)
         raise
     if running.done():
         await _cancel(keeper)
@@ -650,11 +653,11 @@ async def _active_partitioned(
         if failure is not None and isinstance(failure.__cause__, LeaseLost):
             LOGGER.critical("%s", failure.__cause__)
             hub.stops.clear()
-            await release(list(held))
-            return {}
-        await release(list(held))
+            await release(held)
+            return {}, 0.0
+        await release(held)
         running.result()  # the hub stopped itself: its HubStopped ends the process (fail closed)
-        return {}
+        return {}, 0.0
     outcome = keeper.result()
     if isinstance(outcome, _Fenced):
         LOGGER.critical("实例 %s 无法续约，在租约到期前停止主用工作 (self-fencing)", role.instance)
@@ -664,7 +667,7 @@ async def _active_partitioned(
             LOGGER.critical("主用工作未能在租约到期前停止，进程立即退出 (exit %d)", EXIT_FENCED)
             logging.shutdown()
             os._exit(EXIT_FENCED)
-        return {}
+        return {}, 0.0
     # A change of the owned set: stop this term cleanly (its last batch durable, every session's
     # acknowledgements sent) while the leases are still renewed, then give up and take.
     LOGGER.warning(
@@ -677,13 +680,20 @@ async def _active_partitioned(
         await _cancel(renewing)
     if not running.cancelled() and running.exception() is not None:
         LOGGER.error("停止主用工作时出错 while stopping the active work: %s", running.exception())
-    await release(outcome.give)
-    kept = {p: e for p, e in held.items() if p not in outcome.give}
+    await release({p: held[p] for p in outcome.give})
+    # Renewed (or taken) now, so that the next term's deadline counts from a statement sent after this.
+    sent = loop.time()
+    kept: dict[int, int] = {}
     try:
+        for p, epoch in held.items():
+            if p not in outcome.give and await asyncio.to_thread(leases.renew, p, epoch):
+                kept[p] = epoch
         kept |= await _take(leases, outcome.take)
     except RegisterError as exc:
-        LOGGER.warning("接管分区失败 could not take partitions: %s", exc)
-    return kept
+        LOGGER.warning("续约或接管分区失败 could not renew or take partitions: %s", exc)
+        await release(kept)
+        return {}, 0.0
+    return kept, sent
 
 
 def _fence(role: ClusterRole) -> Callable[[Session], None] | None:
