@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts import elder_check
@@ -30,6 +31,7 @@ from hub.alerts.settings import AlertsConfig
 from hub.alerts.tables import OutboxMessage
 from hub.clock import Clock
 from hub.cluster import HomeScope
+from hub.register.db import retryable
 from hub.register.models import Alert, AlertEvent
 
 LOGGER = logging.getLogger(__name__)
@@ -158,7 +160,15 @@ class AlertWorker:
 
     async def run_once(self) -> float:
         """Fire due timers, send due messages; return how long to sleep before the next look."""
-        jobs, next_due = await asyncio.to_thread(self._claim)
+        try:
+            jobs, next_due = await asyncio.to_thread(self._claim)
+        except DBAPIError as exc:
+            if not retryable(exc):
+                raise
+            # PostgreSQL rolled the claim back as a deadlock victim (the pipeline updates an alert, then
+            # its escalation; a claim the other way round): nothing of it was kept, so look again.
+            LOGGER.warning("告警认领事务因死锁被回滚，重试 (claim was a deadlock victim, retrying): %s", exc)
+            return 0.05
         if jobs:
             results = await asyncio.gather(*(self._send(job) for job in jobs))
             await asyncio.to_thread(self._record, results)
