@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +21,7 @@ from hub.alerts.service import AlertService
 from hub.bootstrap import open_register
 from hub.care.loop import run_care_loop
 from hub.clock import Clock, SystemClock
-from hub.cluster import ClusterRole
+from hub.cluster import ClusterRole, HomeScope, PartitionLease, Plan, partition_of, plan
 from hub.config import ClusterConfig, Config
 from hub.devices.canary import canary_binding, canary_topic, registry_with_canary
 from hub.devices.device_time import DeviceTimePolicy
@@ -35,7 +35,7 @@ from hub.models import AlertCandidate, RawMessage, Severity
 from hub.register.bindings import load_bindings
 from hub.register.db import make_engine
 from hub.register.errors import RegisterError
-from hub.register.lease import LeaseLost, Leases, check_held
+from hub.register.lease import LeaseLost, Leases, check_held, home_codes
 from hub.rules.immediate import ImmediateRules
 from hub.rules.service import RulesService
 from hub.selfcheck import Canary, watch
@@ -279,6 +279,9 @@ async def _run_cluster(config: Config, warm: _Warm, hub: _HubArgs) -> None:
         cfg.renew_s,
     )
     try:
+        if cfg.partitions > 1:
+            await _run_partitioned(config, warm, leases, role, hub)
+            return
         while True:
             epoch, acquired_at = await _standby(config, warm, leases, role)
             role.set_active(epoch, [PARTITION])
@@ -425,26 +428,307 @@ async def keep_lease(leases: Leases, epoch: int, cfg: ClusterConfig, renewed_at:
         renewed_at, failed = sent, False
 
 
+# -- partitioned instances ----------------------------------------------------------------------------------
+
+
+def partition_client_id(config: Config, partition: int) -> str:
+    """The MQTT client id of `partition`'s broker session: whichever instance owns the partition resumes
+    the same session, so what the broker queued for it while it moved is delivered to the new owner."""
+    return f"{config.mqtt.client_id}-p{partition}"
+
+
+class PartitionScope:
+    """The partitions one active term owns: which homes, devices and topic filters are its."""
+
+    def __init__(self, count: int, owned: list[int], sessions: sessionmaker[Session]) -> None:
+        self.count = count
+        self.owned = sorted(owned)
+        self._owned = frozenset(owned)
+        self.system = 0 in self._owned
+        self._sessions = sessions
+        self._scope = HomeScope(frozenset(), self.system)
+
+    def owns(self, home_code: str) -> bool:
+        """True for a home of an owned partition."""
+        return partition_of(home_code, self.count) in self._owned
+
+    def refresh(self) -> None:
+        """Read which register ids the owned homes have (blocking; call in a thread)."""
+        with self._sessions() as session:
+            homes = home_codes(session)
+        self._scope = HomeScope(frozenset(i for i, code in homes if self.owns(code)), self.system)
+
+    async def refresh_forever(self, every: float = BINDING_REFRESH_S) -> None:
+        """Refresh every `every` seconds (homes added by `eldercare-hub load`)."""
+        while True:
+            await asyncio.sleep(every)
+            await asyncio.to_thread(self.refresh)
+
+    def home_scope(self) -> HomeScope:
+        """The owned homes' ids (for the alert worker's claims)."""
+        return self._scope
+
+    def bindings(
+        self, every: Callable[[], Mapping[tuple[str, str], Binding]]
+    ) -> Callable[[], Mapping[tuple[str, str], Binding]]:
+        """`every`, kept to the owned homes' devices."""
+
+        def owned() -> Mapping[tuple[str, str], Binding]:
+            return {key: b for key, b in every().items() if self.owns(b.home)}
+
+        return owned
+
+    def filters(
+        self, bindings: Mapping[tuple[str, str], Binding], registry: DeviceRegistry
+    ) -> dict[int, list[str]]:
+        """Owned partition → the MQTT filters of its devices."""
+        out: dict[int, list[str]] = {p: [] for p in self.owned}
+        for binding in bindings.values():
+            p = partition_of(binding.home, self.count)
+            if p in out:
+                out[p] += registry.device_filters(binding)
+        return out
+
+
+@dataclass(frozen=True)
+class _Fenced:
+    """The leases could not be renewed: the active work must stop by `stop_by` (loop time)."""
+
+    stop_by: float
+
+
+async def _run_partitioned(
+    config: Config, warm: _Warm, leases: Leases, role: ClusterRole, hub: _HubArgs
+) -> None:
+    """Own partitions as the plan says (`hub.cluster.plan`): standby while none, an active term per set of
+    owned partitions; a change of the set ends the term cleanly (last durable batch, then the leases given
+    up are released) and starts the next one."""
+    held: dict[int, int] = {}
+    renewed_at = 0.0  # loop time from before the statements that last set every held lease's expiry
+    try:
+        while True:
+            if not held:
+                role.set_standby()
+                held, renewed_at = await _standby_partitioned(config, warm, leases, role)
+            role.set_active(held[min(held)], sorted(held), held)
+            LOGGER.warning(
+                "实例 %s 主用分区 %s (epochs %s)",
+                role.instance,
+                sorted(held),
+                [held[p] for p in sorted(held)],
+            )
+            held, renewed_at = await _active_partitioned(config, warm, leases, role, held, renewed_at, hub)
+    finally:
+        with contextlib.suppress(RegisterError):
+            await asyncio.to_thread(leases.goodbye)
+
+
+async def _plan(config: Config, leases: Leases) -> Plan:
+    """Say this instance is alive, read the others and the leases, and plan (blocking parts in threads)."""
+    cfg = config.cluster
+    await asyncio.to_thread(leases.heartbeat, cfg.prefer)
+    live = await asyncio.to_thread(leases.live)
+    live.setdefault(leases.instance, list(cfg.prefer))
+    states = await asyncio.to_thread(leases.states)
+    rows = [PartitionLease(s.partition, s.owner, s.remaining_s, s.move_to) for s in states]
+    return plan(cfg.partitions, leases.instance, live, rows, cfg.lease_s)
+
+
+async def _take(leases: Leases, partitions: tuple[int, ...]) -> dict[int, int]:
+    """Try for each lease: the ones won, with their epochs."""
+    won: dict[int, int] = {}
+    for p in partitions:
+        epoch = await asyncio.to_thread(leases.acquire, p)
+        if epoch is not None:
+            won[p] = epoch
+    return won
+
+
+async def _standby_partitioned(
+    config: Config, warm: _Warm, leases: Leases, role: ClusterRole
+) -> tuple[dict[int, int], float]:
+    """Serve /healthz and /metrics while owning no partition, plan every `renew_s`; return the leases won
+    and the loop time from before they were taken."""
+    runner = web.AppRunner(build_standby_app(role, config.web), access_log=None)
+    await runner.setup()
+    try:
+        await listen(runner, config.http.host, config.http.port)
+        refresh = asyncio.create_task(_refresh_while_standby(warm), name="bindings")
+        try:
+            while True:
+                try:
+                    todo = await _plan(config, leases)
+                    sent = asyncio.get_running_loop().time()
+                    won = await _take(leases, todo.take)
+                    role.last_error = ""
+                    if won:
+                        return won, sent
+                except RegisterError as exc:
+                    if role.last_error != str(exc):
+                        LOGGER.error("备用实例无法访问登记库 the standby cannot reach the register: %s", exc)
+                    role.last_error = str(exc)
+                await asyncio.sleep(config.cluster.renew_s)
+        finally:
+            await _cancel(refresh)
+    finally:
+        await runner.cleanup()
+
+
+async def keep_leases(
+    leases: Leases,
+    held: Mapping[int, int],
+    cfg: ClusterConfig,
+    renewed_at: float,
+    planner: Callable[[], Awaitable[Plan]] | None,
+) -> Plan | _Fenced:
+    """Renew every held lease every `renew_s` and (with `planner`) plan: a `Plan` with something to do, or
+    `_Fenced` once a lease is lost or could not be renewed for two thirds of `lease_s` (as `keep_lease`)."""
+    loop = asyncio.get_running_loop()
+    failed = False
+    while True:
+        fence_at = renewed_at + cfg.lease_s * 2 / 3
+        next_try = loop.time() + cfg.renew_s / 4 if failed else renewed_at + cfg.renew_s
+        await asyncio.sleep(max(0.0, min(next_try, fence_at) - loop.time()))
+        if loop.time() >= fence_at:
+            return _Fenced(renewed_at + cfg.lease_s * 0.9)
+        sent = loop.time()
+        try:
+            async with asyncio.timeout_at(fence_at):
+                for p, epoch in held.items():
+                    if not await asyncio.to_thread(leases.renew, p, epoch):
+                        LOGGER.critical("分区 %d 的租约已不属于本实例 (epoch %d)", p, epoch)
+                        return _Fenced(loop.time())  # another instance may be active already: stop now
+        except TimeoutError:
+            failed = True
+            continue
+        except RegisterError as exc:
+            LOGGER.warning("续约失败 lease renewal failed: %s", exc)
+            failed = True
+            continue
+        renewed_at, failed = sent, False
+        if planner is None:
+            continue
+        try:
+            todo = await planner()
+        except RegisterError as exc:
+            LOGGER.warning("分区规划失败 partition planning failed: %s", exc)
+            continue
+        if todo.give or todo.take:
+            return todo
+
+
+async def _active_partitioned(
+    config: Config,
+    warm: _Warm,
+    leases: Leases,
+    role: ClusterRole,
+    held: dict[int, int],
+    acquired_at: float,
+    hub: _HubArgs,
+) -> tuple[dict[int, int], float]:
+    """One active term over `held`; returns the partitions (and epochs) of the next term ({}: standby) and
+    the loop time from before their leases were last renewed or taken."""
+    loop = asyncio.get_running_loop()
+    cfg = config.cluster
+    scope = PartitionScope(cfg.partitions, sorted(held), warm.sessions)
+    keeper = asyncio.create_task(
+        keep_leases(leases, held, cfg, acquired_at, lambda: _plan(config, leases)), name="leases"
+    )
+    running = asyncio.create_task(_run_hub(config, warm, role, hub, scope), name="active hub")
+
+    async def release(partitions: Mapping[int, int]) -> None:
+        for p, epoch in partitions.items():
+            with contextlib.suppress(RegisterError):
+                await asyncio.to_thread(leases.release, p, epoch)
+
+    try:
+        await asyncio.wait({running, keeper}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # A clean stop: the last batch becomes durable while the leases are still renewed, then given up.
+        await _cancel(running)
+        await _cancel(keeper)
+        await release(held)
+        raise
+    if running.done():
+        await _cancel(keeper)
+        failure = None if running.cancelled() else running.exception()
+        if failure is not None and isinstance(failure.__cause__, LeaseLost):
+            LOGGER.critical("%s", failure.__cause__)
+            hub.stops.clear()
+            await release(held)
+            return {}, 0.0
+        await release(held)
+        running.result()  # the hub stopped itself: its HubStopped ends the process (fail closed)
+        return {}, 0.0
+    outcome = keeper.result()
+    if isinstance(outcome, _Fenced):
+        LOGGER.critical("实例 %s 无法续约，在租约到期前停止主用工作 (self-fencing)", role.instance)
+        running.cancel()
+        done, _ = await asyncio.wait({running}, timeout=max(0.0, outcome.stop_by - loop.time()))
+        if not done:
+            LOGGER.critical("主用工作未能在租约到期前停止，进程立即退出 (exit %d)", EXIT_FENCED)
+            logging.shutdown()
+            os._exit(EXIT_FENCED)
+        return {}, 0.0
+    # A change of the owned set: stop this term cleanly (its last batch durable, every session's
+    # acknowledgements sent) while the leases are still renewed, then give up and take.
+    LOGGER.warning(
+        "实例 %s 调整分区：交出 %s，接管 %s", role.instance, list(outcome.give), list(outcome.take)
+    )
+    renewing = asyncio.create_task(keep_leases(leases, held, cfg, loop.time(), None), name="leases")
+    try:
+        await _cancel(running)
+    finally:
+        await _cancel(renewing)
+    if not running.cancelled() and running.exception() is not None:
+        LOGGER.error("停止主用工作时出错 while stopping the active work: %s", running.exception())
+    await release({p: held[p] for p in outcome.give})
+    # Renewed (or taken) now, so that the next term's deadline counts from a statement sent after this.
+    sent = loop.time()
+    kept: dict[int, int] = {}
+    try:
+        for p, epoch in held.items():
+            if p not in outcome.give and await asyncio.to_thread(leases.renew, p, epoch):
+                kept[p] = epoch
+        kept |= await _take(leases, outcome.take)
+    except RegisterError as exc:
+        LOGGER.warning("续约或接管分区失败 could not renew or take partitions: %s", exc)
+        await release(kept)
+        return {}, 0.0
+    return kept, sent
+
+
 def _fence(role: ClusterRole) -> Callable[[Session], None] | None:
     """The fencing-token check for the active work's transactions (None on SQLite: nobody to fence off)."""
-    epoch = role.epoch
-    if not role.clustered or epoch is None:
+    epochs = dict(role.epochs)
+    if not role.clustered or not epochs:
         return None
     instance = role.instance
 
     def check(session: Session) -> None:
-        check_held(session, PARTITION, instance, epoch)
+        for partition, epoch in epochs.items():
+            check_held(session, partition, instance, epoch)
 
     return check
 
 
-async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs) -> None:
-    """One active term of the hub: every part, until cancelled or a part fails."""
+async def _run_hub(
+    config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs, scope: PartitionScope | None = None
+) -> None:
+    """One active term of the hub: every part, until cancelled or a part fails.
+
+    `scope`: the partitions this instance owns in this term (partitioned instances); None: every home.
+    """
     clock, started, on_batch_durable, stops = hub.clock, hub.started, hub.on_batch_durable, hub.stops
     sessions, registry, bindings = warm.sessions, warm.registry, warm.bindings
     if warm.stale:  # a standby that could not reload them lately
         await asyncio.to_thread(bindings.reload)
         warm.stale = False
+    if scope is not None:
+        await asyncio.to_thread(scope.refresh)
+    # Work of no particular home (care planning, device-config alerts, serial meters, watches) is done by
+    # the owner of partition 0 only.
+    system = scope is None or scope.system
     canary = Canary(canary_topic(config.mqtt.client_id), config.health, clock)
     async with AsyncExitStack() as stack:
         broker_urls = config.mqtt.broker_urls
@@ -454,7 +738,14 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
             broker_urls = [broker.url]
         store = await stack.enter_async_context(build_store(config))
         alerts = await stack.enter_async_context(
-            AlertService(config.alerts, sessions, clock, config.timezone, fence=_fence(role))
+            AlertService(
+                config.alerts,
+                sessions,
+                clock,
+                config.timezone,
+                fence=_fence(role),
+                scope=None if scope is None else scope.home_scope,
+            )
         )
         # The rules engine: restored from its snapshot plus the time series before any message is taken.
         rules: RulesService | None = None
@@ -465,9 +756,10 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
                     config.timezone,
                     sessions=sessions,
                     store=store,
-                    bindings=bindings.get,
+                    bindings=bindings.get if scope is None else scope.bindings(bindings.get),
                     clock=clock,
                     registry=registry,
+                    owns=None if scope is None else scope.owns,
                 )
             )
         pipeline = Pipeline(
@@ -486,35 +778,57 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
             on_alerts_committed=alerts.committed,
         )
         await pipeline.restore()
-        config_alerts = ConfigAlerts(bindings, pipeline.raise_candidates, clock)
+        config_alerts = ConfigAlerts(bindings, pipeline.raise_candidates if system else _discard, clock)
         config_alerts.check()
         if rules is not None:
             rules.start(pipeline.raise_candidates)
-        source = MqttSource(
-            broker_urls,
-            [*(config.mqtt.subscriptions or registry.subscriptions()), canary.topic],
-            client_id=config.mqtt.client_id,
-            username=config.mqtt.username,
-            password=config.mqtt.password,
-            session_expiry_s=config.mqtt.session_expiry_s,
-            keepalive_s=config.mqtt.keepalive_s,
-            reconnect_max_s=config.mqtt.reconnect_max_s,
-            # amqtt speaks MQTT 3.1.1 only, and so does NATS; acknowledgements are held the same way.
-            mqtt5=not embedded and config.mqtt.protocol == "5",
-            receive_maximum=config.mqtt.receive_maximum,
-            clock=clock,
-        )
-        health = _health(config, clock, sessions, store, pipeline, source, rules, alerts, bindings, canary)
+
+        def mqtt_source(subscriptions: list[str], client_id: str) -> MqttSource:
+            return MqttSource(
+                broker_urls,
+                subscriptions,
+                client_id=client_id,
+                username=config.mqtt.username,
+                password=config.mqtt.password,
+                session_expiry_s=config.mqtt.session_expiry_s,
+                keepalive_s=config.mqtt.keepalive_s,
+                reconnect_max_s=config.mqtt.reconnect_max_s,
+                # amqtt speaks MQTT 3.1.1 only, and so does NATS; acknowledgements are held the same way.
+                mqtt5=not embedded and config.mqtt.protocol == "5",
+                receive_maximum=config.mqtt.receive_maximum,
+                clock=clock,
+            )
+
+        if scope is None:
+            sources = [
+                mqtt_source(
+                    [*(config.mqtt.subscriptions or registry.subscriptions()), canary.topic],
+                    config.mqtt.client_id,
+                )
+            ]
+        else:
+            # One broker session per owned partition, subscribed to its devices' topics only: the broker
+            # routes each message to its home's partition and keeps it queued while the partition moves.
+            filters = scope.filters(bindings.get(), registry)
+            sources = [
+                mqtt_source(
+                    [*filters[p], *([canary.topic] if i == 0 else [])], partition_client_id(config, p)
+                )
+                for i, p in enumerate(scope.owned)
+            ]
+        source = sources[0]  # the one the self-check publishes and listens on
+        health = _health(config, clock, sessions, store, pipeline, sources, rules, alerts, bindings, canary)
         services = Services(
             sessions,
             store,
             pipeline,
             clock,
-            source.connected.is_set,
+            lambda: all(s.connected.is_set() for s in sources),
             web=config.web,
             host=config.http.host,
             health=health,
             cluster=role,
+            partitions=config.cluster.partitions,
         )
         app = build_app(services)
         app[ALERTS] = AlertsWeb(alerts)
@@ -525,7 +839,7 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
         port = await listen(runner, config.http.host, config.http.port)
         http_url = f"http://{config.http.host}:{port}"
         LOGGER.info("HTTP 服务: %s", http_url)
-        for serial_cfg in config.serial:
+        for serial_cfg in config.serial if system else []:
             poller = Cjt188Poller(
                 serial_cfg.url,
                 serial_cfg.addresses,
@@ -537,7 +851,7 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
             # A serial reply needs no acknowledgement: the meter is polled again next interval anyway.
             stack.push_async_callback(_cancel, asyncio.create_task(pipeline.consume(_unacknowledged(poller))))
 
-        if config.watch.enabled:
+        if config.watch.enabled and system:
             watch_cfg = config.watch
             watch_source = WatchSource(
                 watch_cfg.host,
@@ -551,27 +865,39 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
             await stack.enter_async_context(watch_source)
             stack.push_async_callback(_cancel, asyncio.create_task(pipeline.consume(watch_source)))
 
-        async def mqtt() -> None:
+        async def mqtt(src: MqttSource) -> None:
             # Connecting runs beside the rest: while the broker is down the alert worker still sends (SMS
             # and robots need no MQTT), HTTP ingest still stores and /healthz says why the hub is deaf.
             # The source is entered on the stack, so it disconnects only after the last flush has acked.
-            await stack.enter_async_context(source)
-            await pipeline.consume(source)
+            await stack.enter_async_context(src)
+            await pipeline.consume(src)
+
+        def on_reload() -> None:
+            config_alerts.check()
+            if scope is not None:  # a device bound since: subscribe it on its partition's session
+                filters = scope.filters(bindings.get(), registry)
+                for p, partition_source in zip(scope.owned, sources, strict=True):
+                    partition_source.subscribe(filters[p])
 
         tasks = [
             asyncio.create_task(pipeline.run(), name="pipeline"),
-            asyncio.create_task(mqtt(), name="mqtt"),
-            asyncio.create_task(bindings.refresh_forever(on_reload=config_alerts.check), name="bindings"),
+            *(asyncio.create_task(mqtt(s), name=f"mqtt-{i}") for i, s in enumerate(sources)),
+            asyncio.create_task(bindings.refresh_forever(on_reload=on_reload), name="bindings"),
             asyncio.create_task(alerts.worker.run(), name="alerts"),
-            asyncio.create_task(run_care_loop(sessions, config.care, config.timezone, clock), name="care"),
             asyncio.create_task(watch(health, alerts), name="health"),
         ]
+        if system:
+            tasks.append(
+                asyncio.create_task(run_care_loop(sessions, config.care, config.timezone, clock), name="care")
+            )
+        if scope is not None:
+            tasks.append(asyncio.create_task(scope.refresh_forever(), name="partition homes"))
         if config.health.canary_enabled:
             tasks.append(asyncio.create_task(canary.run(source.publish), name="canary"))
         running = RunningHub(pipeline, broker_urls[0], http_url, sessions, store, alerts, rules, health)
         if started is not None:
             # Announced once the broker session is up (callers publish at once), or never while it is down.
-            tasks.append(asyncio.create_task(_announce(started, running, source.connected), name="started"))
+            tasks.append(asyncio.create_task(_announce(started, running, sources), name="started"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -592,9 +918,10 @@ async def _run_hub(config: Config, warm: _Warm, role: ClusterRole, hub: _HubArgs
 
 
 async def _announce(
-    started: asyncio.Future[RunningHub], running: RunningHub, connected: asyncio.Event
+    started: asyncio.Future[RunningHub], running: RunningHub, sources: list[MqttSource]
 ) -> None:
-    await connected.wait()
+    for source in sources:
+        await source.connected.wait()
     if not started.done():
         started.set_result(running)
 
@@ -618,7 +945,7 @@ def _health(
     sessions: sessionmaker[Session],
     store: TimeSeriesStore,
     pipeline: Pipeline,
-    source: MqttSource,
+    sources: list[MqttSource],
     rules: RulesService | None,
     alerts: AlertService,
     bindings: BindingCache,
@@ -635,9 +962,10 @@ def _health(
         return failing("pipeline", f"数据管道已停止: {failed}", f"the ingest pipeline stopped: {failed}")
 
     def mqtt_check(now: datetime) -> CheckResult:
-        if source.connected.is_set():
+        down = [s for s in sources if not s.connected.is_set()]
+        if not down:
             return ok("mqtt")
-        zh, en = source.failure or ("正在连接 broker", "connecting to the broker")
+        zh, en = down[0].failure or ("正在连接 broker", "connecting to the broker")
         return failing("mqtt", f"MQTT 未连接: {zh}", f"MQTT is not connected: {en}")
 
     def store_check(now: datetime) -> CheckResult:
@@ -718,6 +1046,10 @@ def _health(
     if cfg.canary_enabled:
         health.add("canary", canary.check)
     return health
+
+
+def _discard(candidates: list[AlertCandidate]) -> None:
+    """Where another instance's work goes (device-config alerts are raised by partition 0's owner)."""
 
 
 async def _unacknowledged(messages: AsyncIterable[RawMessage]) -> AsyncIterator[Delivery]:

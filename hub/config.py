@@ -152,7 +152,11 @@ class ClusterConfig(_Section):
     instance: str = ""  # this process's name in the cluster; "" → host name and process id
     lease_s: Annotated[float, Field(ge=1, le=60)] = 3.0
     renew_s: Annotated[float, Field(gt=0, le=20)] = 1.0
-    partitions: Annotated[int, Field(ge=1, le=1)] = 1  # partitioned instances are not built yet
+    # Homes fall into this many fixed partitions (`hub.cluster.partition_of`), each with its own lease, MQTT
+    # session and owner; 1: one instance is active for every home (hot standby only).
+    partitions: Annotated[int, Field(ge=1, le=256)] = 1
+    # Partitions this instance takes first and keeps (deterministic placement); others by fair share.
+    prefer: list[Annotated[int, Field(ge=0)]] = []
 
     @property
     def instance_name(self) -> str:
@@ -263,6 +267,12 @@ def parse_config(data: dict[str, Any], origin: str = "<config>", env: dict[str, 
         raise ConfigError(
             f"{origin}: cluster.renew_s: must be at most a third of cluster.lease_s ({cfg.cluster.lease_s:g} s), "
             f"so that a lease is renewed twice before the active must give up; got {cfg.cluster.renew_s:g}"
+        )
+    outside = [p for p in cfg.cluster.prefer if p >= cfg.cluster.partitions]
+    if outside:
+        raise ConfigError(
+            f"{origin}: cluster.prefer: partitions are numbered 0…{cfg.cluster.partitions - 1} "
+            f"(cluster.partitions = {cfg.cluster.partitions}); got {outside}"
         )
     if cfg.store.kind == "influxdb" and not cfg.store.url:
         raise ConfigError(f'{origin}: store.url: required when store.kind = "influxdb"')

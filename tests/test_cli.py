@@ -190,3 +190,23 @@ def test_device_credentials_never_print_a_made_up_host(loaded: Path, tmp_path: P
     )
     sheet = json.loads(run_cli(loaded, "device-credentials", "H002-sos", "--json").stdout)
     assert sheet["host"] == "hub.yubei.example.cn"
+
+
+def test_partitions_list_on_a_single_process_register_and_move_needs_postgresql(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(f'data_dir = "{tmp_path / "data"}"\n[cluster]\npartitions = 2\n', encoding="utf-8")
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE_YAML, encoding="utf-8")
+    assert run_cli(path, "load", str(site)).returncode == 0
+    listed = run_cli(path, "partitions", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    body = json.loads(listed.stdout)
+    assert [p["partition"] for p in body["partitions"]] == [0, 1]
+    assert all(p["owner"] == "" and not p["held"] for p in body["partitions"])
+    assert sum(p["homes"] for p in body["partitions"]) >= 1
+    table = run_cli(path, "partitions", "list")
+    assert table.returncode == 0 and table.stdout.splitlines()[1].startswith("1\t")  # piped: tab-separated
+    moved = run_cli(path, "partitions", "move", "1", "--to", "hub-b")
+    assert moved.returncode != 0 and "PostgreSQL" in moved.stderr
+    wrong = run_cli(path, "partitions", "release", "2")
+    assert wrong.returncode != 0 and "0…1" in wrong.stderr

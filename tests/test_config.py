@@ -200,3 +200,12 @@ def test_a_bad_broker_list_or_protocol_is_named(mqtt: dict[str, object], key: st
         parse_config({"mqtt": mqtt}, "hub.toml", env={})
     assert f"hub.toml: {key}: " in str(err.value)
     assert says in str(err.value)
+
+
+def test_partitions_and_a_preferred_partition_outside_them_is_named() -> None:
+    cfg = parse_config({"cluster": {"partitions": 4, "prefer": [2, 3]}}, env={})
+    assert (cfg.cluster.partitions, cfg.cluster.prefer) == (4, [2, 3])
+    with pytest.raises(ConfigError, match=r"cluster\.prefer: partitions are numbered 0…3"):
+        parse_config({"cluster": {"partitions": 4, "prefer": [4]}}, env={})
+    with pytest.raises(ConfigError, match=r"cluster\.partitions"):
+        parse_config({"cluster": {"partitions": 0}}, env={})

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.alerts import messages
@@ -34,6 +34,7 @@ from hub.alerts.store import AlertChange
 from hub.alerts.tables import Escalation, OutboxMessage
 from hub.alerts.templates import act_kind, alert_params
 from hub.clock import Clock
+from hub.cluster import HomeScope
 from hub.register.models import Alert, AlertEvent, Elder
 
 LOGGER = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ _ROLE_ZH = {
     "district": "区值班",
     "maintenance": "运维",
 }
+
+
+def _in_scope(scope: HomeScope | None) -> tuple[ColumnElement[bool], ...]:
+    """The condition that keeps an escalation query to the homes of `scope` (none when None)."""
+    if scope is None:
+        return ()
+    return (Escalation.alert_id.in_(select(Alert.id).where(Alert.home_id.in_(scope.home_ids))),)
 
 
 def _names(people: Sequence[Recipient]) -> str:
@@ -180,15 +188,20 @@ class Escalator:
         else:
             session.add(AlertEvent(alert_id=alert.id, at=now, event="elder_check", detail=detail))
 
-    def fire_due(self, session: Session, now: datetime, limit: int | None = None) -> int:
-        """Advance escalations whose timer has passed (the oldest `limit` of them); returns how many fired."""
+    def fire_due(
+        self, session: Session, now: datetime, limit: int | None = None, scope: HomeScope | None = None
+    ) -> int:
+        """Advance escalations whose timer has passed (the oldest `limit` of them); returns how many fired.
+
+        `scope`: only those of these homes' alerts (partitioned instances); None: every one."""
         due = session.scalars(
             select(Escalation)
             .where(
                 or_(
                     and_(Escalation.due_at.is_not(None), Escalation.due_at <= now),
                     and_(Escalation.renotify_at.is_not(None), Escalation.renotify_at <= now),
-                )
+                ),
+                *_in_scope(scope),
             )
             .order_by(Escalation.id)
             .limit(limit)
@@ -243,10 +256,10 @@ class Escalator:
         session.flush()
         return len(due)
 
-    def next_due(self, session: Session) -> datetime | None:
-        """The earliest pending escalation timer (a step, a duty ring or a press to tell)."""
+    def next_due(self, session: Session, scope: HomeScope | None = None) -> datetime | None:
+        """The earliest pending escalation timer (a step, a duty ring or a press to tell) of `scope`."""
         times = [
-            session.scalar(select(func.min(column)).where(column.is_not(None)))
+            session.scalar(select(func.min(column)).where(column.is_not(None), *_in_scope(scope)))
             for column in (Escalation.due_at, Escalation.renotify_at)
         ]
         pending = [t for t in times if t is not None]

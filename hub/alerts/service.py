@@ -37,6 +37,7 @@ from hub.alerts.store import AlertChange
 from hub.alerts.tables import OutboxMessage
 from hub.alerts.worker import AlertWorker, fall_back, provider_failed
 from hub.clock import Clock
+from hub.cluster import HomeScope
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class AlertService:
         timezone: str = "Asia/Shanghai",
         extra_channels: Sequence[Notifier] = (),
         fence: Callable[[Session], None] | None = None,
+        scope: Callable[[], HomeScope] | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -64,7 +66,9 @@ class AlertService:
         self._extra = list(extra_channels)
         self._stack = AsyncExitStack()
         self.channels: dict[str, Notifier] = {}
-        self.worker = AlertWorker(sessions, self.escalator, self.channels, config, clock, fence=fence)
+        self.worker = AlertWorker(
+            sessions, self.escalator, self.channels, config, clock, fence=fence, scope=scope
+        )
         self.gaps: list[Gap] = []  # found at start-up; GET /api/v1/alerts/coverage checks again
         # Hub-wide channel problems found when the channels opened (a modem that failed its voice probe).
         self.channel_gaps: list[Gap] = []

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts import elder_check
@@ -30,7 +31,9 @@ from hub.alerts.settings import AlertsConfig
 from hub.alerts.tables import OutboxMessage
 from hub.alerts.wording import notified_detail
 from hub.clock import Clock
-from hub.register.models import AlertEvent
+from hub.cluster import HomeScope
+from hub.register.db import retryable
+from hub.register.models import Alert, AlertEvent
 
 LOGGER = logging.getLogger(__name__)
 
@@ -102,9 +105,11 @@ class AlertWorker:
         config: AlertsConfig,
         clock: Clock,
         fence: Callable[[Session], None] | None = None,
+        scope: Callable[[], HomeScope] | None = None,
     ) -> None:
         self._sessions = sessions
         self._fence = fence  # first in every claim: raises when this hub may no longer act (hot standby)
+        self._scope = scope  # partitioned instances: claim only the owned partitions' homes' work
         self._escalator = escalator
         self._channels = channels  # may be filled later (AlertService opens channels on enter)
         self._config = config
@@ -156,7 +161,15 @@ class AlertWorker:
 
     async def run_once(self) -> float:
         """Fire due timers, send due messages; return how long to sleep before the next look."""
-        jobs, next_due = await asyncio.to_thread(self._claim)
+        try:
+            jobs, next_due = await asyncio.to_thread(self._claim)
+        except DBAPIError as exc:
+            if not retryable(exc):
+                raise
+            # PostgreSQL rolled the claim back as a deadlock victim (the pipeline updates an alert, then
+            # its escalation; a claim the other way round): nothing of it was kept, so look again.
+            LOGGER.warning("告警认领事务因死锁被回滚，重试 (claim was a deadlock victim, retrying): %s", exc)
+            return 0.05
         if jobs:
             results = await asyncio.gather(*(self._send(job) for job in jobs))
             await asyncio.to_thread(self._record, results)
@@ -175,10 +188,12 @@ class AlertWorker:
         with self._sessions.begin() as session:
             if self._fence is not None:
                 self._fence(session)
-            self._escalator.fire_due(session, now, limit=FIRE_MAX)
+            scope = None if self._scope is None else self._scope()
+            mine = _outbox_scope(scope)
+            self._escalator.fire_due(session, now, limit=FIRE_MAX, scope=scope)
             rows = session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now)
+                .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now, *mine)
                 .order_by(OutboxMessage.id)
                 .limit(CLAIM_MAX)
             ).all()
@@ -200,11 +215,11 @@ class AlertWorker:
             ]
             next_msg = session.scalar(
                 select(OutboxMessage.next_attempt_at)
-                .where(OutboxMessage.status == PENDING)
+                .where(OutboxMessage.status == PENDING, *mine)
                 .order_by(OutboxMessage.next_attempt_at)
                 .limit(1)
             )
-            next_esc = self._escalator.next_due(session)
+            next_esc = self._escalator.next_due(session, scope)
         candidates = [t for t in (next_msg, next_esc) if t is not None]
         return jobs, min(candidates) if candidates else None
 
@@ -318,6 +333,15 @@ class AlertWorker:
         if name not in self._slots:
             self._slots[name] = asyncio.Semaphore(limit)
         return self._slots[name]
+
+
+def _outbox_scope(scope: HomeScope | None) -> tuple[ColumnElement[bool], ...]:
+    """The condition that keeps an outbox query to `scope`'s homes (and to messages of no alert when it
+    does the system's work); none when None."""
+    if scope is None:
+        return ()
+    of_homes = OutboxMessage.alert_id.in_(select(Alert.id).where(Alert.home_id.in_(scope.home_ids)))
+    return (or_(of_homes, OutboxMessage.alert_id.is_(None)) if scope.system else of_homes,)
 
 
 def provider_failed(route: str, status: str) -> bool:

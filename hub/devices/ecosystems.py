@@ -153,17 +153,64 @@ def route_rtl433(topic: str) -> Route | None:
     return Route(RTL433, "/".join(parts[3:-1]), parts[-1])
 
 
+# Per-device filters (partitioned instances): exactly the topics `route_*` accepts for that one device.
+# An id holding an MQTT wildcard ('+', '#') cannot be a literal filter level: `DeviceRegistry.device_filters`
+# gives it none (its messages then reach no partition: say so in the site file review).
+
+
+def filters_zigbee2mqtt(name: str) -> tuple[str, ...]:
+    """``zigbee2mqtt/<name>`` and its ``…/availability``."""
+    return (f"zigbee2mqtt/{name}", f"zigbee2mqtt/{name}/availability")
+
+
+def filters_tasmota(topic: str) -> tuple[str, ...]:
+    """``tele/<topic>/+`` (SENSOR, STATE, LWT; the route drops the rest)."""
+    return (f"tele/{topic}/+",)
+
+
+def filters_wmbusmeters(meter_id: str) -> tuple[str, ...]:
+    """``wmbusmeters/<meter id>``."""
+    return (f"wmbusmeters/{meter_id}",)
+
+
+def filters_native(device_id: str) -> tuple[str, ...]:
+    """``eldercare/<device id>/#``: the device's whole namespace (see `route_native`)."""
+    return (f"eldercare/{device_id}/#",)
+
+
+def filters_shelly(device_id: str) -> tuple[str, ...]:
+    """``<device id>/events/rpc``."""
+    return (f"{device_id}/events/rpc",)
+
+
+def filters_esphome(prefix: str) -> tuple[str, ...]:
+    """``<prefix>/status`` and ``<prefix>/sensor|binary_sensor/+/state``."""
+    return (f"{prefix}/status", f"{prefix}/sensor/+/state", f"{prefix}/binary_sensor/+/state")
+
+
+def filters_openmqttgateway(mac: str) -> tuple[str, ...]:
+    """``home/+/BTtoMQTT/<MAC without colons>``: whichever gateway hears it."""
+    return (f"home/+/BTtoMQTT/{mac.replace(':', '').upper()}",)
+
+
+def filters_rtl433(path: str) -> tuple[str, ...]:
+    """``rtl_433/+/devices/<model…/id>/+``: every field of the device's events, from any receiver."""
+    return (f"rtl_433/+/devices/{path}/+",)
+
+
 ECOSYSTEMS: tuple[Ecosystem, ...] = (
-    Ecosystem(ZIGBEE2MQTT, ("zigbee2mqtt/#",), route_zigbee2mqtt),
-    Ecosystem(TASMOTA, ("tele/#",), route_tasmota),
-    Ecosystem(WMBUSMETERS, ("wmbusmeters/#",), route_wmbusmeters),
-    Ecosystem(NATIVE, ("eldercare/#",), route_native),
-    Ecosystem(OPENMQTTGATEWAY, ("home/+/BTtoMQTT/+",), route_openmqttgateway),
-    Ecosystem(RTL433, ("rtl_433/+/devices/#",), route_rtl433),
+    Ecosystem(ZIGBEE2MQTT, ("zigbee2mqtt/#",), route_zigbee2mqtt, filters_zigbee2mqtt),
+    Ecosystem(TASMOTA, ("tele/#",), route_tasmota, filters_tasmota),
+    Ecosystem(WMBUSMETERS, ("wmbusmeters/#",), route_wmbusmeters, filters_wmbusmeters),
+    Ecosystem(NATIVE, ("eldercare/#",), route_native, filters_native),
+    Ecosystem(OPENMQTTGATEWAY, ("home/+/BTtoMQTT/+",), route_openmqttgateway, filters_openmqttgateway),
+    Ecosystem(RTL433, ("rtl_433/+/devices/#",), route_rtl433, filters_rtl433),
     Ecosystem(CJT188, (), route_cjt188),  # fed by the serial poller, never subscribed
     Ecosystem(WATCH, (), route_watch),  # fed by the watch TCP source, never subscribed
-    Ecosystem(SHELLY, ("+/events/rpc",), route_shelly),
-    Ecosystem(ESPHOME, ("+/sensor/+/state", "+/binary_sensor/+/state", "+/status"), route_esphome),
+    Ecosystem(SHELLY, ("+/events/rpc",), route_shelly, filters_shelly),
+    Ecosystem(
+        ESPHOME, ("+/sensor/+/state", "+/binary_sensor/+/state", "+/status"), route_esphome, filters_esphome
+    ),
 )
 
 _BY_NAME = {ecosystem.name: ecosystem for ecosystem in ECOSYSTEMS}

@@ -73,3 +73,6 @@ class Ecosystem:
     name: str
     subscriptions: tuple[str, ...]  # MQTT filters that cover it
     route: Callable[[str], Route | None]  # None: not a device message (bridge, discovery) — ignored
+    # The MQTT filters that cover one device (its external id) and nothing else: partitioned instances
+    # subscribe per device, so that the broker routes each message to its home's partition.
+    device_filters: Callable[[str], tuple[str, ...]] = lambda external_id: ()

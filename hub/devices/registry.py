@@ -52,6 +52,14 @@ class DeviceRegistry:
         """The MQTT topic filters covering every ecosystem (the serial-only CJ/T 188 has none)."""
         return [f for ecosystem in self._ecosystems.values() for f in ecosystem.subscriptions]
 
+    def device_filters(self, binding: Binding) -> tuple[str, ...]:
+        """The MQTT filters that cover exactly `binding`'s device (none for an unknown ecosystem, a
+        serial/TCP-fed one, or an id holding an MQTT wildcard)."""
+        ecosystem = self._ecosystems.get(binding.ecosystem)
+        if ecosystem is None or "+" in binding.external_id or "#" in binding.external_id:
+            return ()
+        return ecosystem.device_filters(binding.external_id)
+
     def route(self, topic: str) -> Route | None:
         """Which device and channel `topic` names, or None for a topic that is not a device message."""
         root = topic.partition("/")[0]

@@ -3,6 +3,7 @@ written in one transaction (runs in a worker thread; SQLAlchemy sessions are syn
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,8 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.alerts.store import AlertChange, apply_candidates
 from hub.ingest.quarantine import quarantine_row
 from hub.models import AlertCandidate, RawMessage
+from hub.register.db import retryable
 from hub.register.errors import RegisterError
 from hub.register.models import CounterState, Home, QuarantinedMessage
+
+LOGGER = logging.getLogger(__name__)
+# A batch PostgreSQL rolled back as a deadlock victim is run again this many times before the hub stops.
+RETRIES = 3
 
 CounterKey = tuple[str, str]  # (device code, signal)
 CounterValue = tuple[float, float]  # (last raw value, offset)
@@ -49,7 +55,28 @@ class RegisterWriter:
         counters: Mapping[CounterKey, CounterValue],
         now: datetime,
     ) -> list[AlertChange]:
-        """Persist everything in one transaction; return the alert changes for notification."""
+        """Persist everything in one transaction; return the alert changes for notification.
+
+        A transaction PostgreSQL chose as the victim of a deadlock (the alert worker locks an escalation,
+        then its alert; a repeated press here the alert, then its escalation) was rolled back whole: it is
+        run again, up to `RETRIES` times, rather than stopping the hub.
+        """
+        for attempt in range(RETRIES + 1):
+            try:
+                return self._commit_once(quarantine, candidates, counters, now)
+            except RegisterError as exc:
+                if attempt == RETRIES or not retryable(exc.__cause__):
+                    raise
+                LOGGER.warning("登记库事务因死锁被回滚，重试 (deadlock victim, retrying): %s", exc.__cause__)
+        raise AssertionError("unreachable")
+
+    def _commit_once(
+        self,
+        quarantine: Sequence[tuple[RawMessage, str]],
+        candidates: Sequence[AlertCandidate],
+        counters: Mapping[CounterKey, CounterValue],
+        now: datetime,
+    ) -> list[AlertChange]:
         try:
             with self._sessions.begin() as session:
                 if quarantine:

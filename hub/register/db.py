@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.register.errors import RegisterError
@@ -31,6 +31,12 @@ MIGRATION_LOCK = 0x656C6465  # "elde"
 
 # How long a SQLite writer waits for another writer's lock before failing, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def retryable(exc: BaseException | None) -> bool:
+    """True for PostgreSQL's deadlock victim (40P01) and serialization failure (40001): the transaction was
+    rolled back whole, so running it again is safe (and the right answer; stopping the hub is not)."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
 
 
 def safe_url(url: str | URL) -> str:

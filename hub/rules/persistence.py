@@ -9,7 +9,7 @@ histogram is lost; immediate candidates from that replay are dropped (they were 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,11 +91,26 @@ def load_profiles(session: Session) -> dict[str, HomeProfile]:
     return profiles
 
 
-def save_snapshot(session: Session, snapshot: Mapping[str, dict[str, Any]], now: datetime) -> int:
-    """Replace the stored snapshot with `snapshot` (`RulesEngine.snapshot()`, one row per home); rows written."""
+def save_snapshot(
+    session: Session,
+    snapshot: Mapping[str, dict[str, Any]],
+    now: datetime,
+    owns: Callable[[str], bool] | None = None,
+) -> int:
+    """Replace the stored snapshot with `snapshot` (`RulesEngine.snapshot()`, one row per home); rows written.
+
+    `owns`: the homes this instance watches (partitioned instances); only their rows are replaced, the
+    other partitions' rows are their owners'. None: every row is this instance's.
+    """
     rows = [{"home_code": code, "state": state, "saved_at": now} for code, state in snapshot.items()]
     try:
-        session.execute(delete(RuleState))
+        if owns is None:
+            session.execute(delete(RuleState))
+        else:
+            stored = session.scalars(select(RuleState.home_code)).all()
+            mine = sorted({code for code in stored if owns(code)} | set(snapshot))
+            for start in range(0, len(mine), 1000):  # bounded IN lists
+                session.execute(delete(RuleState).where(RuleState.home_code.in_(mine[start : start + 1000])))
         if rows:
             session.execute(insert(RuleState), rows)
     except SQLAlchemyError as exc:

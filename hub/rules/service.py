@@ -47,6 +47,7 @@ class RulesService:
         bindings: Callable[[], Mapping[tuple[str, str], Binding]],
         clock: Clock,
         registry: DeviceRegistry | None = None,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
         self.timezone = timezone
@@ -57,13 +58,18 @@ class RulesService:
         self._store = store
         self._bindings = bindings
         self._clock = clock
+        # Partitioned instances: the homes of this instance's partitions (None: every home).
+        self._owns = owns
         self._raise: Callable[[list[AlertCandidate]], None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self.last_sweep_at: datetime | None = None  # heartbeat for the hub's health check
 
     def _read_register(self) -> tuple[dict[str, HomeProfile], Calendar]:
         with self._sessions() as session:
-            return load_profiles(session), load_calendar(session, self._clock.now())
+            profiles, calendar = load_profiles(session), load_calendar(session, self._clock.now())
+        if self._owns is not None:
+            profiles = {code: p for code, p in profiles.items() if self._owns(code)}
+        return profiles, calendar
 
     async def restore(self) -> int:
         """Load register, calendar and snapshot, replay the time series since; readings replayed."""
@@ -133,10 +139,13 @@ class RulesService:
         """Write the snapshot; homes saved."""
         now = self._clock.now()
         snapshot_rows = self.engine.snapshot()  # taken on the loop: consistent with observe
+        owns = self._owns
+        if owns is not None:  # another instance keeps the other partitions' rows
+            snapshot_rows = {code: state for code, state in snapshot_rows.items() if owns(code)}
 
         def write() -> int:
             with self._sessions.begin() as session:
-                return save_snapshot(session, snapshot_rows, now)
+                return save_snapshot(session, snapshot_rows, now, owns=owns)
 
         return await asyncio.to_thread(write)
 

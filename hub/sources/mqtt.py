@@ -364,6 +364,16 @@ class MqttSource:
             return False
         return True
 
+    def subscribe(self, filters: Sequence[str]) -> list[str]:
+        """Add topic filters (a device bound after the start); the new ones, subscribed at once when
+        connected, and at every connection from now on."""
+        new = [f for f in dict.fromkeys(filters) if f not in self._subscriptions]
+        self._subscriptions += new
+        if new and self._client is not None and self.connected.is_set():
+            for topic in new:
+                self._client.subscribe(topic, qos=1)
+        return new
+
     def __aiter__(self) -> AsyncIterator[Delivery]:
         return self._iterate()
 

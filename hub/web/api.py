@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 
 from hub import metrics
 from hub.cluster import ClusterRole
+from hub.deploy.partitions import describe
 from hub.devices.model import Binding
 from hub.ingest.quarantine import DEFAULT_PAGE, MAX_PAGE, list_quarantine
 from hub.models import RawMessage
+from hub.register.lease import live_instances, partition_rows
 from hub.register.models import Home
 from hub.register.tokens import device_for_token
 from hub.sources.delivery import Delivery
@@ -220,6 +222,22 @@ async def quarantine(request: web.Request) -> web.Response:
     return response
 
 
+async def partitions(request: web.Request) -> web.Response:
+    """GET /api/v1/partitions (district staff and maintenance): each partition's owner, fencing epoch,
+    lease time left, assignment and number of homes, and the live instances (docs/scaling.md §5)."""
+    require(request, "partitions.read")
+    svc = request.app[SERVICES]
+
+    def read() -> dict[str, object]:
+        with svc.sessions() as session:
+            rows = partition_rows(session, svc.partitions)
+            clustered = session.get_bind().dialect.name == "postgresql"
+            live = live_instances(session) if clustered else []
+        return {"count": svc.partitions, "partitions": [describe(r) for r in rows], "instances": live}
+
+    return json_response(await asyncio.to_thread(read))
+
+
 async def ingest(request: web.Request) -> web.Response:
     """POST /api/v1/ingest — vendor clouds push native-scheme JSON with a per-device bearer token.
 
@@ -306,6 +324,7 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/api/v1/alerts", alerts)
     app.router.add_get("/api/v1/homes", homes)
     app.router.add_get("/api/v1/quarantine", quarantine)
+    app.router.add_get("/api/v1/partitions", partitions)
     app.router.add_post("/api/v1/ingest", ingest)
     app.router.add_get("/", index)
     sse.add_routes(app)  # before the alert routes: /alerts/stream must not match /alerts/{alert_id}

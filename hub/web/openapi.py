@@ -266,6 +266,7 @@ OPERATIONS: tuple[Op, ...] = (
         "设备",
         (_LIMIT, Param("before", type="integer", description="上一页最后一条的编号")),
     ),
+    Op("get", "/api/v1/partitions", "分区：主用实例、epoch、租约剩余、户数（多实例部署）", "设备"),
     Op("get", "/api/v1/elders", "老年人名册（脱敏）", "老年人"),
     Op("get", "/api/v1/elders/{code}", "老年人档案（脱敏，留痕）", "老年人", (_CODE,)),
     Op(

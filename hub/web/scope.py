@@ -45,6 +45,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "imports": frozenset({"admin"}),
     "exports": frozenset({"admin"}),
     "quarantine.read": frozenset({"admin", "maintenance"}),
+    "partitions.read": _STAFF | {"maintenance"},
     "calendar.read": _STAFF | {"visitor"},
     "absences.write": _STAFF | {"visitor"},
     "modes.write": frozenset({"admin", "street"}),

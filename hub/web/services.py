@@ -37,6 +37,7 @@ class Services:
     cluster: ClusterRole | None = (
         None  # this instance's role (active/standby); None in tests of the API alone
     )
+    partitions: int = 1  # `cluster.partitions`: how many partitions the board's 分区 page lists
 
 
 SERVICES = web.AppKey("services", Services)

@@ -8,8 +8,10 @@ stands between a hub and PostgreSQL so that a test can cut the hub off its datab
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -82,11 +84,12 @@ def ha_database() -> Iterator[str]:
         yield url
 
 
-def cluster_toml(register_url: str, instance: str, webhook_url: str) -> str:
-    """The sections a pair's config adds: register, cluster, and alerts that all go to the webhook."""
+def cluster_toml(register_url: str, instance: str, webhook_url: str, cluster: str = "") -> str:
+    """The sections a pair's config adds: register, cluster (plus `cluster` lines), and alerts that all go
+    to the webhook."""
     return (
         f'[register]\nurl = "{register_url}"\n'
-        f'[cluster]\ninstance = "{instance}"\n'
+        f'[cluster]\ninstance = "{instance}"\n{cluster}'
         f"[alerts]\nwait_scale = {WAIT_SCALE}\nrate_limit_count = 10000\n"  # one duty line for all alerts
         'district_duty = [{name = "区值班", phone = "02367000000"}]\n'
         '[alerts.webhook]\nurl = "' + webhook_url + '"\n'
@@ -116,24 +119,32 @@ def make_pair(
     homes: int,
     *,
     register_url_a: str | None = None,
+    cluster_a: str = "",
+    cluster_b: str = "",
+    own_data_dirs: bool = False,
 ) -> Pair:
     """Write the site and both configs, load the site, return the (not yet started) processes.
 
-    `register_url_a`: where hub A reaches the register, if not directly (a `TcpProxy`).
+    `register_url_a`: where hub A reaches the register, if not directly (a `TcpProxy`); `cluster_a`,
+    `cluster_b`: more lines of each one's [cluster] section (partitions, prefer); `own_data_dirs`: a data
+    folder each (partitioned instances are active at once: one SQLite time-series file would be shared by
+    two writers; a city shares InfluxDB instead).
     """
     client_id = f"hub-ha-{uuid.uuid4().hex[:6]}"
     data_dir = tmp_path / "data"
     env = {"HUB_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    if own_data_dirs:  # instances on several machines share the register's data key, not a folder
+        env["HUB_DATA_KEY"] = base64.b64encode(os.urandom(32)).decode()
     hubs = []
-    for name, url in (("a", register_url_a or register_url), ("b", register_url)):
+    for name, url, more in (("a", register_url_a or register_url, cluster_a), ("b", register_url, cluster_b)):
         port = free_port()
         config = write_config(
             tmp_path / f"hub-{name}.toml",
-            data_dir=data_dir,
+            data_dir=tmp_path / f"data-{name}" if own_data_dirs else data_dir,
             broker_url=broker.url,
             http_port=port,
             client_id=client_id,
-            extra=cluster_toml(url, f"hub-{name}", webhook.url),
+            extra=cluster_toml(url, f"hub-{name}", webhook.url, more),
         )
         hubs.append(HubProcess(config, port, tmp_path / f"hub-{name}.log", env=env))
     site = tmp_path / "site.yaml"

@@ -8,14 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError
 
 from hub.alerts.channels.log import LogNotifier
 from hub.alerts.tables import OutboxMessage
 from hub.alerts.worker import AlertWorker
 from hub.app import keep_lease
 from hub.config import ClusterConfig
-from hub.register.db import make_engine, migrate
+from hub.register.db import make_engine, migrate, retryable
 from hub.register.lease import LeaseLost, Leases, check_held
 from tests.alerts.world import World
 from tests.ha.conftest import TcpProxy
@@ -112,3 +113,31 @@ async def test_an_active_paused_past_its_lease_sends_nothing_when_it_wakes(
     with world.sessions() as session:
         rows = session.scalars(select(OutboxMessage).where(OutboxMessage.alert_id == fall)).all()
     assert rows and {r.status for r in rows} == {"pending"}  # left for the new active to send
+
+
+async def test_a_deadlock_victim_is_recognised_as_safe_to_run_again(engine: Engine) -> None:
+    """The register writer and the alert worker run a transaction again when PostgreSQL picked it as a
+    deadlock victim (`retryable`), and only then."""
+    with engine.begin() as conn:
+        for p in (10, 11):
+            conn.execute(text("INSERT INTO cluster_leases VALUES (:p, 'x', 1, now(), NULL)"), {"p": p})
+    first, second = engine.connect(), engine.connect()
+    update = text("UPDATE cluster_leases SET epoch = epoch + 1 WHERE partition = :p")
+    try:
+        first.begin()
+        second.begin()
+        first.execute(update, {"p": 10})
+        second.execute(update, {"p": 11})
+        blocked = asyncio.create_task(asyncio.to_thread(first.execute, update, {"p": 11}))
+        await asyncio.sleep(0.2)
+        outcomes = await asyncio.gather(
+            blocked, asyncio.to_thread(second.execute, update, {"p": 10}), return_exceptions=True
+        )
+        victims = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(victims) == 1 and retryable(victims[0])
+    finally:
+        first.close()
+        second.close()
+    with pytest.raises(DBAPIError) as duplicate, engine.begin() as conn:
+        conn.execute(text("INSERT INTO cluster_leases VALUES (10, 'x', 1, now(), NULL)"))
+    assert not retryable(duplicate.value)

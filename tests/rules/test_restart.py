@@ -57,6 +57,26 @@ async def test_snapshot_and_time_series_restore_the_window(register_url: str, tm
     assert raised[0].at - (local(2, 11) + timedelta(seconds=1)) < timedelta(hours=12, minutes=1)
 
 
+async def test_a_partitioned_instance_replaces_only_its_own_homes_snapshot_rows(register_url: str) -> None:
+    """Two instances save snapshots of their own partitions: neither deletes the other's homes' state."""
+    sessions = session_factory(make_db_engine(register_url))
+    engine = make_engine("key")
+    for home in ("H1", "H2"):
+        motion(engine, local(2, 9), home=home)
+    snapshot = engine.snapshot()
+    with sessions.begin() as session:
+        save_snapshot(session, {"H1": snapshot["H1"]}, local(2, 10), owns=lambda code: code == "H1")
+        save_snapshot(session, {"H2": snapshot["H2"]}, local(2, 10), owns=lambda code: code == "H2")
+    with sessions.begin() as session:  # H1's owner saves again: H2's row stays
+        save_snapshot(session, {"H1": snapshot["H1"]}, local(2, 11), owns=lambda code: code == "H1")
+    with sessions() as session:
+        stored = load_snapshot(session)
+    assert {code: saved_at for code, (_, saved_at) in stored.items()} == {
+        "H1": local(2, 11),
+        "H2": local(2, 10),
+    }
+
+
 @pytest.fixture
 async def hub_runner(tmp_path: Path) -> AsyncIterator[Any]:
     """Start and stop in-process hubs on one data directory and one frozen clock."""

@@ -144,3 +144,27 @@ async def test_a_retained_message_may_be_of_any_age(mosquitto: Broker) -> None:
         held = retained.message.held
         assert held is not None and held[0].year == 1
         retained.on_durable()
+
+
+async def test_a_filter_added_while_connected_is_subscribed_and_kept_in_the_session(
+    mosquitto: Broker,
+) -> None:
+    """A device bound after the start (partitioned instances subscribe per device): its messages arrive at
+    once, and are queued for the session while the hub is away."""
+    client_id = f"hub-{uuid.uuid4().hex[:6]}"
+    root = f"test-{client_id}"
+    async with MqttSource(mosquitto.url, [f"{root}/old"], client_id=client_id) as source:
+        await asyncio.wait_for(source.connected.wait(), 10)
+        assert source.subscribe([f"{root}/new", f"{root}/old"]) == [f"{root}/new"]
+        await asyncio.sleep(0.3)  # the SUBACK
+        await _publish(mosquitto, [(f"{root}/new", b"1"), (f"{root}/other", b"x")])
+        [first] = await _take(source, 1)
+        assert first.message.topic == f"{root}/new"
+        first.on_durable()
+        await asyncio.sleep(0.2)
+    await _publish(mosquitto, [(f"{root}/new", b"2")])
+    async with MqttSource(mosquitto.url, [f"{root}/old"], client_id=client_id) as source:
+        [queued] = await _take(source, 1)
+        assert (queued.message.topic, queued.message.payload) == (f"{root}/new", b"2")
+        queued.on_durable()
+        await asyncio.sleep(0.2)

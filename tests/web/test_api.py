@@ -220,6 +220,11 @@ async def test_empty_register_views_before_any_message(hub: Hub) -> None:
     assert await hub.get("/api/v1/alerts") == []
     assert await hub.get("/api/v1/alerts?active=1") == []
     assert await hub.get("/api/v1/quarantine") == []
+    # One process on SQLite: one partition, no lease, every home in it.
+    partitions = await hub.get("/api/v1/partitions")
+    assert (partitions["count"], partitions["instances"]) == (1, [])
+    [only] = partitions["partitions"]
+    assert (only["partition"], only["owner"], only["held"], only["homes"]) == (0, "", False, 2)
 
 
 # -- quarantine ------------------------------------------------------------------------------------------

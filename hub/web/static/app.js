@@ -32,6 +32,7 @@ const PAGES = {
   tasks: ["admin", "street", "community", "visitor"],
   calendar: ["admin", "street", "community", "visitor"],
   users: ["admin"],
+  partitions: ["admin", "street", "community", "maintenance"],
 };
 const MODE_WRITERS = ["admin", "street"];
 const CHOICE3 = ["无变化", "较好", "较差"];
@@ -840,6 +841,16 @@ function confirmDialog(text) {
   });
 }
 
+async function partitionsPage() {
+  const r = await api("/api/v1/partitions");
+  const owner = (p) => p.held ? p.owner : p.last_owner ? `无（上一任 ${p.last_owner}）` : "无";
+  const lease = (p) => p.held ? `${p.lease_remaining_s.toFixed(1)} 秒` : "已到期";
+  const assigned = (p) => p.releasing ? "交出中" : p.assigned_to || "—";
+  view(el("h2", "", `分区（共 ${r.count} 个；在线实例：${r.instances.join("、") || "无"}）`),
+    table(["分区", "主用实例", "epoch", "租约剩余", "指定给", "户数"],
+      r.partitions.map((p) => [p.partition, owner(p), p.epoch, lease(p), assigned(p), p.homes])));
+}
+
 // -- router -----------------------------------------------------------------------------------------------
 
 async function route() {
@@ -863,6 +874,7 @@ async function route() {
     else if (page === "absences") await absencesPage();
     else if (page === "modes") await modesPage();
     else if (page === "users") await usersPage();
+    else if (page === "partitions") await partitionsPage();
     else if (page === "login") loginPage();
     else if (page === "all") boardPage(true);
     else boardPage();
