@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from hub.models import RawMessage
@@ -53,3 +54,13 @@ class Delivery:
                 fut.set_exception(exc)
 
         return cls(message, durable, failed), fut
+
+
+async def drain(buffer: deque[Delivery], ready: asyncio.Event) -> AsyncIterator[Delivery]:
+    """A source's incoming deliveries as an async iterator: what `buffer` holds, then wait until the source's
+    callback appends more and sets `ready` (callbacks only hand over; the consumer does the work)."""
+    while True:
+        while buffer:
+            yield buffer.popleft()
+        ready.clear()
+        await ready.wait()

@@ -39,7 +39,7 @@ from gmqtt.mqtt.handler import MQTTConnectError
 
 from hub.clock import Clock, SystemClock
 from hub.models import RawMessage
-from hub.sources.delivery import Delivery
+from hub.sources.delivery import Delivery, drain
 from hub.sources.errors import SourceError
 
 LOGGER = logging.getLogger(__name__)
@@ -375,15 +375,7 @@ class MqttSource:
         return new
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Delivery]:
-        buffer = self._buffer
-        while True:
-            while buffer:
-                yield buffer.popleft()
-            self._ready.clear()
-            await self._ready.wait()
+        return drain(self._buffer, self._ready)
 
     # gmqtt callbacks: wrap and hand over, nothing else.
 

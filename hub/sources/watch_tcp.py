@@ -30,7 +30,7 @@ from typing import Self
 from hub.clock import Clock, SystemClock
 from hub.devices.watch import FRAME_MAX, FrameError, FrameSplitter, Refused, parse_frame, reply_to
 from hub.models import RawMessage
-from hub.sources.delivery import Delivery
+from hub.sources.delivery import Delivery, drain
 from hub.sources.errors import SourceError
 
 LOGGER = logging.getLogger(__name__)
@@ -106,15 +106,7 @@ class WatchSource:
             await self._server.wait_closed()
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Delivery]:
-        buffer = self._buffer
-        while True:
-            while buffer:
-                yield buffer.popleft()
-            self._ready.clear()
-            await self._ready.wait()
+        return drain(self._buffer, self._ready)
 
     # -- connections ----------------------------------------------------------------------------------
 
