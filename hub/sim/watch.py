@@ -52,12 +52,14 @@ class SimWatch:
         seed: int,
         speed: float = 60.0,
         wall: Callable[[], datetime] | None = None,
+        reply_timeout_s: float = REPLY_TIMEOUT_S,
     ) -> None:
         if speed <= 0:
             raise SimError(f"speed must be positive (simulated seconds per wall second), got {speed}")
         self.host, self.port, self.device_id = host, port, device_id
         self.home_lat, self.home_lon = home
         self.speed = speed
+        self.reply_timeout_s = reply_timeout_s
         self.rng = random.Random(f"eldercare-sim-watch/{seed}/{device_id}")
         self._wall = wall or (lambda: datetime.now(UTC))
         self.battery, self.steps = 100, 0
@@ -124,6 +126,11 @@ class SimWatch:
 
     # -- the connection -------------------------------------------------------------------------------
 
+    @property
+    def alarm_pending(self) -> bool:
+        """An SOS press the hub has not answered AL to yet."""
+        return self._alarm_pending
+
     def press_sos(self) -> None:
         """The SOS key: an AL frame is sent, and sent again until the hub answers AL."""
         self._alarm_pending = True
@@ -179,7 +186,7 @@ class SimWatch:
         await self._writer.drain()
         self.sent.append(parse_frame(frame).command)
         if event is not None:
-            async with asyncio.timeout(REPLY_TIMEOUT_S):
+            async with asyncio.timeout(self.reply_timeout_s):
                 await event.wait()
             if self._writer.is_closing() or self._writer.transport.is_closing():
                 raise ConnectionError("the hub closed the connection")
