@@ -68,6 +68,7 @@ class SimWatch:
         self._alarm_pending = False
         self._replies: dict[str, asyncio.Event] = {}
         self._writer: asyncio.StreamWriter | None = None
+        self._link_up = False  # False once the hub closed the connection (its reader ended)
         self.sent: list[str] = []  # the commands sent, in order (for tests and the log)
 
     # -- frames ---------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ class SimWatch:
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
             backoff = BACKOFF_FIRST_S
-            self._writer = writer
+            self._writer, self._link_up = writer, True
             listener = asyncio.create_task(self._listen(reader))
             try:
                 await self._report(deadline)
@@ -158,6 +159,7 @@ class SimWatch:
                 LOGGER.info("simulated watch %s: link lost (%s), reconnecting", self.device_id, exc)
             finally:
                 listener.cancel()
+                await asyncio.wait([listener])  # its end marks the link down before a new one is up
                 writer.close()
                 with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
                     await writer.wait_closed()
@@ -165,13 +167,20 @@ class SimWatch:
 
     async def _listen(self, reader: asyncio.StreamReader) -> None:
         splitter = FrameSplitter()
-        while data := await reader.read(4096):
-            for item in splitter.feed(data):
-                if not isinstance(item, Refused):
-                    with contextlib.suppress(FrameError):  # a garbled reply is no reply: the wait times out
+        try:
+            while data := await reader.read(4096):
+                for item in splitter.feed(data):
+                    if isinstance(item, Refused):
+                        continue
+                    # A garbled reply is no reply: the wait for it times out.
+                    with contextlib.suppress(FrameError):
                         self._reply_event(parse_frame(item).command).set()
-        for event in self._replies.values():  # the hub closed the link: nobody waits for a reply in vain
-            event.set()
+        except (ConnectionError, OSError) as exc:
+            LOGGER.info("simulated watch %s: read failed: %s", self.device_id, exc)
+        finally:
+            self._link_up = False
+            for event in self._replies.values():  # the link is gone: nobody waits for a reply in vain
+                event.set()
 
     def _reply_event(self, command: str) -> asyncio.Event:
         return self._replies.setdefault(command, asyncio.Event())
@@ -188,7 +197,7 @@ class SimWatch:
         if event is not None:
             async with asyncio.timeout(self.reply_timeout_s):
                 await event.wait()
-            if self._writer.is_closing() or self._writer.transport.is_closing():
+            if not self._link_up:
                 raise ConnectionError("the hub closed the connection")
 
     async def _report(self, deadline: float | None) -> None:
