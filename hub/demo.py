@@ -29,6 +29,7 @@ from hub.sim.history import SimVisit, history_visits, play_history
 from hub.sim.publisher import Simulation, publish_simulation
 from hub.sim.routine import SimMessage
 from hub.sim.site import dump_site_yaml, simulated_site
+from hub.sim.watch import run_watches
 from hub.sources.embedded_broker import pick_port
 from hub.web.auth import add_user
 from hub.web.tables import WebUser
@@ -41,6 +42,10 @@ HISTORY_DAYS = (
 )
 HISTORY_MARKER = "history-loaded"  # in the data dir: a restarted demo does not load the same past twice
 SEED = 1
+WATCH_HOMES = 2  # the first homes' elders wear a simulated 4G watch, so the elder page shows a location
+SPEED = 60.0  # simulated seconds per wall second
+# The simulated watches' keep-alive comes every 5 simulated minutes, 5 wall seconds at SPEED.
+WATCH_KEEPALIVE_S = 30.0
 
 
 def decode_history(sessions: sessionmaker[Session], messages: Sequence[SimMessage]) -> list[Reading]:
@@ -93,6 +98,7 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
     """Load a simulated site, start the hub on embedded defaults, then simulate its homes."""
     # A demo must start: like the embedded broker, it moves to a free port when its own is taken.
     port = pick_port("127.0.0.1", port, what="演示网页", why="可能已有演示在运行；可用 --port 指定其他端口")
+    watch_port = pick_port("127.0.0.1", 5093, what="演示手表终端监听", why="可能已有演示或平台在运行")
     # The demo only: requests from this machine without a login act as the demo admin (see docs/web.md).
     # A simulated district duty line, so an escalation that runs out has somewhere to go (the log, in the demo).
     config = parse_config(
@@ -103,13 +109,20 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
             "alerts": {"district_duty": [{"name": "区民政局值班（演示）", "phone": "02367000000"}]},
             # Plan the visit tasks soon after start, so the board's visit figures are there on first open.
             "care": {"first_run_delay_s": 5},
+            # The simulated 4G watches connect here (this machine only), as real ones do over the carrier.
+            "watch": {
+                "enabled": True,
+                "host": "127.0.0.1",
+                "port": watch_port,
+                "keepalive_s": WATCH_KEEPALIVE_S,
+            },
         }
     )
     site_file = data_dir / "site.yaml"
     # The command line reads the demo's data only through a config naming its data dir: write one to point at.
     cli_config = data_dir / "hub.toml"
 
-    site = simulated_site(homes, seed=SEED)
+    site = simulated_site(homes, seed=SEED, watches=min(WATCH_HOMES, homes))
     sessions = await asyncio.to_thread(open_register, config)
 
     def load() -> str:
@@ -148,17 +161,17 @@ async def run_demo(*, homes: int, data_dir: Path, port: int, duration: float | N
         f"  命令行查看演示数据须指定其配置: eldercare-hub --config {cli_config} alerts list\n",
         flush=True,
     )
-    sim_task = asyncio.create_task(publish_simulation(running.broker_url, simulation, speed=60.0))
+    sim_task = asyncio.create_task(publish_simulation(running.broker_url, simulation, speed=SPEED))
+    watch_task = asyncio.create_task(run_watches("127.0.0.1", watch_port, site, seed=SEED, speed=SPEED))
+    tasks = (sim_task, watch_task, hub_task)
     try:
         if duration is None:
-            await asyncio.gather(hub_task, sim_task)
+            await asyncio.gather(*tasks)
         else:
-            done, _ = await asyncio.wait(
-                {hub_task, sim_task}, timeout=duration, return_when=asyncio.FIRST_EXCEPTION
-            )
+            done, _ = await asyncio.wait(set(tasks), timeout=duration, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
                 task.result()
     finally:
-        for task in (sim_task, hub_task):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(sim_task, hub_task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

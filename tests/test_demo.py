@@ -1,4 +1,4 @@
-"""`eldercare-hub demo` — what a new user runs first — shows an SOS alert within a minute."""
+"""`eldercare-hub demo` — what a new user runs first — shows an SOS alert within a minute, and a location."""
 
 from __future__ import annotations
 
@@ -60,6 +60,11 @@ def test_demo_shows_an_sos_alert_within_a_minute(tmp_path: Path) -> None:
         assert page is not None and "居家独居老人智能监护平台" in page.decode()
         homes = json.loads(_get(port, "/api/v1/homes") or b"[]")
         assert len(homes) == 5 and any(h["latest"] for h in homes)  # the simulated homes report readings
+        # The first elder wears a simulated 4G watch: the elder page shows where she is, inside her safe zone.
+        elder = json.loads(_get(port, "/api/v1/elders/E001") or b"{}")
+        location, zone = elder["location"], elder["safe_zone"]
+        assert location is not None and location["device"] == "H001-watch", elder
+        assert abs(location["lat"] - zone["lat"]) < 0.01 and abs(location["lon"] - zone["lon"]) < 0.01
         quarantine = json.loads(_get(port, "/api/v1/quarantine") or b"[]")
         assert quarantine == [], f"the simulator's real-format traffic was quarantined: {quarantine[:3]}"
     finally:

@@ -72,6 +72,10 @@ MOBILE_PREFIXES = (
     "187",
 )
 
+# The demo's 4G watches: their wearers live in 渝北区's built-up part (WGS-84), inside a safe zone this large.
+WATCH_AREA = ((29.59, 29.74), (106.48, 106.66))
+SAFE_ZONE_RADIUS_M = 800.0
+
 CATEGORIES = ("独居", "空巢", "农村留守", "失能", "重残", "计生特殊家庭", "其他")
 
 
@@ -173,10 +177,35 @@ def _devices(home_code: str) -> list[dict[str, Any]]:
     ]
 
 
-def simulated_site(homes: int, seed: int) -> dict[str, Any]:
+def watch_id(home_no: int) -> str:
+    """The 10-digit id the simulated 4G watch of home number `home_no` sends."""
+    return f"8800{home_no:06d}"
+
+
+def _give_watch(home: dict[str, Any], home_no: int, rng: random.Random) -> None:
+    """The home's first elder wears a 4G watch and has a safe zone around home."""
+    (lat_lo, lat_hi), (lon_lo, lon_hi) = WATCH_AREA
+    home["devices"].append(
+        {
+            "code": f"{home['code']}-watch",
+            "ecosystem": "watch",
+            "external_id": watch_id(home_no),
+            "model": "4g_watch",
+        }
+    )
+    home["elders"][0]["safe_zone"] = {
+        "lat": round(rng.uniform(lat_lo, lat_hi), 6),
+        "lon": round(rng.uniform(lon_lo, lon_hi), 6),
+        "radius_m": SAFE_ZONE_RADIUS_M,
+        "datum": "wgs84",
+    }
+
+
+def simulated_site(homes: int, seed: int, *, watches: int = 0) -> dict[str, Any]:
     """Describe `homes` homes of 渝北区 with their elders, contacts and devices; the same seed gives the same site.
 
-    The result is the site-file schema (`homes: [{code, address, …, elders: [...], devices: [...]}]`).
+    The result is the site-file schema (`homes: [{code, address, …, elders: [...], devices: [...]}]`). The
+    first `watches` homes' first elders also wear a 4G watch (`hub.sim.watch`) and have a safe zone at home.
     """
     if homes < 1:
         raise SimError(f"the simulated site needs at least one home, got homes={homes}")
@@ -232,6 +261,10 @@ def simulated_site(homes: int, seed: int) -> dict[str, Any]:
                 "devices": _devices(code),
             }
         )
+    # Drawn apart from the rest, so the homes are the same with or without watches.
+    watch_rng = random.Random(f"eldercare-sim-watch-site/{seed}")
+    for home_no, home in enumerate(result[:watches], start=1):
+        _give_watch(home, home_no, watch_rng)
     return {"homes": result}
 
 
