@@ -1,6 +1,6 @@
 """Who is active: the role of this hub process in a cluster of hubs sharing one PostgreSQL register.
 
-A value type at the bottom of the layers: the wiring (`hub.app`) sets it as leases are won and lost, the web
+A value type at the bottom of the layers: the cluster orchestration (`hub.standby`) sets it as leases are won and lost, the web
 layer shows it in /healthz, and /metrics carries it as gauges. With the SQLite register there is one process
 and it is always active.
 """
@@ -134,7 +134,7 @@ def plan(
     leases: Collection[PartitionLease],
     lease_s: float,
 ) -> Plan:
-    """Which partitions `me` gives up and which it tries to take (pure; `hub.app` runs it every renewal).
+    """Which partitions `me` gives up and which it tries to take (pure; `hub.standby` runs it every renewal).
 
     `live` maps each live instance (this one included) to its `cluster.prefer` list. A partition assigned by
     `partitions move` to a live instance belongs to it; else the first live instance (by name) that prefers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -27,3 +28,10 @@ def run(main: Coroutine[Any, Any, T]) -> T | None:
             return None
 
     return uvloop.run(guarded())
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` and wait until it has finished (its cleanup done); its cancellation is not re-raised."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -12,6 +12,9 @@ from hub.devices.model import Binding
 from hub.register.errors import RegisterError
 from hub.register.models import Device, Home
 
+# Devices are added by `eldercare-hub load` in another process; a new one is bound within this time.
+BINDING_REFRESH_S = 15.0
+
 
 def binding_of(device: Device, home_code: str) -> Binding:
     """The `Binding` of one device row; its settings are a read-only copy, so a decoder cannot change them."""

@@ -4,7 +4,7 @@ One row per partition (`cluster_leases`): the owner, a fencing token (`epoch`, r
 owner) and when the lease runs out. Each operation is one SQL statement using PostgreSQL's ``now()``, so the
 hosts' clocks never decide who is active. A lease is taken only once it has run out (or never existed); its
 holder renews it well before then; an instance that cannot renew stops its active work before the lease can
-run out (hub.app), so two instances are never active for the same partition at once.
+run out (hub.standby), so two instances are never active for the same partition at once.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ from sqlalchemy.exc import DBAPIError
 from hub.alerts.channels.log import LogNotifier
 from hub.alerts.tables import OutboxMessage
 from hub.alerts.worker import AlertWorker
-from hub.app import keep_lease
 from hub.config import ClusterConfig
 from hub.register.db import make_engine, migrate, retryable
 from hub.register.lease import LeaseLost, Leases, check_held
+from hub.standby import keep_lease
 from tests.alerts.world import World
 from tests.ha.conftest import TcpProxy
 
