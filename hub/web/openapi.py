@@ -51,6 +51,13 @@ _ALERT = Param("alert_id", "path", "integer", "告警编号", True)
 _CODE = Param("code", "path", "string", "编号", True)
 _LIMIT = Param("limit", type="integer", description="最多返回条数（1–5000）")
 
+
+def _provider_callback(path: str, summary: str, body: str) -> Op:
+    """A domestic provider's report or keypress callback: public, checked by the token in its URL."""
+    token = Param("token", required=True, description="回调令牌（环境变量中配置）")
+    return Op("post", path, summary, "告警", (token,), {"type": body}, public=True)
+
+
 OPERATIONS: tuple[Op, ...] = (
     Op("get", "/healthz", "健康检查（不需登录）", "运维", public=True),
     Op("get", "/metrics", "Prometheus 指标（可设 web.metrics_token）", "运维", public=True),
@@ -209,42 +216,10 @@ OPERATIONS: tuple[Op, ...] = (
         "application/x-www-form-urlencoded",
         public=True,
     ),
-    Op(
-        "post",
-        "/api/v1/alerts/aliyun/sms-report",
-        "阿里云短信状态报告（令牌校验）",
-        "告警",
-        (Param("token", required=True, description="回调令牌（环境变量中配置）"),),
-        {"type": "array"},
-        public=True,
-    ),
-    Op(
-        "post",
-        "/api/v1/alerts/aliyun/voice-report",
-        "阿里云语音呼叫与按键回执（令牌校验）",
-        "告警",
-        (Param("token", required=True, description="回调令牌（环境变量中配置）"),),
-        {"type": "array"},
-        public=True,
-    ),
-    Op(
-        "post",
-        "/api/v1/alerts/tencent/sms-status",
-        "腾讯云短信状态回调（令牌校验）",
-        "告警",
-        (Param("token", required=True, description="回调令牌（环境变量中配置）"),),
-        {"type": "array"},
-        public=True,
-    ),
-    Op(
-        "post",
-        "/api/v1/alerts/tencent/voice",
-        "腾讯云语音按键与状态回调（令牌校验）",
-        "告警",
-        (Param("token", required=True, description="回调令牌（环境变量中配置）"),),
-        {"type": "object"},
-        public=True,
-    ),
+    _provider_callback("/api/v1/alerts/aliyun/sms-report", "阿里云短信状态报告（令牌校验）", "array"),
+    _provider_callback("/api/v1/alerts/aliyun/voice-report", "阿里云语音呼叫与按键回执（令牌校验）", "array"),
+    _provider_callback("/api/v1/alerts/tencent/sms-status", "腾讯云短信状态回调（令牌校验）", "array"),
+    _provider_callback("/api/v1/alerts/tencent/voice", "腾讯云语音按键与状态回调（令牌校验）", "object"),
     Op("get", "/api/v1/homes", "住户及最新读数", "住户"),
     Op(
         "get",

@@ -10,27 +10,10 @@ from pathlib import Path
 import gmqtt
 import pytest
 
-from hub.sources.delivery import Delivery
 from hub.sources.errors import SourceError
 from hub.sources.mqtt import MqttSource, parse_broker_url
 from tests.services.mosquitto import Broker
-
-
-async def _publish(broker: Broker, messages: list[tuple[str, bytes]]) -> None:
-    pub = gmqtt.Client(f"pub-{uuid.uuid4().hex[:6]}")
-    await pub.connect(broker.host, broker.port)
-    for topic, payload in messages:
-        pub.publish(topic, payload, qos=1)
-    for _ in range(100):  # until the broker has acknowledged every publish
-        if not pub._persistent_storage.get_all():
-            break
-        await asyncio.sleep(0.05)
-    await pub.disconnect()
-
-
-async def _take(source: MqttSource, n: int) -> list[Delivery]:
-    it = source.__aiter__()
-    return [await asyncio.wait_for(it.__anext__(), 10) for _ in range(n)]
+from tests.sources.mqtt_clients import publish, take
 
 
 async def test_unacknowledged_messages_come_back_after_reconnect(mosquitto: Broker) -> None:
@@ -40,17 +23,17 @@ async def test_unacknowledged_messages_come_back_after_reconnect(mosquitto: Brok
     filters = [f"{root}/#"]
     async with MqttSource(mosquitto.url, filters, client_id=client_id):
         pass  # the persistent session now exists, with its subscription
-    await _publish(mosquitto, [(t, b"{}") for t in topics])
+    await publish(mosquitto, [(t, b"{}") for t in topics])
 
     async with MqttSource(mosquitto.url, filters, client_id=client_id) as source:
-        first = await _take(source, 3)
+        first = await take(source, 3)
         assert sorted(d.message.topic for d in first) == topics
         acked = next(d for d in first if d.message.topic == topics[0])
         acked.on_durable()  # only this one became durable before the "crash"
         await asyncio.sleep(0.2)
 
     async with MqttSource(mosquitto.url, filters, client_id=client_id) as source:
-        again = await _take(source, 2)
+        again = await take(source, 2)
         assert sorted(d.message.topic for d in again) == topics[1:]
         for d in again:
             d.on_durable()
@@ -58,7 +41,7 @@ async def test_unacknowledged_messages_come_back_after_reconnect(mosquitto: Brok
 
     async with MqttSource(mosquitto.url, filters, client_id=client_id) as source:
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(_take(source, 1), 1.0)
+            await asyncio.wait_for(take(source, 1), 1.0)
 
 
 async def test_messages_published_while_the_hub_is_away_are_kept(mosquitto: Broker) -> None:
@@ -67,9 +50,9 @@ async def test_messages_published_while_the_hub_is_away_are_kept(mosquitto: Brok
     async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id):
         pass
     # More than Mosquitto's default queue of 1000: the hub's broker config must keep them all.
-    await _publish(mosquitto, [(f"{root}/m{i}/SENSOR", b'{"COUNTER":{"C1":1}}') for i in range(1500)])
+    await publish(mosquitto, [(f"{root}/m{i}/SENSOR", b'{"COUNTER":{"C1":1}}') for i in range(1500)])
     async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id) as source:
-        got = await _take(source, 1500)
+        got = await take(source, 1500)
         for d in got:
             d.on_durable()
     assert len({d.message.topic for d in got}) == 1500
@@ -96,8 +79,8 @@ async def test_the_source_reconnects_and_resubscribes_after_a_broker_restart(tmp
     try:
         source = MqttSource(broker.url, [f"{root}/#"], client_id=f"hub-{root}", reconnect_max_s=1.0)
         async with source:
-            await _publish(broker, [(f"{root}/before", b"1")])
-            (before,) = await _take(source, 1)
+            await publish(broker, [(f"{root}/before", b"1")])
+            (before,) = await take(source, 1)
             before.on_durable()
             broker.process.terminate()  # no persistence: the restarted broker has forgotten our session
             broker.process.wait(10)
@@ -105,8 +88,8 @@ async def test_the_source_reconnects_and_resubscribes_after_a_broker_restart(tmp
             broker = start_mosquitto(tmp_path / "broker", port=broker.port)
             await asyncio.wait_for(source.connected.wait(), 15)
             await asyncio.sleep(0.3)  # the SUBSCRIBE goes out right after CONNACK
-            await _publish(broker, [(f"{root}/after", b"2")])
-            (after,) = await _take(source, 1)
+            await publish(broker, [(f"{root}/after", b"2")])
+            (after,) = await take(source, 1)
             assert after.message.topic == f"{root}/after"
             after.on_durable()
     finally:
@@ -120,9 +103,9 @@ async def test_deliveries_say_when_the_broker_may_have_held_them(mosquitto: Brok
     root = f"test-{client_id}"
     async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id):
         pass  # the persistent session now exists
-    await _publish(mosquitto, [(f"{root}/queued", b"{}")])
+    await publish(mosquitto, [(f"{root}/queued", b"{}")])
     async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id, session_expiry_s=3600) as source:
-        (queued,) = await _take(source, 1)
+        (queued,) = await take(source, 1)
         held = queued.message.held
         assert held is not None
         # This process never saw the previous connection: the broker kept messages for at most the expiry.
@@ -140,7 +123,7 @@ async def test_a_retained_message_may_be_of_any_age(mosquitto: Broker) -> None:
     await asyncio.sleep(0.3)
     await pub.disconnect()
     async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id) as source:
-        (retained,) = await _take(source, 1)
+        (retained,) = await take(source, 1)
         held = retained.message.held
         assert held is not None and held[0].year == 1
         retained.on_durable()
@@ -157,14 +140,14 @@ async def test_a_filter_added_while_connected_is_subscribed_and_kept_in_the_sess
         await asyncio.wait_for(source.connected.wait(), 10)
         assert source.subscribe([f"{root}/new", f"{root}/old"]) == [f"{root}/new"]
         await asyncio.sleep(0.3)  # the SUBACK
-        await _publish(mosquitto, [(f"{root}/new", b"1"), (f"{root}/other", b"x")])
-        [first] = await _take(source, 1)
+        await publish(mosquitto, [(f"{root}/new", b"1"), (f"{root}/other", b"x")])
+        [first] = await take(source, 1)
         assert first.message.topic == f"{root}/new"
         first.on_durable()
         await asyncio.sleep(0.2)
-    await _publish(mosquitto, [(f"{root}/new", b"2")])
+    await publish(mosquitto, [(f"{root}/new", b"2")])
     async with MqttSource(mosquitto.url, [f"{root}/old"], client_id=client_id) as source:
-        [queued] = await _take(source, 1)
+        [queued] = await take(source, 1)
         assert (queued.message.topic, queued.message.payload) == (f"{root}/new", b"2")
         queued.on_durable()
         await asyncio.sleep(0.2)

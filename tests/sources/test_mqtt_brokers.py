@@ -7,31 +7,13 @@ import signal
 import uuid
 from pathlib import Path
 
-import gmqtt
 import pytest
 from gmqtt.mqtt.constants import MQTTv311
 
-from hub.sources.delivery import Delivery
 from hub.sources.errors import SourceError
 from hub.sources.mqtt import MqttSource
 from tests.services.mosquitto import Broker, free_port, start_mosquitto
-
-
-async def _publish(broker: Broker, messages: list[tuple[str, bytes]]) -> None:
-    pub = gmqtt.Client(f"pub-{uuid.uuid4().hex[:6]}")
-    await pub.connect(broker.host, broker.port, version=MQTTv311)
-    for topic, payload in messages:
-        pub.publish(topic, payload, qos=1)
-    for _ in range(100):  # until the broker has acknowledged every publish
-        if not pub._persistent_storage.get_all():
-            break
-        await asyncio.sleep(0.05)
-    await pub.disconnect()
-
-
-async def _take(source: MqttSource, n: int) -> list[Delivery]:
-    it = source.__aiter__()
-    return [await asyncio.wait_for(it.__anext__(), 10) for _ in range(n)]
+from tests.sources.mqtt_clients import publish, take
 
 
 @pytest.mark.parametrize("mqtt5", [True, False], ids=["mqtt5", "mqtt3.1.1"])
@@ -47,16 +29,16 @@ async def test_messages_arrive_intact_and_only_durable_ones_are_acknowledged(
     }
     async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id, mqtt5=mqtt5):
         pass  # the persistent session now exists, with its subscription
-    await _publish(mosquitto, list(sent.items()))
+    await publish(mosquitto, list(sent.items()), version=MQTTv311)
     async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id, mqtt5=mqtt5) as source:
-        got = await _take(source, len(sent))
+        got = await take(source, len(sent))
         assert {d.message.topic: d.message.payload for d in got} == sent
         durable = [d for d in got if d.message.topic.endswith(("/m1", "/m130"))]
         for d in durable:
             d.on_durable()
         await asyncio.sleep(0.3)
     async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id, mqtt5=mqtt5) as source:
-        again = await _take(source, 2)
+        again = await take(source, 2)
         assert {d.message.topic: d.message.payload for d in again} == {
             t: p for t, p in sent.items() if t.endswith(("/m100", "/m20000"))
         }
@@ -65,7 +47,7 @@ async def test_messages_arrive_intact_and_only_durable_ones_are_acknowledged(
         await asyncio.sleep(0.3)
     async with MqttSource(mosquitto.url, [f"{root}/#"], client_id=client_id, mqtt5=mqtt5) as source:
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(_take(source, 1), 1.0)
+            await asyncio.wait_for(take(source, 1), 1.0)
 
 
 async def test_the_first_broker_of_the_list_that_answers_is_used(mosquitto: Broker) -> None:
@@ -73,8 +55,8 @@ async def test_the_first_broker_of_the_list_that_answers_is_used(mosquitto: Brok
     down = f"mqtt://127.0.0.1:{free_port()}"
     async with MqttSource([down, mosquitto.url], [f"{root}/#"], client_id=f"hub-{root}") as source:
         await asyncio.wait_for(source.subscribed.wait(), 10)
-        await _publish(mosquitto, [(f"{root}/x", b"1")])
-        (got,) = await _take(source, 1)
+        await publish(mosquitto, [(f"{root}/x", b"1")], version=MQTTv311)
+        (got,) = await take(source, 1)
         assert got.message.payload == b"1"
         got.on_durable()
 
@@ -97,8 +79,8 @@ async def test_a_lost_broker_is_replaced_by_the_next_of_the_list(tmp_path: Path)
         )
         async with source:
             await asyncio.wait_for(source.subscribed.wait(), 10)
-            await _publish(first, [(f"{root}/before", b"a")])
-            (before,) = await _take(source, 1)
+            await publish(first, [(f"{root}/before", b"a")], version=MQTTv311)
+            (before,) = await take(source, 1)
             before.on_durable()
             first.process.send_signal(signal.SIGKILL)
             first.process.wait(10)
@@ -109,8 +91,8 @@ async def test_a_lost_broker_is_replaced_by_the_next_of_the_list(tmp_path: Path)
             assert source.broker == f"127.0.0.1:{second.port}"
             # The second broker has no session: the source subscribes again.
             await asyncio.wait_for(source.subscribed.wait(), 10)
-            await _publish(second, [(f"{root}/after", b"b")])
-            (after,) = await _take(source, 1)
+            await publish(second, [(f"{root}/after", b"b")], version=MQTTv311)
+            (after,) = await take(source, 1)
             assert (after.message.topic, after.message.payload) == (f"{root}/after", b"b")
             after.on_durable()
     finally:
