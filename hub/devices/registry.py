@@ -10,7 +10,7 @@ from hub.devices.device_time import DeviceTimePolicy
 from hub.devices.ecosystems import ECOSYSTEMS, ROOTLESS, ROOTS
 from hub.devices.errors import DeviceError, UnknownDeviceError
 from hub.devices.model import Binding, DeviceDefinition, Ecosystem, Route
-from hub.devices.ranges import check_ranges
+from hub.devices.ranges import RangeError, check_ranges
 from hub.models import RawMessage, Reading
 
 
@@ -128,7 +128,11 @@ class DeviceRegistry:
             )
         definition = self.definition(route.ecosystem, binding.model)
         readings = definition.decode(raw.payload, route, binding, raw.received_at)
-        return self.time_policy.settle(check_ranges(readings), raw)
+        try:
+            checked = check_ranges(readings)
+        except RangeError as exc:  # the possible readings go on, with their time settled like any other
+            raise RangeError(str(exc), self.time_policy.settle(exc.kept, raw)) from exc
+        return self.time_policy.settle(checked, raw)
 
     def models(self) -> list[DeviceDefinition]:
         """Every definition, ordered by ecosystem then model."""

@@ -18,13 +18,13 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from hub.models import Reading
 from hub.register.adjustments import current_factors
 from hub.register.models import Elder, Home
 from hub.rules.engine import HomeProfile, RulesEngine
 from hub.rules.errors import RulesError
+from hub.rules.learn_memo import LearnMemo, sign_readings
 from hub.rules.routine import learn_baseline
-from hub.rules.state import SIGN_SIGNALS, SafeZone
+from hub.rules.state import SafeZone
 from hub.rules.tables import RuleState
 from hub.store.base import TimeSeriesStore
 
@@ -154,17 +154,22 @@ async def restore_engine(
     return replayed
 
 
-async def learn_all(engine: RulesEngine, store: TimeSeriesStore, now: datetime) -> int:
-    """The nightly job: learn every home's baseline from its last `learn_days` days; homes learned."""
+async def learn_all(
+    engine: RulesEngine, store: TimeSeriesStore, now: datetime, memo: LearnMemo | None = None
+) -> int:
+    """The nightly job: learn every home's baseline from its last `learn_days` days; homes learned.
+
+    `memo` (a replay's) keeps the days scanned on earlier nights, so that only new days are read.
+    """
     learned = 0
     start = now - timedelta(days=engine.config.learn_days)
     for code in sorted(engine.homes):
         home = engine.homes[code]
-        readings: list[Reading] = []
-        for signal in sorted(SIGN_SIGNALS):
-            readings += await store.query(code, signal, start, now)
-        readings.sort(key=lambda r: r.ts)
-        baseline = learn_baseline(readings, engine.tz, home.th, now)
+        if memo is None:
+            readings = await sign_readings(store, code, start, now)
+            baseline = learn_baseline(readings, engine.tz, home.th, now)
+        else:
+            baseline = await memo.learn(code, home.th, engine.tz, store, start, now)
         engine.set_baseline(code, baseline)
         learned += baseline is not None
     LOGGER.info("规则基线学习完成: %d 户", learned)

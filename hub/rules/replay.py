@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import math
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hub.clock import FrozenClock
+from hub.devices.convert import json_document
 from hub.devices.counters import CounterTracker
 from hub.devices.errors import DeviceError
 from hub.devices.model import Binding
@@ -51,8 +51,7 @@ class ReplayLine:
 def parse_line(text: str | bytes, where: str) -> ReplayLine:
     """One JSONL line (text, or UTF-8 bytes); `RulesError` naming the line when it is not a valid record."""
     try:
-        # Decoded here rather than by json.loads, which would first sniff the encoding of every line.
-        data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        data = json_document(text)
         ts = datetime.fromisoformat(str(data["ts"]).replace("Z", "+00:00"))
         topic = str(data["topic"])
         payload_text = data["payload"]
@@ -213,10 +212,13 @@ class Replayer:
         assert self.clock is not None
         while True:
             due = self.rules.next_due()
+            learn_at = self._learn_at
+            # The usual case, once per line: nothing falls due yet (a tick is never before its timer).
+            if (due is None or due > until) and (learn_at is None or learn_at > until):
+                return
             tick = None
             if due is not None:
                 tick = datetime.fromtimestamp(math.ceil(due.timestamp() / self.interval) * self.interval, UTC)
-            learn_at = self._learn_at
             if learn_at is not None and learn_at <= until and (tick is None or learn_at <= tick):
                 self.clock.set(learn_at)
                 await self._flush_store()
@@ -351,6 +353,7 @@ async def replay_with_engine(
     time-series file to write them to, which the learning then reads back as the hub does.
     """
     from hub.rules.engine import RulesEngine
+    from hub.rules.learn_memo import LearnMemo
     from hub.rules.persistence import learn_all
     from hub.rules.settings import RulesConfig
     from hub.store import SqliteStore
@@ -370,13 +373,14 @@ async def replay_with_engine(
     readings: TimeSeriesStore = (
         SqliteStore(store, synchronous="NORMAL") if store is not None else MemoryStore()
     )
+    memo = LearnMemo()
     min_days = min((home.th.routine_min_days for home in engine.homes.values()), default=3)
 
     async def learn(at: datetime) -> int:
         # Before min_days of history no baseline can be used: skipping the job changes no output.
         if at - first.ts < timedelta(days=min_days):
             return 0
-        learned = await learn_all(engine, readings, at)
+        learned = await learn_all(engine, readings, at, memo)
         if isinstance(readings, MemoryStore):
             # The next job (a day later) reads back learn_days from its own time: older is dead weight.
             readings.forget_before(at - timedelta(days=config.learn_days))

@@ -16,8 +16,7 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from hub.models import AlertCandidate, Reading, Severity, Signal
@@ -58,66 +57,122 @@ def learn_baseline(
 
     Days are local days starting at `th.day_start`; the day containing `today` is incomplete and skipped.
     """
-    start_t = th.local_time("day_start")
-    assert start_t is not None  # validated: day_start is never empty
-    offset = timedelta(hours=start_t.hour, minutes=start_t.minute)
-    current = (today.astimezone(tz) - offset).date()
-    devices: dict[str, DeviceState] = {}
-    days: dict[object, list[float]] = {}  # date → [first, last, water L, max gap, previous, at door]
-    marks: dict[object, list[tuple[float, bool]]] = {}  # date → every sign: (local minute, at the door)
-    for r in readings:
-        if r.signal not in SIGN_SIGNALS:
-            continue
-        dev = devices.get(r.device)
-        if dev is None:
-            dev = devices[r.device] = DeviceState(r.device, 0.0, 0.0)
-        litres = 0.0
-        if r.signal is Signal.WATER_TOTAL:
-            if dev.last_total != NEVER and r.value > dev.last_total:
-                litres = r.value - dev.last_total
-            dev.last_total = r.value
-            sign = litres > 0
-        else:
-            sign = dev.is_sign(r.signal, r.value)
-        if not sign:
-            continue
-        local = r.ts.astimezone(tz)
-        day = (local - offset).date()
-        if day >= current:
-            continue
-        minute = (
-            local.replace(tzinfo=None) - datetime.combine(day, datetime.min.time())
-        ).total_seconds() / 60
-        entry = days.get(day)
-        if entry is None:
-            entry = days[day] = [minute, minute, 0.0, 0.0, minute, 0.0]
-        entry[2] += litres
-        marks.setdefault(day, []).append((minute, r.signal is Signal.CONTACT))
-        if minute < 1440:  # the evening; signs after midnight are the night, not part of the waking day
-            # A spell that began at the door is an outing, not a quiet spell at home.
-            if not entry[5]:
-                entry[3] = max(entry[3], minute - entry[4])
-            entry[1] = entry[4] = minute
-            entry[5] = 1.0 if r.signal is Signal.CONTACT else 0.0
-    if not days:
-        return None
-    entries = list(days.values())
-    first_med, first_spread = _robust([e[0] for e in entries], th.routine_spread_floor_min)
-    last_med, last_spread = _robust([e[1] for e in entries], th.routine_spread_floor_min)
-    water_med, water_spread = _robust([e[2] for e in entries], 1.0)
-    gaps = sorted(e[3] for e in entries)
-    gap_p90 = gaps[min(len(gaps) - 1, int(0.9 * len(gaps)))]
-    base = Baseline(
-        len(entries), first_med, first_spread, water_med, water_spread, gap_p90, last_med, last_spread
-    )
-    late, early = _nights(days, marks, first_med, last_med)
-    base = replace(base, first_late_min=late, last_early_min=early)
-    return _activity_model(base, marks, start_t.hour * 60 + start_t.minute, th.away_after_min)
+    days = SignDays(tz, th, today)
+    days.scan(readings, {})
+    return days.baseline()
+
+
+class SignDays:
+    """Per local day of one home: the first and last sign of life, water, longest quiet spell, every sign.
+
+    `scan` takes readings in time order and carries each device's edge memory in the `devices` it is given,
+    so the nightly job can scan a window at once or day by day (`hub.rules.learn_memo`) with the same result.
+    """
+
+    def __init__(self, tz: ZoneInfo, th: Thresholds, today: datetime) -> None:
+        start_t = th.local_time("day_start")
+        assert start_t is not None  # validated: day_start is never empty
+        self.th = th
+        self.day_start_min = start_t.hour * 60 + start_t.minute
+        # The nightly job runs this over weeks of readings for every home, so the scan works in local seconds
+        # since the epoch and day numbers rather than in aware datetimes and dates.
+        self.offset_s = self.day_start_min * 60
+        self.local_s = LocalSeconds(tz)
+        self.current = self.day_of(today)  # the incomplete day: skipped
+        self.entries: dict[int, list[float]] = {}  # day → [first, last, water L, max gap, previous, at door]
+        self.marks: dict[int, list[tuple[float, bool]]] = {}  # day → every sign: (local minute, at the door)
+
+    def day_of(self, ts: datetime) -> int:
+        """The number of the local day (starting at `day_start`) that `ts` falls in."""
+        return int((self.local_s(ts) - self.offset_s) // 86400)
+
+    def scan(self, readings: Iterable[Reading], devices: dict[str, DeviceState]) -> None:
+        """Add `readings` (oldest first, later than any scanned before) to the days before `current`."""
+        entries, marks, current, offset_s, local_s = (
+            self.entries, self.marks, self.current, self.offset_s, self.local_s
+        )
+        water_total, contact = Signal.WATER_TOTAL, Signal.CONTACT
+        day_marks: list[tuple[float, bool]] = []
+        for r in readings:
+            signal = r.signal
+            if signal not in SIGN_SIGNALS:
+                continue
+            dev = devices.get(r.device)
+            if dev is None:
+                dev = devices[r.device] = DeviceState(r.device, 0.0, 0.0)
+            litres = 0.0
+            if signal is water_total:
+                if dev.last_total != NEVER and r.value > dev.last_total:
+                    litres = r.value - dev.last_total
+                dev.last_total = r.value
+                if litres <= 0:
+                    continue
+            elif not dev.is_sign(signal, r.value):
+                continue
+            local = local_s(r.ts)
+            day = int((local - offset_s) // 86400)
+            if day >= current:
+                continue
+            minute = (local - day * 86400) / 60
+            entry = entries.get(day)
+            if entry is None:
+                entry = entries[day] = [minute, minute, 0.0, 0.0, minute, 0.0]
+                day_marks = marks[day] = []
+            elif day_marks is not marks[day]:  # back to a day scanned before (a late reading)
+                day_marks = marks[day]
+            entry[2] += litres
+            at_door = signal is contact
+            day_marks.append((minute, at_door))
+            if minute < 1440:  # the evening; signs after midnight are the night, not part of the waking day
+                # A spell that began at the door is an outing, not a quiet spell at home.
+                if not entry[5]:
+                    entry[3] = max(entry[3], minute - entry[4])
+                entry[1] = entry[4] = minute
+                entry[5] = 1.0 if at_door else 0.0
+
+    def baseline(self) -> Baseline | None:
+        """The baseline from the days scanned; None without a single day with a sign of life."""
+        if not self.entries:
+            return None
+        th = self.th
+        entries = list(self.entries.values())
+        first_med, first_spread = _robust([e[0] for e in entries], th.routine_spread_floor_min)
+        last_med, last_spread = _robust([e[1] for e in entries], th.routine_spread_floor_min)
+        water_med, water_spread = _robust([e[2] for e in entries], 1.0)
+        gaps = sorted(e[3] for e in entries)
+        gap_p90 = gaps[min(len(gaps) - 1, int(0.9 * len(gaps)))]
+        base = Baseline(
+            len(entries), first_med, first_spread, water_med, water_spread, gap_p90, last_med, last_spread
+        )
+        late, early = _nights(self.entries, self.marks, first_med, last_med)
+        base = replace(base, first_late_min=late, last_early_min=early)
+        return _activity_model(base, self.marks, self.day_start_min, th.away_after_min)
+
+
+class LocalSeconds:
+    """An aware time → local wall-clock seconds since the epoch in `tz`, the zone's offset cached per quarter hour.
+
+    Zone offsets are whole quarter hours and change on a quarter hour, so one offset serves a whole slot.
+    """
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._offsets: dict[int, float] = {}
+
+    def __call__(self, ts: datetime) -> float:
+        """Local seconds since the epoch of `ts`."""
+        t = ts.timestamp()
+        slot = int(t // 900)
+        offset = self._offsets.get(slot)
+        if offset is None:
+            delta = ts.astimezone(self.tz).utcoffset()
+            offset = self._offsets[slot] = delta.total_seconds() if delta is not None else 0.0
+        return t + offset
 
 
 def _nights(
-    days: dict[Any, list[float]],
-    marks: dict[Any, list[tuple[float, bool]]],
+    days: dict[int, list[float]],
+    marks: dict[int, list[tuple[float, bool]]],
     first_med: float,
     last_med: float,
 ) -> tuple[float, float]:
@@ -129,8 +184,8 @@ def _nights(
     """
     late = early = 0.0
     for day, entry in days.items():
-        after = days.get(day + timedelta(days=1))
-        if after is None or entry[5] or marks[day + timedelta(days=1)][0][1]:
+        after = days.get(day + 1)
+        if after is None or entry[5] or marks[day + 1][0][1]:
             continue
         if after[0] + 1440.0 - entry[1] >= 1440.0:
             continue
@@ -140,7 +195,7 @@ def _nights(
 
 
 def _activity_model(
-    base: Baseline, marks: dict[object, list[tuple[float, bool]]], day_start_min: int, away_after_min: float
+    base: Baseline, marks: dict[int, list[tuple[float, bool]]], day_start_min: int, away_after_min: float
 ) -> Baseline:
     """Add the per-hour rate of signs and its calibration on the home's own days to `base`.
 

@@ -85,3 +85,16 @@ def test_an_esphome_gas_detector_mapped_in_objects_raises_gas() -> None:
     node = Binding("home-1", "node-1", "esphome", "h002-node", "node", {"objects": {"kitchen_gas": "gas"}})
     [reading] = _decode("h002-node/binary_sensor/kitchen_gas/state", b"ON", node)
     assert (reading.signal, reading.value) == (Signal.GAS, 1.0)
+
+
+def test_payloads_only_the_standard_json_parser_reads_are_still_read() -> None:
+    # The fast parser refuses these; the standard one reads them, as the hub always did: a NaN field is
+    # refused by the range check, naming it, and the SOS press beside it is kept; a byte-order mark is no error.
+    with pytest.raises(RangeError) as caught:
+        _decode("zigbee2mqtt/sos_1", b'{"action": "emergency", "battery": NaN}', SOS_BUTTON)
+    assert "battery" in str(caught.value)
+    assert [(r.signal, r.value) for r in caught.value.kept] == [(Signal.SOS, 1.0)]
+    [sos, *_] = _decode("zigbee2mqtt/sos_1", b'\xef\xbb\xbf{"action": "emergency"}', SOS_BUTTON)
+    assert (sos.signal, sos.value) == (Signal.SOS, 1.0)
+    with pytest.raises(DeviceError, match="not valid JSON"):
+        _decode("zigbee2mqtt/sos_1", b'{"action": "emergency"', SOS_BUTTON)
