@@ -24,7 +24,9 @@ import gmqtt
 import psycopg
 import pytest
 from aiohttp import web
+from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
+from hub.sources.mqtt import parse_broker_url
 from tests.hubproc import HubProcess, cli, sos_site, write_config
 from tests.services.mosquitto import Broker, free_port
 from tests.services.postgres import fresh_database
@@ -170,15 +172,19 @@ def make_pair(
 
 class SosPublisher:
     """Publishes SOS presses (with everyday motion traffic around them) at QoS 1 and knows which the broker
-    accepted."""
+    accepted. `broker`: a Mosquitto, or the MQTT URL of one node of a NATS cluster (MQTT 3.1.1)."""
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, broker: Broker | str) -> None:
+        if isinstance(broker, Broker):
+            self.host, self.port, self.version = broker.host, broker.port, MQTTv50
+        else:
+            host, port, _tls = parse_broker_url(broker)
+            self.host, self.port, self.version = host, port, MQTTv311
         self.client = gmqtt.Client(f"sos-pub-{uuid.uuid4().hex[:6]}")
         self.pressed: list[int] = []
 
     async def __aenter__(self) -> SosPublisher:
-        await self.client.connect(self.broker.host, self.broker.port)
+        await self.client.connect(self.host, self.port, version=self.version)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -42,10 +42,6 @@ def _connect_packet(client_id: str) -> bytes:
 
 def nats_binary() -> str:
     """Debian's nats-server, installed by scripts/services.sh when missing."""
-    import os
-
-    if os.environ.get("HUB_NATS_SERVER"):
-        return os.environ["HUB_NATS_SERVER"]
     binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
     if not Path(binary).exists():
         subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), "nats"], check=True)
@@ -108,7 +104,12 @@ class NatsCluster:
     """
 
     def __init__(
-        self, workdir: Path, size: int = 3, *, ack_wait: str = "5s", max_ack_pending: int = 1000
+        self,
+        workdir: Path,
+        size: int = 3,
+        *,
+        ack_wait: str = "5s",
+        max_ack_pending: int = 1000,
     ) -> None:
         self.workdir = workdir
         self.nodes = [NatsNode(f"n{i + 1}", workdir / f"n{i + 1}") for i in range(size)]
@@ -146,8 +147,12 @@ class NatsCluster:
             f"listen: 127.0.0.1:{node.client_port}\n"
             f"http: 127.0.0.1:{node.http_port}\n"
             f'jetstream {{ store_dir: "{node.workdir / "jetstream"}" }}\n'
-            f"cluster {{\n  name: {CLUSTER_NAME}\n  listen: 127.0.0.1:{node.cluster_port}\n  routes: [{routes}]\n}}\n"
-            "mqtt {\n"
+            + (  # one node alone is no cluster: JetStream refuses a cluster block without routes
+                f"cluster {{\n  name: {CLUSTER_NAME}\n  listen: 127.0.0.1:{node.cluster_port}\n  routes: [{routes}]\n}}\n"
+                if routes
+                else ""
+            )
+            + "mqtt {\n"
             f"  listen: 127.0.0.1:{node.mqtt_port}\n"
             f"  stream_replicas: {replicas}\n"
             f"  consumer_replicas: {replicas}\n"
@@ -173,7 +178,8 @@ class NatsCluster:
             while True:
                 jsz = node.jsz() or {}
                 meta = jsz.get("meta_cluster")
-                if isinstance(meta, dict) and meta.get("leader") and node.accepts_mqtt():
+                clustered = len(self.nodes) > 1  # a single node has no meta leader to wait for
+                if (not clustered or (isinstance(meta, dict) and meta.get("leader"))) and node.accepts_mqtt():
                     break
                 if time.monotonic() > deadline:
                     raise RuntimeError(
