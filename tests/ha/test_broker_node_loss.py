@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.ha.conftest import ClusterDevice, Pair, Webhook, make_pair, outbox, sos_alert_homes
+from tests.hubproc import HubProcess
 from tests.services.nats import NatsCluster
 
 HOMES = 150
@@ -93,6 +94,12 @@ def _report(cluster: NatsCluster, pair: Pair) -> str:
     return f"consumers:\n{consumers}\nnodes:\n{logs}\nhubs:\n{hubs}"
 
 
+def _mqtt_check(hub: HubProcess) -> dict[str, object]:
+    """The hub's `mqtt` health check: connected, and every subscription granted by the node it is on."""
+    health = hub.health() or {}
+    return next((c for c in health.get("checks", []) if c["check"] == "mqtt"), {"ok": None})
+
+
 def _device_urls(cluster: NatsCluster, i: int) -> list[str]:
     """Device i starts on node i (the devices are spread over the cluster)."""
     urls = cluster.urls
@@ -130,6 +137,7 @@ async def test_sigkill_of_the_broker_node_the_active_hub_uses_loses_no_acknowled
         assert missing == [], f"SOS lost: {len(missing)} {missing[:10]}\n{_report(nats_cluster, pair)}"
         # A re-sent press or a redelivery counts on the open alert: one alert per home.
         assert {h: n for h, n in alerts.items() if n > 1} == {}
+        assert _mqtt_check(pair.a)["ok"] is True, _mqtt_check(pair.a)
         # The hub did not die: no notification is in flight twice, so none arrives twice.
         await asyncio.sleep(1)
         assert {k: n for k, n in Counter(webhook.keys()).items() if n > 1} == {}
@@ -172,6 +180,7 @@ async def test_sigkill_of_the_active_hub_on_the_cluster_the_standby_takes_the_se
         # the issue's 5 s: bench/failover.py measures that).
         assert takeover < TAKEOVER_LIMIT_S
         assert {h: n for h, n in alerts.items() if n > 1} == {}
+        assert _mqtt_check(pair.b)["ok"] is True, _mqtt_check(pair.b)
         await asyncio.sleep(1)
         counts = Counter(webhook.keys())
         assert {k: n for k, n in counts.items() if k in sent_at_kill and n > 1} == {}
