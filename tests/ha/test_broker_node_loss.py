@@ -176,8 +176,9 @@ async def test_sigkill_of_the_active_hub_on_the_cluster_the_standby_takes_the_se
             f"after the kill; {len(acknowledged)} SOS acknowledged, {len(missing)} lost"
         )
         assert missing == [], f"SOS lost: {len(missing)} {missing[:10]}\n{_report(nats_cluster, pair)}"
-        # The lease is 3 s: the standby is active well within this (a safety net for a loaded box, not
-        # the 5 s: bench/failover.py measures that).
+        # A loose bound, not the 5 s: the lease is 3 s and the takeover took 1.6–3.2 s here at load
+        # 4–7, but this 2-core box is shared and a timed assertion near the figure would fail under load for
+        # no fault of the hub. bench/failover.py measures it (median of 5); the test prints each run's.
         assert takeover < TAKEOVER_LIMIT_S
         assert {h: n for h, n in alerts.items() if n > 1} == {}
         assert _mqtt_check(pair.b)["ok"] is True, _mqtt_check(pair.b)
