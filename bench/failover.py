@@ -13,6 +13,7 @@ Method, per run (a fresh PostgreSQL database each time, one private Mosquitto fo
 Prints each run and the median of --runs.
 
     .venv/bin/python bench/failover.py --runs 5
+    .venv/bin/python bench/failover.py --runs 5 --broker nats-cluster
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ sys.path.insert(0, str(ROOT))
 from tests.ha.conftest import SosPublisher, local_webhook, make_pair, outbox  # noqa: E402
 from tests.hubproc import visitor_phone  # noqa: E402
 from tests.services.mosquitto import Broker, start_mosquitto  # noqa: E402
+from tests.services.nats import NatsCluster  # noqa: E402
 from tests.services.postgres import fresh_database  # noqa: E402
 
 
-async def one_run(broker: Broker, workdir: Path, homes: int, rate: float, warmup: float) -> dict[str, float]:
-    """One kill; the figures of it."""
+async def one_run(
+    broker: Broker | list[str], workdir: Path, homes: int, rate: float, warmup: float
+) -> dict[str, float]:
+    """One kill; the figures of it. `broker`: a Mosquitto, or the nodes of a NATS cluster (hub A starts on
+    the first, hub B on the second, the presses go to the third)."""
     async with local_webhook() as hook:
         with fresh_database() as register_url:
             pair = make_pair(workdir, broker, register_url, hook, homes)
@@ -48,7 +53,7 @@ async def one_run(broker: Broker, workdir: Path, homes: int, rate: float, warmup
                 await asyncio.to_thread(pair.b.wait_role, "standby")
                 pressed_at: dict[int, float] = {}
                 killed = 0.0
-                async with SosPublisher(broker) as pub:
+                async with SosPublisher(broker if isinstance(broker, Broker) else broker[-1]) as pub:
                     start = time.monotonic()
                     for home in range(homes):
                         now = time.monotonic()
@@ -112,11 +117,28 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=25.0, help="SOS presses per second")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of presses before the kill")
     parser.add_argument("--keep", type=Path, help="keep the runs' folders (hub logs) here")
+    parser.add_argument(
+        "--broker",
+        choices=["mosquitto", "nats-cluster"],
+        default="mosquitto",
+        help="one Mosquitto, or a three-node NATS JetStream cluster (MQTT 3.1.1)",
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="failover-") as scratch:
         tmp = str(args.keep or scratch)
-        broker = start_mosquitto(Path(tmp) / "mosquitto")
+        broker: Broker | list[str]
+        if args.broker == "nats-cluster":
+            cluster = NatsCluster(Path(tmp) / "nats").__enter__()
+            broker, stop = cluster.urls, cluster.stop
+        else:
+            mosquitto = start_mosquitto(Path(tmp) / "mosquitto")
+            broker = mosquitto
+
+            def stop() -> None:
+                mosquitto.process.terminate()
+                mosquitto.process.wait(10)
+
         try:
             for run in range(args.runs):
                 workdir = Path(tmp) / f"run{run}"
@@ -130,8 +152,7 @@ async def main() -> None:
                     flush=True,
                 )
         finally:
-            broker.process.terminate()
-            broker.process.wait(10)
+            stop()
     print(
         f"median of {len(results)}: takeover (SIGKILL → standby active) "
         f"{statistics.median(r['role_s'] for r in results):.2f} s, SIGKILL → first SOS after the kill notified "

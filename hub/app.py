@@ -510,6 +510,14 @@ def _health(
     def mqtt_check(now: datetime) -> CheckResult:
         down = [s for s in sources if not s.connected.is_set()]
         if not down:
+            refused = sorted({topic for s in sources for topic in s.refused})
+            if refused:  # connected, but nothing published on these arrives
+                listed = ", ".join(refused)
+                return failing(
+                    "mqtt",
+                    f"broker 拒绝了订阅（正在重试）: {listed}",
+                    f"the broker refused the subscriptions (retrying): {listed}",
+                )
             return ok("mqtt")
         zh, en = down[0].failure or ("正在连接 broker", "connecting to the broker")
         return failing("mqtt", f"MQTT 未连接: {zh}", f"MQTT is not connected: {en}")

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.services.mosquitto",
     "tests.services.influxdb",
     "tests.services.postgres",
+    "tests.services.nats",
 ]

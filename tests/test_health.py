@@ -35,6 +35,7 @@ from hub.register.models import QuarantinedMessage
 from hub.store import SqliteStore
 from tests.services.influxdb import InfluxServer
 from tests.services.mosquitto import Broker, free_port, start_mosquitto
+from tests.services.nats import NatsCluster
 from tests.site_fixture import make_site
 
 DEADLINE_S = 30.0  # a safety net for polling only
@@ -196,6 +197,27 @@ async def test_a_hub_whose_broker_never_came_up_is_not_ok_and_tells_the_duty_off
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_subscriptions_the_broker_refuses_are_named_while_connected(
+    start_hub: StartHub, tmp_path: Path
+) -> None:
+    # NATS refuses every subscription past a session's max_ack_pending sum of 65535: at 20,000 each, all
+    # but the first few of the hub's filters. Connected, but deaf to those: not healthy.
+    with NatsCluster(tmp_path / "nats", size=1, max_ack_pending=20_000) as nats:
+        client_id = f"hub-refused-{uuid.uuid4().hex[:6]}"
+        hub = await start_hub({"mqtt": {"urls": nats.urls, "protocol": "3.1.1", "client_id": client_id}})
+
+        async def refused() -> dict[str, Any] | None:
+            status, body = await hub.health()
+            mqtt = hub.failing(body).get("mqtt")
+            return body if status == 503 and mqtt and "refused" in mqtt["reason_en"] else None
+
+        body = await until(refused, "/healthz to name the refused subscriptions")
+        assert body["mqtt_connected"] is True
+        mqtt = hub.failing(body)["mqtt"]
+        assert "+/status" in mqtt["reason_en"] and "拒绝了订阅" in mqtt["reason_zh"]
+        assert "zigbee2mqtt/#" not in mqtt["reason_en"]  # subscribed first, granted
 
 
 # -- the canary --------------------------------------------------------------------------------------------

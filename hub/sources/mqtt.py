@@ -12,6 +12,11 @@ Brokers: a list of URLs (the nodes of one cluster), tried in order. The first co
 exponential backoff here; after a drop gmqtt reconnects by itself, to the next broker of the list, and we
 grow its delay the same way. Within a round of the list the next broker is tried at once; the backoff is
 between rounds. MQTT 5 or 3.1.1 (NATS speaks only 3.1.1): the session is persistent with either.
+A subscription the broker refuses (SUBACK failure) is asked for again, with backoff, for as long as it is
+refused, on this connection and the next ones, and `refused` names it for /healthz meanwhile: a clustered
+broker refuses one while it cannot create the replicated consumer behind it (no stream leader just after a
+node was lost; NATS: over the session's max_ack_pending sum), and a filter refused once and never asked for
+again would receive nothing, silently, for the life of the session.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ _PUBACK = struct.Struct("!BBH")
 _RETAINED_SINCE = datetime.min.replace(tzinfo=UTC)
 # Consecutive messages' receipt times differ by at least this much (see MqttSource._now).
 _ONE_US = timedelta(microseconds=1)
+# Backoff between attempts to subscribe again to a filter the broker refused.
+RESUBSCRIBE_FIRST_S = 1.0
+RESUBSCRIBE_MAX_S = 30.0
 
 
 def parse_broker_url(url: str) -> tuple[str, int, bool]:
@@ -258,6 +266,11 @@ class MqttSource:
         # the replicated consumers behind them.
         self.subscribed = asyncio.Event()
         self._suback_pending: dict[int, str] = {}  # SUBSCRIBE packet id → its filter
+        # Filters the broker refused and not granted since (asked for again with backoff; see above).
+        self.refused: set[str] = set()
+        self.refusals = 0  # SUBACK failures so far, each attempt counted
+        self._resubscribe_s = RESUBSCRIBE_FIRST_S
+        self._resubscribe: asyncio.TimerHandle | None = None
         # Why the last connection attempt failed (Chinese, English); None once connected.
         self.failure: tuple[str, str] | None = None
 
@@ -346,6 +359,8 @@ class MqttSource:
     ) -> None:
         """Disconnect; unacknowledged messages stay with the broker for the next session."""
         self._closing = True  # the disconnect below is ours: not a lost connection
+        if self._resubscribe is not None:
+            self._resubscribe.cancel()
         if self._client is not None:
             try:
                 await self._client.disconnect()
@@ -398,9 +413,21 @@ class MqttSource:
         elif not flags:
             # The broker lost our session (restarted without persistence, or the session expired):
             # subscribe again, or nothing would arrive. With a session present they are still there.
+            if self._connection_no > 1:  # a session of ours existed: what it queued meanwhile is gone
+                LOGGER.error(
+                    "broker %s 没有保留会话，断线期间排队的消息可能已丢失 | broker %s kept no session: "
+                    "messages queued while disconnected may be lost",
+                    self._brokers[self._current],
+                    self._brokers[self._current],
+                )
             self._suback_pending = {client.resubscribe(sub): sub.topic for sub in client.subscriptions}
         else:
-            self._suback_pending = {}
+            # A filter the broker refused is not part of the session it kept: ask again on this connection.
+            self._suback_pending = {
+                client.resubscribe(sub): sub.topic
+                for sub in client.subscriptions
+                if sub.topic in self.refused
+            }
         if self._suback_pending:
             self.subscribed.clear()
         else:
@@ -414,11 +441,38 @@ class MqttSource:
     ) -> None:
         topic = self._suback_pending.pop(mid, None)
         if topic is not None and any(code >= 0x80 for code in granted):
-            # Nothing published on it would arrive: say so plainly (NATS refuses, e.g., a filter whose
-            # max_ack_pending would push the session's total past 65535).
-            LOGGER.error("broker 拒绝了订阅 %s | the broker refused the subscription %s", topic, topic)
+            # Nothing published on it would arrive: say so plainly, and ask again (NATS refuses a filter
+            # whose max_ack_pending would push the session's total past 65535, and any while its cluster
+            # has no leader for the stream).
+            self.refusals += 1
+            if topic not in self.refused:
+                LOGGER.error("broker 拒绝了订阅 %s | the broker refused the subscription %s", topic, topic)
+            self.refused.add(topic)
+            self._schedule_resubscribe()
+        elif topic is not None and topic in self.refused:
+            self.refused.discard(topic)
+            LOGGER.warning("broker 已接受订阅 %s | the broker granted the subscription %s", topic, topic)
+        if not self.refused:
+            self._resubscribe_s = RESUBSCRIBE_FIRST_S
         if not self._suback_pending:
             self.subscribed.set()
+
+    def _schedule_resubscribe(self) -> None:
+        if self._resubscribe is not None or self._closing:
+            return
+        delay = self._resubscribe_s
+        self._resubscribe_s = min(delay * 2, RESUBSCRIBE_MAX_S)
+        self._resubscribe = asyncio.get_running_loop().call_later(delay, self._subscribe_refused)
+
+    def _subscribe_refused(self) -> None:
+        """Ask for the refused filters again (on the next connection instead, if there is none now)."""
+        self._resubscribe = None
+        client = self._client
+        if client is None or self._closing or not self.connected.is_set():
+            return
+        for sub in client.subscriptions:
+            if sub.topic in self.refused and sub.topic not in self._suback_pending.values():
+                self._suback_pending[client.resubscribe(sub)] = sub.topic
 
     def _on_disconnect(self, client: gmqtt.Client, packet: Any, exc: BaseException | None = None) -> None:
         was_connected = self.connected.is_set()

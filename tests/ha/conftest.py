@@ -14,6 +14,7 @@ import json
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,9 @@ import gmqtt
 import psycopg
 import pytest
 from aiohttp import web
+from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
+from hub.sources.mqtt import parse_broker_url
 from tests.hubproc import HubProcess, cli, sos_site, write_config
 from tests.services.mosquitto import Broker, free_port
 from tests.services.postgres import fresh_database
@@ -104,6 +107,7 @@ class Pair:
     a: HubProcess
     b: HubProcess
     homes: int
+    client_id: str  # the MQTT client id both use (one broker session)
 
     def stop(self) -> None:
         """Stop both (SIGTERM, then SIGKILL)."""
@@ -113,7 +117,7 @@ class Pair:
 
 def make_pair(
     tmp_path: Path,
-    broker: Broker,
+    broker: Broker | list[str],
     register_url: str,
     webhook: Webhook,
     homes: int,
@@ -128,7 +132,9 @@ def make_pair(
     `register_url_a`: where hub A reaches the register, if not directly (a `TcpProxy`); `cluster_a`,
     `cluster_b`: more lines of each one's [cluster] section (partitions, prefer); `own_data_dirs`: a data
     folder each (partitioned instances are active at once: one SQLite time-series file would be shared by
-    two writers; a city shares InfluxDB instead).
+    two writers; a city shares InfluxDB instead). `broker`: one Mosquitto, or the MQTT URLs of a NATS
+    cluster's nodes (MQTT 3.1.1, the only version NATS speaks); hub B gets the list turned by one, so that
+    it takes the session over on another node than the one hub A started on.
     """
     client_id = f"hub-ha-{uuid.uuid4().hex[:6]}"
     data_dir = tmp_path / "data"
@@ -136,12 +142,19 @@ def make_pair(
     if own_data_dirs:  # instances on several machines share the register's data key, not a folder
         env["HUB_DATA_KEY"] = base64.b64encode(os.urandom(32)).decode()
     hubs = []
-    for name, url, more in (("a", register_url_a or register_url, cluster_a), ("b", register_url, cluster_b)):
+    urls: list[str | list[str]] = (
+        [broker.url, broker.url] if isinstance(broker, Broker) else [broker, broker[1:] + broker[:1]]
+    )
+    protocol = "5" if isinstance(broker, Broker) else "3.1.1"
+    for (name, url, more), broker_url in zip(
+        (("a", register_url_a or register_url, cluster_a), ("b", register_url, cluster_b)), urls, strict=True
+    ):
         port = free_port()
         config = write_config(
             tmp_path / f"hub-{name}.toml",
             data_dir=tmp_path / f"data-{name}" if own_data_dirs else data_dir,
-            broker_url=broker.url,
+            broker_url=broker_url,
+            protocol=protocol,
             http_port=port,
             client_id=client_id,
             extra=cluster_toml(url, f"hub-{name}", webhook.url, more),
@@ -154,20 +167,24 @@ def make_pair(
     token = cli(hubs[1].config, "user", "token", "ha-admin", env=env).strip()
     for hub in hubs:
         hub.token = token
-    return Pair(hubs[0], hubs[1], homes)
+    return Pair(hubs[0], hubs[1], homes, client_id)
 
 
 class SosPublisher:
     """Publishes SOS presses (with everyday motion traffic around them) at QoS 1 and knows which the broker
-    accepted."""
+    accepted. `broker`: a Mosquitto, or the MQTT URL of one node of a NATS cluster (MQTT 3.1.1)."""
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, broker: Broker | str) -> None:
+        if isinstance(broker, Broker):
+            self.host, self.port, self.version = broker.host, broker.port, MQTTv50
+        else:
+            host, port, _tls = parse_broker_url(broker)
+            self.host, self.port, self.version = host, port, MQTTv311
         self.client = gmqtt.Client(f"sos-pub-{uuid.uuid4().hex[:6]}")
         self.pressed: list[int] = []
 
     async def __aenter__(self) -> SosPublisher:
-        await self.client.connect(self.broker.host, self.broker.port)
+        await self.client.connect(self.host, self.port, version=self.version)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -251,3 +268,97 @@ class TcpProxy:
         for writer in self._writers:
             writer.transport.abort()
         self._writers.clear()
+
+
+def _remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+class ClusterDevice:
+    """A device on a broker cluster, as real ones behave: MQTT 3.1.1, clean session, one QoS 1 message in
+    flight at a time, sent again (DUP) until a PUBACK comes; when its node does not answer (connection
+    lost, no CONNACK or PUBACK within `timeout_s`) it goes on to the next node of its list.
+
+    `acknowledged`: the topics and payloads the cluster acknowledged, in order. `resent`: messages that
+    needed more than one attempt; `moves`: how often it changed node.
+    """
+
+    def __init__(self, name: str, urls: list[str], timeout_s: float = 5.0) -> None:
+        self.name = name
+        self.nodes = [(u.split("//")[1].split(":")[0], int(u.rsplit(":", 1)[1])) for u in urls]
+        self.timeout_s = timeout_s
+        self.acknowledged: list[tuple[str, bytes]] = []
+        self.resent = 0
+        self.moves = 0
+        self._node = 0
+        self._mid = 0
+        self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, port = self.nodes[self._node]
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self.timeout_s)
+        cid = self.name.encode()
+        body = b"\x00\x04MQTT\x04\x02\x00\x1e" + len(cid).to_bytes(2, "big") + cid
+        writer.write(b"\x10" + _remaining_length(len(body)) + body)
+        connack = await asyncio.wait_for(reader.readexactly(4), self.timeout_s)
+        if connack[0] != 0x20 or connack[3] != 0:
+            writer.close()
+            raise ConnectionError(f"CONNACK {connack!r}")
+        return reader, writer
+
+    async def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn[1].transport.abort()
+            self._conn = None
+        self._node = (self._node + 1) % len(self.nodes)
+        self.moves += 1
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Until the cluster acknowledged it (a device keeps its SOS until then)."""
+        self._mid = self._mid % 65535 + 1
+        attempt = 0
+        while True:
+            try:
+                if self._conn is None:
+                    self._conn = await self._connect()
+                reader, writer = self._conn
+                t = topic.encode()
+                body = len(t).to_bytes(2, "big") + t + self._mid.to_bytes(2, "big") + payload
+                writer.write(bytes([0x3A if attempt else 0x32]) + _remaining_length(len(body)) + body)
+                await writer.drain()
+                while True:  # PUBACK for this packet id (anything else, e.g. a PINGRESP, is skipped)
+                    head = await asyncio.wait_for(reader.readexactly(2), self.timeout_s)
+                    rest = await asyncio.wait_for(reader.readexactly(head[1]), self.timeout_s)
+                    if head[0] == 0x40 and int.from_bytes(rest[:2], "big") == self._mid:
+                        break
+                self.acknowledged.append((topic, payload))
+                return
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                attempt += 1
+                self.resent += attempt == 1
+                await self._drop()
+                await asyncio.sleep(0.2)
+
+    async def close(self) -> None:
+        """DISCONNECT and close."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn[1].write(b"\xe0\x00")
+                await self._conn[1].drain()
+            self._conn[1].close()
+            self._conn = None
+
+
+def sos_alert_homes(register_url: str) -> Counter[str]:
+    """How many SOS alerts each home has in the register (open or closed)."""
+    dsn = register_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT h.code FROM alerts a JOIN homes h ON h.id = a.home_id WHERE a.kind = 'sos'"
+        ).fetchall()
+    return Counter(str(code) for (code,) in rows)

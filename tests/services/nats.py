@@ -97,11 +97,19 @@ class NatsCluster:
     redelivers what a lost connection had not acknowledged only after this, so tests keep it short (the
     default is 30 s). `max_ack_pending`: QoS 1 messages in flight to one subscription without PUBACK (the
     receive maximum of NATS); the sum over a session's subscriptions may not exceed 65535, and a filter ending
-    in `#` counts twice, so the hub's 9 filters (4 of them with `#`) allow at most 5041.
+    in `#` counts twice. NATS refuses (SUBACK 0x80) every subscription past that sum, and on a session resumed
+    on another node it re-creates the subscriptions in no fixed order, so a different one may be refused
+    there. The hub's 10 ecosystem filters (5 with `#`) and its canary count 16: 1000 leaves room to spare
+    (the NATS default is 1024).
     """
 
     def __init__(
-        self, workdir: Path, size: int = 3, *, ack_wait: str = "5s", max_ack_pending: int = 5000
+        self,
+        workdir: Path,
+        size: int = 3,
+        *,
+        ack_wait: str = "5s",
+        max_ack_pending: int = 1000,
     ) -> None:
         self.workdir = workdir
         self.nodes = [NatsNode(f"n{i + 1}", workdir / f"n{i + 1}") for i in range(size)]
@@ -139,8 +147,12 @@ class NatsCluster:
             f"listen: 127.0.0.1:{node.client_port}\n"
             f"http: 127.0.0.1:{node.http_port}\n"
             f'jetstream {{ store_dir: "{node.workdir / "jetstream"}" }}\n'
-            f"cluster {{\n  name: {CLUSTER_NAME}\n  listen: 127.0.0.1:{node.cluster_port}\n  routes: [{routes}]\n}}\n"
-            "mqtt {\n"
+            + (  # one node alone is no cluster: JetStream refuses a cluster block without routes
+                f"cluster {{\n  name: {CLUSTER_NAME}\n  listen: 127.0.0.1:{node.cluster_port}\n  routes: [{routes}]\n}}\n"
+                if routes
+                else ""
+            )
+            + "mqtt {\n"
             f"  listen: 127.0.0.1:{node.mqtt_port}\n"
             f"  stream_replicas: {replicas}\n"
             f"  consumer_replicas: {replicas}\n"
@@ -166,13 +178,64 @@ class NatsCluster:
             while True:
                 jsz = node.jsz() or {}
                 meta = jsz.get("meta_cluster")
-                if isinstance(meta, dict) and meta.get("leader") and node.accepts_mqtt():
+                clustered = len(self.nodes) > 1  # a single node has no meta leader to wait for
+                if (not clustered or (isinstance(meta, dict) and meta.get("leader"))) and node.accepts_mqtt():
                     break
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"NATS node {node.name} not ready after {timeout}s: {self.log_tail(node)}"
                     )
                 time.sleep(0.2)
+
+    def node_of(self, mqtt_client: str) -> int | None:
+        """The index of the running node an MQTT client (by client id) is connected to, if any."""
+        for i, node in enumerate(self.nodes):
+            if not node.running:
+                continue
+            url = f"http://127.0.0.1:{node.http_port}/connz?mqtt_client={mqtt_client}"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    connz = json.load(r)
+            except (OSError, ValueError):
+                continue
+            if any(c.get("mqtt_client") == mqtt_client for c in connz.get("connections") or []):
+                return i
+        return None
+
+    def consumers(self, stream: str = "$MQTT_msgs") -> list[dict[str, object]]:
+        """What every running node says of the consumers of `stream` (the MQTT sessions' subscriptions):
+        name, the node asked, leader, delivered/ack floor, pending, ack pending, redelivered — for a failed
+        test's report."""
+        found: list[dict[str, object]] = []
+        for node in self.nodes:
+            if not node.running:
+                continue
+            url = f"http://127.0.0.1:{node.http_port}/jsz?accounts=true&streams=true&consumers=true"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    jsz = json.load(r)
+            except (OSError, ValueError):
+                continue
+            for account in jsz.get("account_details") or []:
+                for detail in account.get("stream_detail") or []:
+                    if detail.get("name") != stream:
+                        continue
+                    for c in detail.get("consumer_detail") or []:
+                        found.append(
+                            {
+                                "node": node.name,
+                                "name": c.get("name"),
+                                "filter": (c.get("config") or {}).get("filter_subject"),
+                                "leader": (c.get("cluster") or {}).get("leader"),
+                                "delivered": (c.get("delivered") or {}).get("stream_seq"),
+                                "ack_floor": (c.get("ack_floor") or {}).get("stream_seq"),
+                                "num_pending": c.get("num_pending"),
+                                "num_ack_pending": c.get("num_ack_pending"),
+                                "num_redelivered": c.get("num_redelivered"),
+                                "push_bound": c.get("push_bound"),
+                            }
+                        )
+        return found
 
     def stream_leader(self, stream: str = "$MQTT_msgs") -> int:
         """The index of the node leading a JetStream stream (`$MQTT_msgs` holds the QoS 1 messages)."""

@@ -13,6 +13,7 @@ from gmqtt.mqtt.constants import MQTTv311
 from hub.sources.errors import SourceError
 from hub.sources.mqtt import MqttSource
 from tests.services.mosquitto import Broker, free_port, start_mosquitto
+from tests.services.nats import NatsCluster
 from tests.sources.mqtt_clients import publish, take
 
 
@@ -100,3 +101,30 @@ async def test_a_lost_broker_is_replaced_by_the_next_of_the_list(tmp_path: Path)
             if broker.process.poll() is None:
                 broker.process.terminate()
                 broker.process.wait(10)
+
+
+async def test_a_subscription_the_broker_refuses_is_named_and_asked_for_again(tmp_path: Path) -> None:
+    # NATS refuses a filter whose max_ack_pending would take the session's sum past 65535: with 40,000 per
+    # filter, the second of two. (The same refusal comes while a cluster has no leader for its stream.)
+    with NatsCluster(tmp_path / "nats", size=1, max_ack_pending=40_000) as nats:
+        node = nats.nodes[0]
+        assert node.process is not None
+        root = f"test-{uuid.uuid4().hex[:6]}"
+        granted, refused = f"{root}/granted", f"{root}/refused"
+        async with MqttSource(nats.urls, [granted, refused], client_id=f"hub-{root}", mqtt5=False) as source:
+            await asyncio.wait_for(source.subscribed.wait(), 30)
+            assert source.refused == {refused}
+            # Asked for again, with backoff (1 s, 2 s, …): the broker says no each time.
+            deadline = asyncio.get_running_loop().time() + 20
+            while source.refusals < 3:
+                assert asyncio.get_running_loop().time() < deadline, (
+                    "the refused filter was not asked for again"
+                )
+                await asyncio.sleep(0.2)
+            assert source.refused == {refused}
+            # The granted one works meanwhile.
+            await publish(
+                Broker("127.0.0.1", node.mqtt_port, node.process), [(granted, b"1")], version=MQTTv311
+            )
+            (got,) = await take(source, 1)
+            assert got.message.topic == granted
