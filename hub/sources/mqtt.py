@@ -87,6 +87,8 @@ _VERSION_CODES = frozenset({1, 132})
 # How long one connection attempt may wait for the broker's CONNACK: a TLS port reached with mqtt://, or a
 # port where something else listens, accepts TCP and then says nothing.
 CONNACK_TIMEOUT_S = 10.0
+# Topic filters per SUBSCRIBE packet (see MqttSource._subscribe).
+SUBSCRIBE_CHUNK = 100
 
 
 def describe_connect_error(
@@ -257,7 +259,7 @@ class MqttSource:
         # published reaches us, or waits in the session. A clustered broker (NATS) takes a while to create
         # the replicated consumers behind them.
         self.subscribed = asyncio.Event()
-        self._suback_pending: dict[int, str] = {}  # SUBSCRIBE packet id → its filter
+        self._suback_pending: dict[int, list[str]] = {}  # SUBSCRIBE packet id → its filters
         # Why the last connection attempt failed (Chinese, English); None once connected.
         self.failure: tuple[str, str] | None = None
 
@@ -370,9 +372,20 @@ class MqttSource:
         new = [f for f in dict.fromkeys(filters) if f not in self._subscriptions]
         self._subscriptions += new
         if new and self._client is not None and self.connected.is_set():
-            for topic in new:
-                self._client.subscribe(topic, qos=1)
+            self._subscribe(self._client, new)
         return new
+
+    def _subscribe(self, client: gmqtt.Client, topics: Sequence[str]) -> None:
+        """SUBSCRIBE `topics` at QoS 1, `SUBSCRIBE_CHUNK` filters a packet; their SUBACKs are awaited.
+
+        One packet per filter made gmqtt's SUBACK handling quadratic (it scans every subscription for each
+        packet id): a partition's session with thousands of per-device filters spent seconds of the
+        backlog drain in it, while the broker was already delivering.
+        """
+        for i in range(0, len(topics), SUBSCRIBE_CHUNK):
+            chunk = list(topics[i : i + SUBSCRIBE_CHUNK])
+            mid = client.subscribe([gmqtt.Subscription(topic, qos=1) for topic in chunk])
+            self._suback_pending[mid] = chunk
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
         return drain(self._buffer, self._ready)
@@ -393,14 +406,15 @@ class MqttSource:
             self._held = (since, now)
         else:
             self._held = None
+        self._suback_pending = {}
         if not client.subscriptions:
-            self._suback_pending = {client.subscribe(topic, qos=1): topic for topic in self._subscriptions}
+            self._subscribe(client, self._subscriptions)
         elif not flags:
             # The broker lost our session (restarted without persistence, or the session expired):
             # subscribe again, or nothing would arrive. With a session present they are still there.
-            self._suback_pending = {client.resubscribe(sub): sub.topic for sub in client.subscriptions}
-        else:
-            self._suback_pending = {}
+            topics = [sub.topic for sub in client.subscriptions]
+            client.subscriptions = []
+            self._subscribe(client, topics)
         if self._suback_pending:
             self.subscribed.clear()
         else:
@@ -412,11 +426,11 @@ class MqttSource:
     def _on_subscribe(
         self, client: gmqtt.Client, mid: int, granted: tuple[int, ...], properties: Any
     ) -> None:
-        topic = self._suback_pending.pop(mid, None)
-        if topic is not None and any(code >= 0x80 for code in granted):
-            # Nothing published on it would arrive: say so plainly (NATS refuses, e.g., a filter whose
-            # max_ack_pending would push the session's total past 65535).
-            LOGGER.error("broker 拒绝了订阅 %s | the broker refused the subscription %s", topic, topic)
+        for topic, code in zip(self._suback_pending.pop(mid, ()), granted, strict=False):
+            if code >= 0x80:
+                # Nothing published on it would arrive: say so plainly (NATS refuses, e.g., a filter whose
+                # max_ack_pending would push the session's total past 65535).
+                LOGGER.error("broker 拒绝了订阅 %s | the broker refused the subscription %s", topic, topic)
         if not self._suback_pending:
             self.subscribed.set()
 
