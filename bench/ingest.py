@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -175,6 +176,7 @@ def child(config: Path, expected: int) -> None:
         hub.app.build_store = lambda c: Null()
     lags: list[float] = []
     first_receipt: list[float] = []
+    first_cpu: list[float] = []  # CPU time of the process (all threads) when the first batch was durable
     done = 0
     finished = asyncio.Event()
 
@@ -183,6 +185,7 @@ def child(config: Path, expected: int) -> None:
         now = time.time()
         if not first_receipt:
             first_receipt.append(min(d.message.received_at.timestamp() for d in batch))
+            first_cpu.append(time.process_time())
         lags.extend(now - d.message.received_at.timestamp() for d in batch)
         if os.environ.get("BENCH_DEBUG"):
             with open(os.environ["BENCH_DEBUG"], "a") as fh:
@@ -192,6 +195,16 @@ def child(config: Path, expected: int) -> None:
         done += len(batch)
         if done >= expected:
             finished.set()
+
+    gc_time = [0.0, 0.0]  # seconds in the collector, start of the current collection
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_time[1] = time.perf_counter()
+        else:
+            gc_time[0] += time.perf_counter() - gc_time[1]
+
+    gc.callbacks.append(on_gc)
 
     async def stalled() -> None:
         seen = -1
@@ -227,6 +240,10 @@ def child(config: Path, expected: int) -> None:
             "lag_p99_ms": 1000 * lags[int(len(lags) * 0.99)],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "cpu_s": time.process_time(),
+            # CPU per message while draining (from the first durable batch on): less noisy than the rate on
+            # a shared machine.
+            "drain_cpu_us_per_msg": 1e6 * (time.process_time() - first_cpu[0]) / max(1, done),
+            "gc_s": gc_time[0],
             "first_receipt": first_receipt[0],
             "last_durable": last_durable,
         }
@@ -277,9 +294,7 @@ def one_run(
         backlog = messages(n, homes, sos_rate)
         if instances > 1:
             with fresh_database() as register_url:
-                return _partitioned_run(
-                    backlog, homes, store_cfg, broker, register_url, instances, workdir
-                )
+                return _partitioned_run(backlog, homes, store_cfg, broker, register_url, instances, workdir)
         config = write_config(
             workdir / "hub.toml",
             data_dir=workdir / "data",
@@ -394,7 +409,15 @@ def _partitioned_run(
     _heartbeat_all(register_url, names)
     children = [
         subprocess.Popen(
-            [*_spy_prefix(f"-{i}"), sys.executable, __file__, "--child", str(config), "--messages", str(expected[i])],
+            [
+                *_spy_prefix(f"-{i}"),
+                sys.executable,
+                __file__,
+                "--child",
+                str(config),
+                "--messages",
+                str(expected[i]),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -426,6 +449,8 @@ def _partitioned_run(
         "lag_p99_ms": max(r["lag_p99_ms"] for r in results),
         "peak_rss_mb": sum(r["peak_rss_mb"] for r in results),
         "cpu_s": sum(r["cpu_s"] for r in results),
+        "gc_s": sum(r["gc_s"] for r in results),
+        "drain_cpu_us_per_msg": sum(r["drain_cpu_us_per_msg"] * r["messages"] for r in results) / total,
         "instances": results,
     }
 
@@ -443,7 +468,11 @@ def _until_owned(hub: HubProcess, partitions: list[int], limit: float = 120) -> 
         if hub.proc is not None and hub.proc.poll() is not None:
             raise RuntimeError(f"{hub.log.name}: exited; {hub.log.read_text()[-3000:]}")
         health = hub.health()
-        if health and health.get("cluster", {}).get("partitions") == partitions and health.get("mqtt_connected"):
+        if (
+            health
+            and health.get("cluster", {}).get("partitions") == partitions
+            and health.get("mqtt_connected")
+        ):
             return
         time.sleep(0.1)
     raise RuntimeError(f"{hub.log.name}: does not own {partitions}; {hub.log.read_text()[-3000:]}")
@@ -493,7 +522,8 @@ def main() -> None:
         print(
             f"run {i + 1}: {r['msg_per_s']:,.0f} msg/s from first receipt to last durable "
             f"({r['with_startup_msg_per_s']:,.0f} msg/s counting the hub's start-up), lag p50 {r['lag_p50_ms']:.0f} ms, "
-            f"p99 {r['lag_p99_ms']:.0f} ms, peak RSS {r['peak_rss_mb']:.0f} MB, CPU {r['cpu_s']:.1f} s",
+            f"p99 {r['lag_p99_ms']:.0f} ms, peak RSS {r['peak_rss_mb']:.0f} MB, CPU {r['cpu_s']:.1f} s "
+            f"({r['drain_cpu_us_per_msg']:.0f} us a message while draining), GC {r['gc_s']:.1f} s",
             flush=True,
         )
     med = {k: statistics.median(r[k] for r in results) for k in results[0] if k != "instances"}
@@ -502,7 +532,8 @@ def main() -> None:
         f"broker={args.broker}, instances={args.instances}, "
         f"SOS rate {args.sos_rate:.1%}): "
         f"{med['msg_per_s']:,.0f} msg/s ({med['with_startup_msg_per_s']:,.0f} with start-up), lag p50 {med['lag_p50_ms']:.0f} ms, p99 {med['lag_p99_ms']:.0f} ms, "
-        f"peak RSS {med['peak_rss_mb']:.0f} MB"
+        f"peak RSS {med['peak_rss_mb']:.0f} MB, {med['drain_cpu_us_per_msg']:.0f} us CPU a message while draining; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
 
 
