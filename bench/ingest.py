@@ -188,7 +188,9 @@ def child(config: Path, expected: int) -> None:
             first_cpu.append(time.process_time())
             if os.environ.get("BENCH_DEBUG"):
                 with open(os.environ["BENCH_DEBUG"], "a") as fh:
-                    fh.write(f"first batch: frozen {gc.get_freeze_count()}, tracked {len(gc.get_objects())}\n")
+                    fh.write(
+                        f"first batch: frozen {gc.get_freeze_count()}, tracked {len(gc.get_objects())}\n"
+                    )
         lags.extend(now - d.message.received_at.timestamp() for d in batch)
         if os.environ.get("BENCH_DEBUG"):
             with open(os.environ["BENCH_DEBUG"], "a") as fh:
