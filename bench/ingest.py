@@ -6,19 +6,26 @@ Method (independent of how fast a publisher can go):
   3. start the hub (in a child process, so its peak RSS is its own) and time until the last message
      is durable (InfluxDB 204 or spooled, register committed, PUBACK sent).
 Reports msg/s, lag p50/p99 (receipt → durable) and peak RSS; the median of --runs runs.
+`--instances N` (N > 1) runs N partitioned hub instances on a private PostgreSQL register instead, one
+partition each (`cluster.partitions = N`, `prefer = [i]`), so the split is fixed before the backlog is queued:
+each instance is started once to create (and subscribe) its partition's session, the backlog is queued
+while they are away, then all N are started together. The drain rate is every message over (last durable
+anywhere − first receipt anywhere); per-instance figures are printed too.
 `--broker nats-cluster` queues the backlog in a private three-node NATS cluster instead (JetStream, MQTT
 3.1.1, streams and consumers replicated to all three nodes); the hub gets the list of all three.
 
-    .venv/bin/python bench/ingest.py --messages 100000 --runs 3 [--broker mosquitto|nats-cluster]
+    .venv/bin/python bench/ingest.py --messages 100000 --runs 3 [--broker mosquitto|nats-cluster] [--instances 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -26,17 +33,28 @@ import sys
 import tempfile
 import time
 import uuid
+from base64 import b64encode
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.hubproc import cli, sos_site, write_config  # noqa: E402
+from hub.cluster import partition_of  # noqa: E402
+from tests.hubproc import HubProcess, cli, sos_site, write_config  # noqa: E402
 from tests.services.influxdb import InfluxServer  # noqa: E402
 from tests.services.mosquitto import free_port, start_mosquitto  # noqa: E402
 from tests.services.nats import NatsCluster  # noqa: E402
+from tests.services.postgres import fresh_database  # noqa: E402
+
+# The partitioned instances' lease and heartbeat time: long enough that the heartbeats the bench writes for
+# every instance before it starts them are still live when each makes its first plan (so none takes
+# another's partition for want of seeing it).
+BENCH_LEASE_S = 60
+# A drain that makes no progress for this long has lost its subscriptions: fail instead of waiting 30 min.
+STALL_S = 120
 
 
 @dataclass
@@ -158,6 +176,7 @@ def child(config: Path, expected: int) -> None:
         hub.app.build_store = lambda c: Null()
     lags: list[float] = []
     first_receipt: list[float] = []
+    first_cpu: list[float] = []  # CPU time of the process (all threads) when the first batch was durable
     done = 0
     finished = asyncio.Event()
 
@@ -166,9 +185,15 @@ def child(config: Path, expected: int) -> None:
         now = time.time()
         if not first_receipt:
             first_receipt.append(min(d.message.received_at.timestamp() for d in batch))
+            first_cpu.append(time.process_time())
+            if os.environ.get("BENCH_DEBUG"):
+                with open(os.environ["BENCH_DEBUG"], "a") as fh:
+                    fh.write(
+                        f"first batch: frozen {gc.get_freeze_count()}, tracked {len(gc.get_objects())}\n"
+                    )
         lags.extend(now - d.message.received_at.timestamp() for d in batch)
         if os.environ.get("BENCH_DEBUG"):
-            with open("/tmp/batches.txt", "a") as fh:
+            with open(os.environ["BENCH_DEBUG"], "a") as fh:
                 fh.write(
                     f"{now:.3f} batch {len(batch)} lag {now - batch[0].message.received_at.timestamp():.3f}\n"
                 )
@@ -176,15 +201,36 @@ def child(config: Path, expected: int) -> None:
         if done >= expected:
             finished.set()
 
+    gc_time = [0.0, 0.0]  # seconds in the collector, start of the current collection
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_time[1] = time.perf_counter()
+        else:
+            gc_time[0] += time.perf_counter() - gc_time[1]
+
+    gc.callbacks.append(on_gc)
+
+    async def stalled() -> None:
+        seen = -1
+        while seen != done:
+            seen = done
+            await asyncio.sleep(STALL_S)
+
     async def main() -> dict[str, float]:
         started: asyncio.Future[RunningHub] = asyncio.get_running_loop().create_future()
         t0 = time.perf_counter()
         task = asyncio.create_task(run_hub(cfg, started=started, on_batch_durable=observe))
+        watch = asyncio.create_task(stalled())
         await asyncio.wait(
-            {task, asyncio.ensure_future(finished.wait())}, return_when=asyncio.FIRST_COMPLETED
+            {task, watch, asyncio.ensure_future(finished.wait())}, return_when=asyncio.FIRST_COMPLETED
         )
+        watch.cancel()
+        if watch.done() and not watch.cancelled():
+            raise SystemExit(f"no progress for {STALL_S} s: {done} of {expected} durable")
         elapsed = time.perf_counter() - t0
-        drain = time.time() - first_receipt[0]
+        last_durable = time.time()
+        drain = last_durable - first_receipt[0]
         if task.done():
             task.result()
         task.cancel()
@@ -198,6 +244,13 @@ def child(config: Path, expected: int) -> None:
             "lag_p50_ms": 1000 * lags[len(lags) // 2],
             "lag_p99_ms": 1000 * lags[int(len(lags) * 0.99)],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "cpu_s": time.process_time(),
+            # CPU per message while draining (from the first durable batch on): less noisy than the rate on
+            # a shared machine.
+            "drain_cpu_us_per_msg": 1e6 * (time.process_time() - first_cpu[0]) / max(1, done),
+            "gc_s": gc_time[0],
+            "first_receipt": first_receipt[0],
+            "last_durable": last_durable,
         }
 
     if os.environ.get("BENCH_PROFILE"):
@@ -212,24 +265,47 @@ def child(config: Path, expected: int) -> None:
     print(json.dumps(run(main())))
 
 
+def _spy_prefix(tag: str = "") -> list[str]:
+    """py-spy in front of the child when SPY is set: raw folded stacks in the file SPY names (+ `tag`)."""
+    if not os.environ.get("SPY"):
+        return []
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    return [spy, "record", "-o", os.environ["SPY"] + tag, "-f", "raw", "-r", "200", "--"]
+
+
+def _figures(stdout: str) -> dict[str, float]:
+    """The child's figures: its last JSON line (a profiler wrapping it may print after it)."""
+    return dict(json.loads([ln for ln in stdout.splitlines() if ln.startswith("{")][-1]))
+
+
 def one_run(
-    n: int, homes: int, store: str, sos_rate: float, workdir: Path, broker_kind: str = "mosquitto"
-) -> dict[str, float]:
+    n: int,
+    homes: int,
+    store: str,
+    sos_rate: float,
+    workdir: Path,
+    broker_kind: str = "mosquitto",
+    instances: int = 1,
+) -> dict[str, Any]:
+    """One drain of a fresh backlog by one hub (SQLite register) or `instances` partitioned ones."""
     broker = start_broker(broker_kind, workdir)
     influx = InfluxServer(workdir / "influx") if store == "influxdb" else None
     try:
         if influx is not None:
             influx.start()
-        port = free_port()
         store_cfg = (
             {"kind": "influxdb", "url": influx.url, "database": "bench"} if influx else {"kind": "sqlite"}
         )
+        backlog = messages(n, homes, sos_rate)
+        if instances > 1:
+            with fresh_database() as register_url:
+                return _partitioned_run(backlog, homes, store_cfg, broker, register_url, instances, workdir)
         config = write_config(
             workdir / "hub.toml",
             data_dir=workdir / "data",
             broker_url=broker.urls,
             protocol=broker.protocol,
-            http_port=port,
+            http_port=free_port(),
             client_id="bench-hub",
             store=store_cfg,
         )
@@ -238,14 +314,9 @@ def one_run(
         cli(config, "load", str(site))
         asyncio.run(prime(config))
         # Queued on the last node while the hub starts on the first: a cluster takes it anywhere.
-        asyncio.run(queue_backlog(broker.urls[-1], messages(n, homes, sos_rate), broker.protocol))
-        prefix = (
-            ["py-spy", "record", "-o", "/tmp/spy.txt", "-f", "raw", "-r", "400", "--"]
-            if os.environ.get("SPY")
-            else []
-        )
+        asyncio.run(queue_backlog(broker.urls[-1], backlog, broker.protocol))
         out = subprocess.run(
-            [*prefix, sys.executable, __file__, "--child", str(config), "--messages", str(n)],
+            [*_spy_prefix(), sys.executable, __file__, "--child", str(config), "--messages", str(n)],
             check=True,
             capture_output=True,
             text=True,
@@ -253,12 +324,163 @@ def one_run(
         )
         if os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_DEBUG"):
             print(out.stderr[-12000:], file=sys.stderr)
-        # The figures are the child's last JSON line (a profiler wrapping it may print after it).
-        return dict(json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1]))
+        return _figures(out.stdout)
     finally:
         broker.stop()
         if influx is not None:
             influx.stop()
+
+
+_HOME = re.compile(r"/h(\d+)_")
+
+
+def _partition_counts(backlog: list[tuple[str, bytes]], partitions: int) -> list[int]:
+    """How many of the backlog's messages fall into each partition (by their home, as the hub places it)."""
+    counts = [0] * partitions
+    for topic, _ in backlog:
+        found = _HOME.search(topic)
+        assert found is not None, topic
+        counts[partition_of(f"H{int(found.group(1)):04d}", partitions)] += 1
+    return counts
+
+
+def _heartbeat_all(register_url: str, names: list[str]) -> None:
+    """Say every instance is live (each preferring its own partition) before any of them plans."""
+    from hub.register.db import make_engine
+    from hub.register.lease import Leases
+
+    engine = make_engine(register_url)
+    try:
+        for i, name in enumerate(names):
+            Leases(engine, name, BENCH_LEASE_S).heartbeat([i])
+    finally:
+        engine.dispose()
+
+
+def _partitioned_run(
+    backlog: list[tuple[str, bytes]],
+    homes: int,
+    store_cfg: dict[str, Any],
+    broker: BenchBroker,
+    register_url: str,
+    instances: int,
+    workdir: Path,
+) -> dict[str, Any]:
+    """`instances` hubs on one PostgreSQL register, partition i owned by instance i; aggregate figures."""
+    names = [f"bench-{i}" for i in range(instances)]
+    # Instances on one register share its data key, not a data folder.
+    env = {**os.environ, "HUB_DATA_KEY": b64encode(os.urandom(32)).decode()}
+    configs = [
+        write_config(
+            workdir / f"hub-{i}.toml",
+            data_dir=workdir / f"data-{i}",
+            broker_url=broker.urls,
+            protocol=broker.protocol,
+            http_port=free_port(),
+            client_id="bench-hub",
+            store=store_cfg,
+            extra=(
+                f'[register]\nurl = "{register_url}"\n'
+                f'[cluster]\ninstance = "{name}"\npartitions = {instances}\nprefer = [{i}]\n'
+                f"lease_s = {BENCH_LEASE_S}\nrenew_s = 1\n"
+            ),
+        )
+        for i, name in enumerate(names)
+    ]
+    site = workdir / "site.yaml"
+    site.write_text(sos_site(homes), encoding="utf-8")
+    cli(configs[0], "load", str(site), env=env)
+    # 1. Each instance once, until it owns its partition with its session up (subscribed to that
+    #    partition's devices), then a clean stop: the sessions stay in the broker.
+    _heartbeat_all(register_url, names)
+    primers = [
+        HubProcess(config, _http_port(config), workdir / f"prime-{i}.log", env=env)
+        for i, config in enumerate(configs)
+    ]
+    try:
+        for hub in primers:
+            hub.start()
+        for i, hub in enumerate(primers):
+            _until_owned(hub, [i])
+        # The SUBSCRIBEs follow the CONNACK: give the broker (a cluster creates consumers) time for them.
+        time.sleep(1 if broker.protocol == "5" else 5)
+    finally:
+        for hub in primers:
+            hub.stop()
+    # 2. The backlog, while every instance is away.
+    asyncio.run(queue_backlog(broker.urls[-1], backlog, broker.protocol))
+    expected = _partition_counts(backlog, instances)
+    # 3. All together; each knows how many messages its partition holds.
+    _heartbeat_all(register_url, names)
+    children = [
+        subprocess.Popen(
+            [
+                *_spy_prefix(f"-{i}"),
+                sys.executable,
+                __file__,
+                "--child",
+                str(config),
+                "--messages",
+                str(expected[i]),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i, config in enumerate(configs)
+    ]
+    results: list[dict[str, Any]] = []
+    try:
+        for i, proc in enumerate(children):
+            stdout, stderr = proc.communicate(timeout=1800)
+            if proc.returncode != 0:
+                raise RuntimeError(f"instance {i} failed ({proc.returncode}): {stderr[-3000:]}")
+            results.append(_figures(stdout))
+    finally:
+        for proc in children:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    first = min(r["first_receipt"] for r in results)
+    last = max(r["last_durable"] for r in results)
+    total = sum(r["messages"] for r in results)
+    return {
+        "messages": total,
+        "seconds": max(r["seconds"] for r in results),
+        "msg_per_s": total / (last - first),
+        "with_startup_msg_per_s": total / max(r["seconds"] for r in results),
+        "lag_p50_ms": statistics.median(r["lag_p50_ms"] for r in results),
+        "lag_p99_ms": max(r["lag_p99_ms"] for r in results),
+        "peak_rss_mb": sum(r["peak_rss_mb"] for r in results),
+        "cpu_s": sum(r["cpu_s"] for r in results),
+        "gc_s": sum(r["gc_s"] for r in results),
+        "drain_cpu_us_per_msg": sum(r["drain_cpu_us_per_msg"] * r["messages"] for r in results) / total,
+        "instances": results,
+    }
+
+
+def _http_port(config: Path) -> int:
+    found = re.search(r"^port = (\d+)$", config.read_text(encoding="utf-8"), re.M)
+    assert found is not None
+    return int(found.group(1))
+
+
+def _until_owned(hub: HubProcess, partitions: list[int], limit: float = 120) -> None:
+    """Until `hub` says it owns exactly `partitions` with its MQTT session up."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if hub.proc is not None and hub.proc.poll() is not None:
+            raise RuntimeError(f"{hub.log.name}: exited; {hub.log.read_text()[-3000:]}")
+        health = hub.health()
+        if (
+            health
+            and health.get("cluster", {}).get("partitions") == partitions
+            and health.get("mqtt_connected")
+        ):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{hub.log.name}: does not own {partitions}; {hub.log.read_text()[-3000:]}")
 
 
 def main() -> None:
@@ -278,6 +500,12 @@ def main() -> None:
         default="mosquitto",
         help="where the backlog waits: one Mosquitto, or a three-node NATS JetStream cluster",
     )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="partitioned hub instances sharing the backlog (>1: a private PostgreSQL register)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -286,21 +514,31 @@ def main() -> None:
     results = []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-            r = one_run(args.messages, args.homes, args.store, args.sos_rate, Path(tmp), args.broker)
+            r = one_run(
+                args.messages, args.homes, args.store, args.sos_rate, Path(tmp), args.broker, args.instances
+            )
         results.append(r)
+        for k, part in enumerate(r.get("instances", [])):
+            print(
+                f"  instance {k}: {part['messages']:,} messages, {part['msg_per_s']:,.0f} msg/s, "
+                f"CPU {part['cpu_s']:.1f} s, lag p99 {part['lag_p99_ms']:.0f} ms",
+                flush=True,
+            )
         print(
             f"run {i + 1}: {r['msg_per_s']:,.0f} msg/s from first receipt to last durable "
             f"({r['with_startup_msg_per_s']:,.0f} msg/s counting the hub's start-up), lag p50 {r['lag_p50_ms']:.0f} ms, "
-            f"p99 {r['lag_p99_ms']:.0f} ms, peak RSS {r['peak_rss_mb']:.0f} MB",
+            f"p99 {r['lag_p99_ms']:.0f} ms, peak RSS {r['peak_rss_mb']:.0f} MB, CPU {r['cpu_s']:.1f} s "
+            f"({r['drain_cpu_us_per_msg']:.0f} us a message while draining), GC {r['gc_s']:.1f} s",
             flush=True,
         )
-    med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    med = {k: statistics.median(r[k] for r in results) for k in results[0] if k != "instances"}
     print(
         f"median of {args.runs} ({args.messages:,} messages, {args.homes} homes, store={args.store}, "
-        f"broker={args.broker}, "
+        f"broker={args.broker}, instances={args.instances}, "
         f"SOS rate {args.sos_rate:.1%}): "
         f"{med['msg_per_s']:,.0f} msg/s ({med['with_startup_msg_per_s']:,.0f} with start-up), lag p50 {med['lag_p50_ms']:.0f} ms, p99 {med['lag_p99_ms']:.0f} ms, "
-        f"peak RSS {med['peak_rss_mb']:.0f} MB"
+        f"peak RSS {med['peak_rss_mb']:.0f} MB, {med['drain_cpu_us_per_msg']:.0f} us CPU a message while draining; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
 
 

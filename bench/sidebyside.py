@@ -8,10 +8,11 @@ JSON → a function keeping per-home state → batched InfluxDB 1.x writes (one 
 first/last receipt times when it has seen every message.
 
 Each round queues the same --messages backlog twice, on fresh private Mosquitto and InfluxDB processes:
-first Node-RED drains it, then the hub (`bench/ingest.py`'s machinery: first receipt → last durable). It
-prints both rates and their ratio per round, and the median ratio.
+first Node-RED drains it, then the hub (`bench/ingest.py`'s machinery: first receipt → last durable;
+`--instances N` partitioned hub instances, default one per core). It prints both rates and their ratio per
+round, and the median ratio.
 
-    .venv/bin/python bench/sidebyside.py --rounds 3 --messages 100000
+    .venv/bin/python bench/sidebyside.py --rounds 3 --messages 100000 [--instances 2]
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def nodered_round(args: argparse.Namespace, red: Path, workdir: Path) -> dict[st
         )
         asyncio.run(prime(broker.host, broker.port))
         backlog = messages(args.messages, args.homes, args.sos_rate)
-        asyncio.run(queue_backlog(broker.host, broker.port, backlog))
+        asyncio.run(queue_backlog(broker.url, backlog))
         return asyncio.run(drain(red, args.cache, settings, broker.host, broker.port, 1800))
     finally:
         broker.process.terminate()
@@ -175,6 +176,12 @@ def main() -> None:
     parser.add_argument("--homes", type=int, default=2000)
     parser.add_argument("--sos-rate", type=float, default=0.001)
     parser.add_argument("--nodered-batch", type=int, default=5000, help="points per InfluxDB write")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="partitioned hub instances (bench/ingest.py --instances); default: one per core",
+    )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "eldercare-hub" / "nodered")
     args = parser.parse_args()
     red = install(args.cache)
@@ -183,17 +190,20 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-nodered-") as tmp:
             nr = nodered_round(args, red, Path(tmp))
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-            hub = one_run(args.messages, args.homes, "influxdb", args.sos_rate, Path(tmp))
+            hub = one_run(
+                args.messages, args.homes, "influxdb", args.sos_rate, Path(tmp), instances=args.instances
+            )
         ratio = hub["msg_per_s"] / nr["msg_per_s"]
         ratios.append(ratio)
         print(
             f"round {i + 1}: Node-RED {nr['msg_per_s']:,.0f} msg/s, hub {hub['msg_per_s']:,.0f} msg/s, "
-            f"ratio {ratio:.2f}",
+            f"ratio {ratio:.2f} (load {os.getloadavg()[0]:.2f})",
             flush=True,
         )
     print(
         f"median ratio hub / Node-RED over {args.rounds} rounds: {statistics.median(ratios):.2f} "
-        f"({args.messages:,} messages, {os.cpu_count()} cores; target >= 1.5)"
+        f"({args.messages:,} messages, {args.instances} hub instance(s), {os.cpu_count()} cores, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; target >= 1.5)"
     )
 
 

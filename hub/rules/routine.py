@@ -89,7 +89,11 @@ class SignDays:
     def scan(self, readings: Iterable[Reading], devices: dict[str, DeviceState]) -> None:
         """Add `readings` (oldest first, later than any scanned before) to the days before `current`."""
         entries, marks, current, offset_s, local_s = (
-            self.entries, self.marks, self.current, self.offset_s, self.local_s
+            self.entries,
+            self.marks,
+            self.current,
+            self.offset_s,
+            self.local_s,
         )
         water_total, contact = Signal.WATER_TOTAL, Signal.CONTACT
         day_marks: list[tuple[float, bool]] = []

@@ -95,6 +95,8 @@ _VERSION_CODES = frozenset({1, 132})
 # How long one connection attempt may wait for the broker's CONNACK: a TLS port reached with mqtt://, or a
 # port where something else listens, accepts TCP and then says nothing.
 CONNACK_TIMEOUT_S = 10.0
+# Topic filters per SUBSCRIBE packet (see MqttSource._subscribe).
+SUBSCRIBE_CHUNK = 100
 
 
 def describe_connect_error(
@@ -265,7 +267,7 @@ class MqttSource:
         # published reaches us, or waits in the session. A clustered broker (NATS) takes a while to create
         # the replicated consumers behind them.
         self.subscribed = asyncio.Event()
-        self._suback_pending: dict[int, str] = {}  # SUBSCRIBE packet id → its filter
+        self._suback_pending: dict[int, list[str]] = {}  # SUBSCRIBE packet id → its filters
         # Filters the broker refused and not granted since (asked for again with backoff; see above).
         self.refused: set[str] = set()
         self.refusals = 0  # SUBACK failures so far, each attempt counted
@@ -385,9 +387,20 @@ class MqttSource:
         new = [f for f in dict.fromkeys(filters) if f not in self._subscriptions]
         self._subscriptions += new
         if new and self._client is not None and self.connected.is_set():
-            for topic in new:
-                self._client.subscribe(topic, qos=1)
+            self._subscribe(self._client, new)
         return new
+
+    def _subscribe(self, client: gmqtt.Client, topics: Sequence[str]) -> None:
+        """SUBSCRIBE `topics` at QoS 1, `SUBSCRIBE_CHUNK` filters a packet; their SUBACKs are awaited.
+
+        One packet per filter made gmqtt's SUBACK handling quadratic (it scans every subscription for each
+        packet id): a partition's session with thousands of per-device filters spent seconds of the
+        backlog drain in it, while the broker was already delivering.
+        """
+        for i in range(0, len(topics), SUBSCRIBE_CHUNK):
+            chunk = list(topics[i : i + SUBSCRIBE_CHUNK])
+            mid = client.subscribe([gmqtt.Subscription(topic, qos=1) for topic in chunk])
+            self._suback_pending[mid] = chunk
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
         return drain(self._buffer, self._ready)
@@ -408,8 +421,9 @@ class MqttSource:
             self._held = (since, now)
         else:
             self._held = None
+        self._suback_pending = {}
         if not client.subscriptions:
-            self._suback_pending = {client.subscribe(topic, qos=1): topic for topic in self._subscriptions}
+            self._subscribe(client, self._subscriptions)
         elif not flags:
             # The broker lost our session (restarted without persistence, or the session expired):
             # subscribe again, or nothing would arrive. With a session present they are still there.
@@ -420,14 +434,14 @@ class MqttSource:
                     self._brokers[self._current],
                     self._brokers[self._current],
                 )
-            self._suback_pending = {client.resubscribe(sub): sub.topic for sub in client.subscriptions}
+            topics = list(dict.fromkeys(sub.topic for sub in client.subscriptions))
+            client.subscriptions = []
+            self._subscribe(client, topics)
         else:
             # A filter the broker refused is not part of the session it kept: ask again on this connection.
-            self._suback_pending = {
-                client.resubscribe(sub): sub.topic
-                for sub in client.subscriptions
-                if sub.topic in self.refused
-            }
+            for sub in client.subscriptions:
+                if sub.topic in self.refused:
+                    self._suback_pending[client.resubscribe(sub)] = [sub.topic]
         if self._suback_pending:
             self.subscribed.clear()
         else:
@@ -439,19 +453,21 @@ class MqttSource:
     def _on_subscribe(
         self, client: gmqtt.Client, mid: int, granted: tuple[int, ...], properties: Any
     ) -> None:
-        topic = self._suback_pending.pop(mid, None)
-        if topic is not None and any(code >= 0x80 for code in granted):
-            # Nothing published on it would arrive: say so plainly, and ask again (NATS refuses a filter
-            # whose max_ack_pending would push the session's total past 65535, and any while its cluster
-            # has no leader for the stream).
-            self.refusals += 1
-            if topic not in self.refused:
-                LOGGER.error("broker 拒绝了订阅 %s | the broker refused the subscription %s", topic, topic)
-            self.refused.add(topic)
-            self._schedule_resubscribe()
-        elif topic is not None and topic in self.refused:
-            self.refused.discard(topic)
-            LOGGER.warning("broker 已接受订阅 %s | the broker granted the subscription %s", topic, topic)
+        for topic, code in zip(self._suback_pending.pop(mid, ()), granted, strict=False):
+            if code >= 0x80:
+                # Nothing published on it would arrive: say so plainly, and ask again (NATS refuses a filter
+                # whose max_ack_pending would push the session's total past 65535, and any while its cluster
+                # has no leader for the stream).
+                self.refusals += 1
+                if topic not in self.refused:
+                    LOGGER.error(
+                        "broker 拒绝了订阅 %s | the broker refused the subscription %s", topic, topic
+                    )
+                self.refused.add(topic)
+                self._schedule_resubscribe()
+            elif topic in self.refused:
+                self.refused.discard(topic)
+                LOGGER.warning("broker 已接受订阅 %s | the broker granted the subscription %s", topic, topic)
         if not self.refused:
             self._resubscribe_s = RESUBSCRIBE_FIRST_S
         if not self._suback_pending:
@@ -470,9 +486,10 @@ class MqttSource:
         client = self._client
         if client is None or self._closing or not self.connected.is_set():
             return
+        asked = {topic for topics in self._suback_pending.values() for topic in topics}
         for sub in client.subscriptions:
-            if sub.topic in self.refused and sub.topic not in self._suback_pending.values():
-                self._suback_pending[client.resubscribe(sub)] = sub.topic
+            if sub.topic in self.refused and sub.topic not in asked:
+                self._suback_pending[client.resubscribe(sub)] = [sub.topic]
 
     def _on_disconnect(self, client: gmqtt.Client, packet: Any, exc: BaseException | None = None) -> None:
         was_connected = self.connected.is_set()

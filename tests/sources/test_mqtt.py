@@ -11,7 +11,7 @@ import gmqtt
 import pytest
 
 from hub.sources.errors import SourceError
-from hub.sources.mqtt import MqttSource, parse_broker_url
+from hub.sources.mqtt import SUBSCRIBE_CHUNK, MqttSource, parse_broker_url
 from tests.services.mosquitto import Broker
 from tests.sources.mqtt_clients import publish, take
 
@@ -151,3 +151,20 @@ async def test_a_filter_added_while_connected_is_subscribed_and_kept_in_the_sess
         assert (queued.message.topic, queued.message.payload) == (f"{root}/new", b"2")
         queued.on_durable()
         await asyncio.sleep(0.2)
+
+
+async def test_a_session_with_hundreds_of_device_filters_subscribes_them_all(mosquitto: Broker) -> None:
+    """Partitioned instances subscribe per device, thousands of filters a session; they go out many to a
+    SUBSCRIBE packet. Every filter is subscribed once the source says so, the last one included."""
+    client_id = f"hub-{uuid.uuid4().hex[:6]}"
+    root = f"test-{client_id}"
+    filters = [f"{root}/d{i}/#" for i in range(2 * SUBSCRIBE_CHUNK + 7)]
+    async with MqttSource(mosquitto.url, filters, client_id=client_id) as source:
+        await asyncio.wait_for(source.subscribed.wait(), 10)
+        await publish(
+            mosquitto, [(f"{root}/d{i}/SENSOR", str(i).encode()) for i in (0, 150, len(filters) - 1)]
+        )
+        got = await take(source, 3)
+        for d in got:
+            d.on_durable()
+    assert sorted(d.message.payload for d in got) == [b"0", b"150", str(len(filters) - 1).encode()]
