@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
@@ -20,7 +21,7 @@ from hub.alerts.service import AlertService
 from hub.bootstrap import open_register
 from hub.care.loop import run_care_loop
 from hub.clock import Clock, SystemClock
-from hub.cluster import ClusterRole
+from hub.cluster import ClusterRole, partition_of
 from hub.config import Config
 from hub.devices.canary import canary_binding, canary_topic, registry_with_canary
 from hub.devices.device_time import DeviceTimePolicy
@@ -30,6 +31,16 @@ from hub.failure import HubStopped, why_stopped
 from hub.health import CheckResult, Health, age_check, failing, ok, ping_register, silence_limit
 from hub.ingest.pipeline import Pipeline
 from hub.ingest.register_writer import RegisterWriter
+from hub.ingest.urgent import (
+    DeviceKey,
+    SessionFilters,
+    Twins,
+    consume_urgent,
+    overlap_of,
+    split_filters,
+    urgent_client_id,
+    yielding,
+)
 from hub.models import AlertCandidate, RawMessage, Severity
 from hub.register.bindings import BINDING_REFRESH_S, load_bindings
 from hub.rules.immediate import ImmediateRules
@@ -326,6 +337,13 @@ async def _run_hub(
         config_alerts.check()
         if rules is not None:
             rules.start(pipeline.raise_candidates)
+        # What start-up built (register models, definitions, bindings, restored rule state) lives for the
+        # whole term: out of the cyclic GC's sight, a full collection no longer scans it. Full collections
+        # of that heap took 200-300 ms every few seconds under load, stalling an SOS with everything else.
+        # No gc.collect() first: it would lengthen a takeover; start-up garbage frozen with the rest is
+        # collected after the term (unfreeze).
+        gc.freeze()
+        stack.callback(gc.unfreeze)
 
         def mqtt_source(subscriptions: list[str], client_id: str) -> MqttSource:
             return MqttSource(
@@ -343,31 +361,63 @@ async def _run_hub(
                 clock=clock,
             )
 
+        # The urgent devices' own sessions (hub.ingest.urgent): an SOS does not queue behind the routine
+        # backlog in the broker. Routine session i and urgent session i cover the same homes.
+        owned = [PARTITION] if scope is None else scope.owned
+        split = _session_filters(bindings.get(), registry, scope, owned)
+        urgent_on = config.mqtt.urgent_session
         if scope is None:
+            # The ecosystem wildcards: an unregistered device is still received (and quarantined); they
+            # cover the urgent devices too, whose second copies `Twins` pairs with the first.
             sources = [
                 mqtt_source(
                     [*(config.mqtt.subscriptions or registry.subscriptions()), canary.topic],
                     config.mqtt.client_id,
                 )
             ]
+            client_ids = [config.mqtt.client_id]
         else:
             # One broker session per owned partition, subscribed to its devices' topics only: the broker
             # routes each message to its home's partition and keeps it queued while the partition moves.
-            filters = scope.filters(bindings.get(), registry)
             sources = [
                 mqtt_source(
-                    [*filters[p], *([canary.topic] if i == 0 else [])], partition_client_id(config, p)
+                    [
+                        *(split[p].routine if urgent_on else [*split[p].routine, *split[p].urgent]),
+                        *([canary.topic] if i == 0 else []),
+                    ],
+                    partition_client_id(config, p),
                 )
-                for i, p in enumerate(scope.owned)
+                for i, p in enumerate(owned)
             ]
+            client_ids = [partition_client_id(config, p) for p in owned]
+        urgent_sources = (
+            [
+                mqtt_source(split[p].urgent, urgent_client_id(client_id))
+                for p, client_id in zip(owned, client_ids, strict=True)
+            ]
+            if urgent_on
+            else []
+        )
+        # Which devices each kind of session was ever subscribed to (None: the routine one has wildcards).
+        urgent_ever: set[DeviceKey] = set()
+        routine_ever: set[DeviceKey] | None = None if scope is None else set()
+        for f in split.values():
+            if urgent_on:
+                urgent_ever |= f.urgent_devices
+            if routine_ever is not None:
+                routine_ever |= f.routine_devices | (frozenset() if urgent_on else f.urgent_devices)
+        twins = Twins(registry, overlap_of(urgent_ever, routine_ever))
         source = sources[0]  # the one the self-check publishes and listens on
-        health = _health(config, clock, sessions, store, pipeline, sources, rules, alerts, bindings, canary)
+        every_source = [*sources, *urgent_sources]
+        health = _health(
+            config, clock, sessions, store, pipeline, every_source, rules, alerts, bindings, canary
+        )
         services = Services(
             sessions,
             store,
             pipeline,
             clock,
-            lambda: all(s.connected.is_set() for s in sources),
+            lambda: all(s.connected.is_set() for s in every_source),
             web=config.web,
             host=config.http.host,
             health=health,
@@ -416,18 +466,41 @@ async def _run_hub(
             # and robots need no MQTT), HTTP ingest still stores and /healthz says why the hub is deaf.
             # The source is entered on the stack, so it disconnects only after the last flush has acked.
             await stack.enter_async_context(src)
-            await pipeline.consume(src)
+            if urgent_on:  # the urgent session's consumer must get turns while a backlog is decoded
+                await pipeline.consume(yielding(twins.routine(src)))
+            else:
+                await pipeline.consume(src)
+
+        async def mqtt_urgent(src: MqttSource) -> None:
+            await stack.enter_async_context(src)
+            await consume_urgent(pipeline, twins.urgent(src))
 
         def on_reload() -> None:
             config_alerts.check()
-            if scope is not None:  # a device bound since: subscribe it on its partition's session
-                filters = scope.filters(bindings.get(), registry)
-                for p, partition_source in zip(scope.owned, sources, strict=True):
-                    partition_source.subscribe(filters[p])
+            if scope is None and not urgent_on:
+                return
+            # A device bound since: subscribe it on its (partition's) urgent or routine session.
+            nonlocal routine_ever
+            now = _session_filters(bindings.get(), registry, scope, owned)
+            for i, p in enumerate(owned):
+                if urgent_on:
+                    urgent_sources[i].subscribe(now[p].urgent)
+                    urgent_ever.update(now[p].urgent_devices)
+                if routine_ever is not None:
+                    routine_new = now[p].routine_devices | (
+                        frozenset() if urgent_on else now[p].urgent_devices
+                    )
+                    sources[i].subscribe(now[p].routine if urgent_on else [*now[p].routine, *now[p].urgent])
+                    routine_ever |= routine_new
+            twins.overlap = overlap_of(urgent_ever, routine_ever)
 
         tasks = [
             asyncio.create_task(pipeline.run(), name="pipeline"),
             *(asyncio.create_task(mqtt(s), name=f"mqtt-{i}") for i, s in enumerate(sources)),
+            *(
+                asyncio.create_task(mqtt_urgent(s), name=f"mqtt-urgent-{i}")
+                for i, s in enumerate(urgent_sources)
+            ),
             asyncio.create_task(bindings.refresh_forever(on_reload=on_reload), name="bindings"),
             asyncio.create_task(alerts.worker.run(), name="alerts"),
             asyncio.create_task(watch(health, alerts), name="health"),
@@ -443,7 +516,7 @@ async def _run_hub(
         running = RunningHub(pipeline, broker_urls[0], http_url, sessions, store, alerts, rules, health)
         if started is not None:
             # Announced once the broker session is up (callers publish at once), or never while it is down.
-            tasks.append(asyncio.create_task(_announce(started, running, sources), name="started"))
+            tasks.append(asyncio.create_task(_announce(started, running, every_source), name="started"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -461,6 +534,21 @@ async def _run_hub(
                     await pipeline.flush()
                 except Exception:  # nothing of that batch is acknowledged: the broker redelivers it
                     LOGGER.exception("停止前的最后一次写入失败 last flush before stopping failed")
+
+
+def _session_filters(
+    bindings: Mapping[tuple[str, str], Binding],
+    registry: DeviceRegistry,
+    scope: PartitionScope | None,
+    owned: list[int],
+) -> dict[int, SessionFilters]:
+    """Owned partition (`PARTITION` when not partitioned) → its devices' urgent and routine filters."""
+    by_partition: dict[int, list[Binding]] = {p: [] for p in owned}
+    for binding in bindings.values():
+        p = PARTITION if scope is None else partition_of(binding.home, scope.count)
+        if p in by_partition:
+            by_partition[p].append(binding)
+    return {p: split_filters(b, registry) for p, b in by_partition.items()}
 
 
 async def _announce(

@@ -60,6 +60,9 @@ class MqttConfig(_Section):
     embedded_port: Annotated[int, Field(ge=0, le=65535)] = 1883
     # Unacknowledged messages the broker may send ahead (MQTT 5 receive maximum).
     receive_maximum: Annotated[int, Field(ge=10, le=65535)] = 10_000
+    # A second broker session (`<client id>-urgent`) for the devices that can raise an immediate alert,
+    # so that an SOS does not queue behind the routine backlog (hub/ingest/urgent.py). Off: one session.
+    urgent_session: bool = True
 
     @field_validator("url")
     @classmethod

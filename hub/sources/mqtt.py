@@ -384,7 +384,8 @@ class MqttSource:
     def subscribe(self, filters: Sequence[str]) -> list[str]:
         """Add topic filters (a device bound after the start); the new ones, subscribed at once when
         connected, and at every connection from now on."""
-        new = [f for f in dict.fromkeys(filters) if f not in self._subscriptions]
+        known = set(self._subscriptions)  # called at every binding refresh with every device's filters
+        new = [f for f in dict.fromkeys(filters) if f not in known]
         self._subscriptions += new
         if new and self._client is not None and self.connected.is_set():
             self._subscribe(self._client, new)
