@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
@@ -337,13 +336,6 @@ async def _run_hub(
         config_alerts.check()
         if rules is not None:
             rules.start(pipeline.raise_candidates)
-        # What start-up built (register models, definitions, bindings, restored rule state) lives for the
-        # whole term: out of the cyclic GC's sight, a full collection no longer scans it. Full collections
-        # of that heap took 200-300 ms every few seconds under load, stalling an SOS with everything else.
-        # No gc.collect() first: it would lengthen a takeover; start-up garbage frozen with the rest is
-        # collected after the term (unfreeze).
-        gc.freeze()
-        stack.callback(gc.unfreeze)
 
         def mqtt_source(subscriptions: list[str], client_id: str) -> MqttSource:
             return MqttSource(

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.cluster import ClusterRole, HomeScope, PartitionLease, Plan, partition_of, plan
 from hub.config import ClusterConfig, Config
 from hub.devices.model import Binding
-from hub.devices.registry import DeviceRegistry
 from hub.failure import HubStopped
 from hub.register.bindings import BINDING_REFRESH_S
 from hub.register.db import make_engine
@@ -272,17 +271,6 @@ class PartitionScope:
             return {key: b for key, b in every().items() if self.owns(b.home)}
 
         return owned
-
-    def filters(
-        self, bindings: Mapping[tuple[str, str], Binding], registry: DeviceRegistry
-    ) -> dict[int, list[str]]:
-        """Owned partition → the MQTT filters of its devices."""
-        out: dict[int, list[str]] = {p: [] for p in self.owned}
-        for binding in bindings.values():
-            p = partition_of(binding.home, self.count)
-            if p in out:
-                out[p] += registry.device_filters(binding)
-        return out
 
 
 @dataclass(frozen=True)

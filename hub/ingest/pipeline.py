@@ -235,7 +235,8 @@ class Pipeline:
         most of the heap) is frozen out of the cyclic garbage collector (`gc.freeze`). Every message
         allocates objects that live until their batch is durable, so full collections come often, and
         each one walked the whole start-up heap: a fifth of the CPU of a backlog drain was the collector
-        (docs/scaling.md §1). Frozen objects are still freed by reference counting; the end of the term
+        (docs/scaling.md §1), and under load such a collection (200–300 ms) stalled an SOS with everything
+        else. Frozen objects are still freed by reference counting; the end of the term
         unfreezes them, so that garbage cycles among them are collected after all. Young collections run
         every `GC_YOUNG_THRESHOLD` allocations instead of 700: nearly every young object of the hot path
         is alive (in the batch) when they run, so they did work for nothing.

@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,16 @@ MOTION_PER_SOS = 10  # everyday traffic around each press
 # cluster's ack_wait (5 s here). A safety net, not a speed claim.
 ALERTS_WITHIN_S = 90.0
 TAKEOVER_LIMIT_S = 30.0
+# The urgent session subscribes two filters per SOS button (its state and availability), and NATS refuses a
+# session whose subscriptions' max_ack_pending add up to more than 65535: 2 × 150 homes × 100 fits.
+MAX_ACK_PENDING = 100
+
+
+@pytest.fixture
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """A fresh three-node NATS cluster whose in-flight window fits the urgent session's per-device filters."""
+    with NatsCluster(tmp_path_factory.mktemp("nats"), max_ack_pending=MAX_ACK_PENDING) as cluster:
+        yield cluster
 
 
 async def _start(pair: Pair, cluster: NatsCluster) -> int:
