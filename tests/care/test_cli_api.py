@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -34,6 +36,11 @@ def test_cli_import_visit_report_export(
     register_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = _config(tmp_path, register_url)
+    # The survey has no 建档日期: its elders are filed today (local time), so the report is of this month
+    # and the visit is of this minute (never in the future, never before the month began).
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    month, visited_at = now.strftime("%Y-%m"), now.strftime("%Y-%m-%dT%H:%M")
+    half = f"{now.year}H{1 if now.month <= 6 else 2}"
     survey = write_xlsx(tmp_path / "摸排.xlsx", HEADER, survey_rows())
     assert main(["--config", cfg, "import", str(survey), "--dry-run"]) == 1
     assert "第 5 行「联系电话」" in capsys.readouterr().out
@@ -48,7 +55,7 @@ def test_cli_import_visit_report_export(
         "--elder",
         ref,
         "--at",
-        "2026-11-03T10:00",
+        visited_at,
         "--method",
         "上门探访",
     ]
@@ -64,7 +71,7 @@ def test_cli_import_visit_report_export(
     ]
     assert main([*args, "--satisfaction", "非常满意"]) == 0
     assert "第 1 次探访" in capsys.readouterr().out
-    assert main(["--config", cfg, "report", "visit-rate", "--month", "2026-11"]) == 0
+    assert main(["--config", cfg, "report", "visit-rate", "--month", month]) == 0
     report = capsys.readouterr().out
     assert "应探访 2 人" in report and "已探访 1" in report
     out = tmp_path / "台帐.xlsx"
@@ -78,7 +85,7 @@ def test_cli_import_visit_report_export(
                 "--out",
                 str(out),
                 "--half",
-                "2026H2",
+                half,
                 "--unit",
                 "双凤桥街道",
             ]
@@ -92,7 +99,7 @@ def test_cli_import_visit_report_export(
     )
     assert all("***" in r[4] for r in ws.iter_rows(min_row=5, max_row=6, values_only=True))
     assert main(["--config", cfg, "export", "ledger", "--out", str(out), "--show-id", "--as", "路人"]) == 1
-    assert main(["--config", cfg, "bundle", "--half", "2026H2", "--out", str(tmp_path / "b")]) == 0
+    assert main(["--config", cfg, "bundle", "--half", half, "--out", str(tmp_path / "b")]) == 0
     assert len(list((tmp_path / "b" / "附件2_附件3").glob("*.pdf"))) == 2
 
 
