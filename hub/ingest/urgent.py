@@ -144,25 +144,20 @@ class Twins:
         self._order: deque[tuple[float, tuple[str, bytes], _Copy]] = deque()
         self.paired = 0  # copies not processed because their twin was (tests and metrics read it)
 
-    async def routine(self, source: AsyncIterable[Delivery]) -> AsyncIterator[Delivery]:
+    def routine(self, source: AsyncIterable[Delivery]) -> AsyncIterator[Delivery]:
         """The routine session's deliveries, without the twins of what the urgent session processed."""
-        async for delivery in source:
-            if self.overlap:
-                route = self._registry.route(delivery.message.topic)
-                if route is not None and (route.ecosystem, route.external_id) in self.overlap:
-                    paired = self._pair(delivery, urgent=False)
-                    if paired is None:
-                        continue
-                    delivery = paired
-            yield delivery
+        return self._unpaired(source, urgent=False)
 
-    async def urgent(self, source: AsyncIterable[Delivery]) -> AsyncIterator[Delivery]:
+    def urgent(self, source: AsyncIterable[Delivery]) -> AsyncIterator[Delivery]:
         """The urgent session's deliveries, without the twins of what the routine session processed."""
+        return self._unpaired(source, urgent=True)
+
+    async def _unpaired(self, source: AsyncIterable[Delivery], *, urgent: bool) -> AsyncIterator[Delivery]:
         async for delivery in source:
             if self.overlap:
                 route = self._registry.route(delivery.message.topic)
                 if route is not None and (route.ecosystem, route.external_id) in self.overlap:
-                    paired = self._pair(delivery, urgent=True)
+                    paired = self._pair(delivery, urgent=urgent)
                     if paired is None:
                         continue
                     delivery = paired
