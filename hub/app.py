@@ -356,8 +356,8 @@ async def _run_hub(
         # The urgent devices' own sessions (hub.ingest.urgent): an SOS does not queue behind the routine
         # backlog in the broker. Routine session i and urgent session i cover the same homes.
         owned = [PARTITION] if scope is None else scope.owned
-        split = _session_filters(bindings.get(), registry, scope, owned)
         urgent_on = config.mqtt.urgent_session
+        split = _session_filters(bindings.get(), registry, scope, owned, urgent_on)
         if scope is None:
             # The ecosystem wildcards: an unregistered device is still received (and quarantined); they
             # cover the urgent devices too, whose second copies `Twins` pairs with the first.
@@ -373,10 +373,7 @@ async def _run_hub(
             # routes each message to its home's partition and keeps it queued while the partition moves.
             sources = [
                 mqtt_source(
-                    [
-                        *(split[p].routine if urgent_on else [*split[p].routine, *split[p].urgent]),
-                        *([canary.topic] if i == 0 else []),
-                    ],
+                    [*split[p].routine, *([canary.topic] if i == 0 else [])],
                     partition_client_id(config, p),
                 )
                 for i, p in enumerate(owned)
@@ -394,10 +391,9 @@ async def _run_hub(
         urgent_ever: set[DeviceKey] = set()
         routine_ever: set[DeviceKey] | None = None if scope is None else set()
         for f in split.values():
-            if urgent_on:
-                urgent_ever |= f.urgent_devices
+            urgent_ever |= f.urgent_devices
             if routine_ever is not None:
-                routine_ever |= f.routine_devices | (frozenset() if urgent_on else f.urgent_devices)
+                routine_ever |= f.routine_devices
         twins = Twins(registry, overlap_of(urgent_ever, routine_ever))
         source = sources[0]  # the one the self-check publishes and listens on
         every_source = [*sources, *urgent_sources]
@@ -473,17 +469,14 @@ async def _run_hub(
                 return
             # A device bound since: subscribe it on its (partition's) urgent or routine session.
             nonlocal routine_ever
-            now = _session_filters(bindings.get(), registry, scope, owned)
+            now = _session_filters(bindings.get(), registry, scope, owned, urgent_on)
             for i, p in enumerate(owned):
                 if urgent_on:
                     urgent_sources[i].subscribe(now[p].urgent)
                     urgent_ever.update(now[p].urgent_devices)
                 if routine_ever is not None:
-                    routine_new = now[p].routine_devices | (
-                        frozenset() if urgent_on else now[p].urgent_devices
-                    )
-                    sources[i].subscribe(now[p].routine if urgent_on else [*now[p].routine, *now[p].urgent])
-                    routine_ever |= routine_new
+                    sources[i].subscribe(now[p].routine)
+                    routine_ever |= now[p].routine_devices
             twins.overlap = overlap_of(urgent_ever, routine_ever)
 
         tasks = [
@@ -533,6 +526,7 @@ def _session_filters(
     registry: DeviceRegistry,
     scope: PartitionScope | None,
     owned: list[int],
+    urgent_session: bool,
 ) -> dict[int, SessionFilters]:
     """Owned partition (`PARTITION` when not partitioned) → its devices' urgent and routine filters."""
     by_partition: dict[int, list[Binding]] = {p: [] for p in owned}
@@ -540,7 +534,7 @@ def _session_filters(
         p = PARTITION if scope is None else partition_of(binding.home, scope.count)
         if p in by_partition:
             by_partition[p].append(binding)
-    return {p: split_filters(b, registry) for p, b in by_partition.items()}
+    return {p: split_filters(b, registry, urgent_session=urgent_session) for p, b in by_partition.items()}
 
 
 async def _announce(

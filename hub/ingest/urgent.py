@@ -69,8 +69,11 @@ class SessionFilters:
     routine_devices: frozenset[DeviceKey]
 
 
-def split_filters(bindings: Iterable[Binding], registry: DeviceRegistry) -> SessionFilters:
-    """Per-device filters: the urgent devices' for the urgent session, the others' for the routine one."""
+def split_filters(
+    bindings: Iterable[Binding], registry: DeviceRegistry, *, urgent_session: bool = True
+) -> SessionFilters:
+    """Per-device filters: the urgent devices' for the urgent session, the others' for the routine one
+    (every device's for the routine one when there is no urgent session)."""
     urgent: list[str] = []
     routine: list[str] = []
     urgent_keys: set[DeviceKey] = set()
@@ -80,7 +83,7 @@ def split_filters(bindings: Iterable[Binding], registry: DeviceRegistry) -> Sess
         if not filters:
             continue  # serial/TCP-fed, or an id no filter can name: never on MQTT sessions
         key = (binding.ecosystem, binding.external_id)
-        if is_urgent(binding, registry):
+        if urgent_session and is_urgent(binding, registry):
             urgent += filters
             urgent_keys.add(key)
         else:
