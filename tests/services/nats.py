@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import pytest
 
@@ -70,13 +70,17 @@ class NatsNode:
         """Whether its process is alive."""
         return self.process is not None and self.process.poll() is None
 
-    def jsz(self) -> dict[str, object] | None:
-        """The node's JetStream monitoring page, or None while it does not answer."""
+    def monitor(self, path: str, timeout: float = 5) -> dict[str, Any] | None:
+        """A page of the node's HTTP monitoring (`/jsz…`, `/connz…`), or None while it does not answer."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/jsz", timeout=1) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=timeout) as r:
                 return dict(json.load(r))
         except (OSError, ValueError):
             return None
+
+    def jsz(self) -> dict[str, Any] | None:
+        """The node's JetStream monitoring page, or None while it does not answer."""
+        return self.monitor("/jsz", timeout=1)
 
     def accepts_mqtt(self) -> bool:
         """Whether an MQTT CONNECT is accepted (it needs JetStream up for the account, not just the port)."""
@@ -192,11 +196,8 @@ class NatsCluster:
         for i, node in enumerate(self.nodes):
             if not node.running:
                 continue
-            url = f"http://127.0.0.1:{node.http_port}/connz?mqtt_client={mqtt_client}"
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    connz = json.load(r)
-            except (OSError, ValueError):
+            connz = node.monitor(f"/connz?mqtt_client={mqtt_client}", timeout=2)
+            if connz is None:
                 continue
             if any(c.get("mqtt_client") == mqtt_client for c in connz.get("connections") or []):
                 return i
@@ -210,11 +211,8 @@ class NatsCluster:
         for node in self.nodes:
             if not node.running:
                 continue
-            url = f"http://127.0.0.1:{node.http_port}/jsz?accounts=true&streams=true&consumers=true"
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    jsz = json.load(r)
-            except (OSError, ValueError):
+            jsz = node.monitor("/jsz?accounts=true&streams=true&consumers=true")
+            if jsz is None:
                 continue
             for account in jsz.get("account_details") or []:
                 for detail in account.get("stream_detail") or []:
@@ -242,9 +240,9 @@ class NatsCluster:
         for node in self.nodes:
             if not node.running:
                 continue
-            url = f"http://127.0.0.1:{node.http_port}/jsz?accounts=true&streams=true"
-            with urllib.request.urlopen(url, timeout=5) as r:
-                jsz = json.load(r)
+            jsz = node.monitor("/jsz?accounts=true&streams=true")
+            if jsz is None:
+                continue
             for account in jsz.get("account_details") or []:
                 for detail in account.get("stream_detail") or []:
                     leader = (detail.get("cluster") or {}).get("leader")
