@@ -270,7 +270,8 @@ def _spy_prefix(tag: str = "") -> list[str]:
     if not os.environ.get("SPY"):
         return []
     spy = str(Path(sys.executable).with_name("py-spy"))
-    return [spy, "record", "-o", os.environ["SPY"] + tag, "-f", "raw", "-r", "200", "--"]
+    gil = ["--gil"] if os.environ.get("SPY_GIL") else []  # only the thread holding the GIL: the Python CPU
+    return [spy, "record", "-o", os.environ["SPY"] + tag, "-f", "raw", "-r", "200", *gil, "--"]
 
 
 def _figures(stdout: str) -> dict[str, float]:

@@ -13,7 +13,7 @@ With --background RATE the runs alternate between no background at all and RATE 
 are compared (the SOS lane's target: p99 with background at half the drain capacity <= 1.5 x p99 without).
 
     .venv/bin/python bench/latency.py --runs 3 --samples 60 --rate 5000
-    .venv/bin/python bench/latency.py --runs 3 --samples 60 --background 4000
+    .venv/bin/python bench/latency.py --runs 3 --samples 60 --background 4000 [--planner]
 """
 
 from __future__ import annotations
@@ -42,12 +42,16 @@ from tests.hubproc import cli, sos_site, visitor_phone  # noqa: E402
 from tests.services.mosquitto import free_port, start_mosquitto, wait_port  # noqa: E402
 
 
-def write_config(path: Path, data_dir: Path, broker_url: str, http_port: int, twilio_url: str) -> None:
-    """Hub config: real broker, SQLite, Twilio pointed at the local server."""
+def write_config(
+    path: Path, data_dir: Path, broker_url: str, http_port: int, twilio_url: str, care_delay_s: float
+) -> None:
+    """Hub config: real broker, SQLite, Twilio pointed at the local server; the care planner's first run
+    (the heaviest: every elder's visit and review tasks) falls `care_delay_s` after start."""
     path.write_text(
         f'data_dir = "{data_dir}"\n'
         f'[mqtt]\nurl = "{broker_url}"\nclient_id = "latency-hub"\n'
         f'[http]\nhost = "127.0.0.1"\nport = {http_port}\n'
+        f"[care]\nfirst_run_delay_s = {care_delay_s}\n"
         "[alerts]\n"
         f'public_url = "http://127.0.0.1:{http_port}"\n'
         f'[alerts.twilio]\naccount_sid = "{ACCOUNT_SID}"\nfrom_number = "{FROM_NUMBER}"\napi_base = "{twilio_url}"\n',
@@ -170,7 +174,11 @@ async def one_run(args: argparse.Namespace, workdir: Path, rate: int) -> dict[st
         async with FakeTwilio() as twilio:
             http_port = free_port()
             config = workdir / "hub.toml"
-            write_config(config, workdir / "data", broker.url, http_port, twilio.url)
+            # The care planner runs every few minutes in a live hub, its first run (every elder's tasks) the
+            # heaviest. By default it falls after the run, so runs compare alike; --planner puts it mid-way
+            # through the presses (start-up takes a few seconds) to see what it does to an SOS.
+            care_delay = 3 + args.warmup + args.samples * args.interval / 2 if args.planner else 3600.0
+            write_config(config, workdir / "data", broker.url, http_port, twilio.url, care_delay)
             (workdir / "site.yaml").write_text(sos_site(args.homes), encoding="utf-8")
             env = {**os.environ, "HUB_TWILIO_AUTH_TOKEN": AUTH_TOKEN}
             await asyncio.to_thread(cli, config, "load", str(workdir / "site.yaml"))
@@ -251,6 +259,11 @@ def main() -> None:
         "--cold",
         action="store_true",
         help="time the first press after start-up too (by default one untimed press warms the paths)",
+    )
+    parser.add_argument(
+        "--planner",
+        action="store_true",
+        help="let the care planner's first run (every elder's visit and review tasks) fall mid-way through the presses",
     )
     parser.add_argument("--load", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()

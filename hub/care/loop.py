@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.care.plans import PlannerRun, run_planner
+from hub.care.plans import PlannerRun, planner_steps
 from hub.care.settings import CareConfig
 from hub.clock import Clock
 from hub.errors import HubError
@@ -18,9 +18,17 @@ LOGGER = logging.getLogger(__name__)
 
 
 def plan_once(sessions: sessionmaker[Session], config: CareConfig, tz: ZoneInfo, clock: Clock) -> PlannerRun:
-    """One planner run in its own transaction (blocking; call in a thread)."""
-    with sessions.begin() as session:
-        return run_planner(session, clock.now(), config, tz)
+    """One planner run, a transaction per step (blocking; call in a thread).
+
+    Not one transaction for the run: on SQLite a step's writes hold the register's only write lock until
+    it commits, and an SOS's alert must not wait for the next step's scan of every elder.
+    """
+    now = clock.now()
+    made = []
+    for step in planner_steps(now, config, tz):
+        with sessions.begin() as session:
+            made.append(len(step(session)))
+    return PlannerRun(*made)
 
 
 async def run_care_loop(

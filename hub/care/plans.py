@@ -5,7 +5,7 @@ month. In a special period (extreme weather, festivals; `CareConfig.special_peri
 `factor` times as many periods. A period is a run of whole local days: with n periods in a month of D days,
 period i starts on day 1 + ⌊i·D/n⌋ (n = 2: the 1st–15th and the 16th to the end).
 
-Every function runs inside the caller's transaction; `run_planner` is what the hub's care loop calls.
+Every function runs inside the caller's transaction; the hub's care loop runs `planner_steps` one transaction each.
 """
 
 from __future__ import annotations
@@ -13,22 +13,23 @@ from __future__ import annotations
 import calendar
 import itertools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from hub.alerts.model import ACTIVE_STATES
 from hub.alerts.outbox import enqueue
 from hub.care.errors import CareError
-from hub.care.register import all_elders, responsible_of, visitors_of
+from hub.care.register import responsible_of, visitors_of
 from hub.care.settings import CareConfig
 from hub.care.tables import CareTask, CareTaskEvent, Visit
 from hub.care.vocab import HOME_VISIT, TASK_KINDS, TASK_STATES
-from hub.register.models import Alert, Elder
+from hub.register.models import Alert, Elder, Home
 from hub.rules.calendar import active_modes
 
 # Task kinds whose lateness is chased by SMS; a review is paperwork, listed but not texted about.
@@ -90,56 +91,114 @@ def period_of(at: datetime, n: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
     raise AssertionError("a day always falls in one period of its month")
 
 
-def _home_visited(session: Session, elder_id: int, start: datetime, end: datetime) -> bool:
-    stmt = select(Visit.id).where(
-        Visit.elder_id == elder_id,
-        Visit.method == HOME_VISIT,
-        Visit.visited_at >= start,
-        Visit.visited_at < end,
-    )
-    return session.scalar(stmt.limit(1)) is not None
+# Dedup keys asked about per query (SQLite allows 32,766 bound parameters; stay far below).
+_KEYS_PER_QUERY = 500
 
 
-def _new_task(
-    session: Session, elder: Elder, *, kind: str, key: str, due: datetime, now: datetime, **extra: Any
-) -> CareTask | None:
-    if session.scalar(select(CareTask.id).where(CareTask.dedup_key == key)) is not None:
-        return None
-    visitors = visitors_of(elder)
-    responsible = responsible_of(elder)
-    assignee = visitors[0] if visitors else (responsible.name if responsible else "")
-    task = CareTask(
-        elder_id=elder.id,
-        kind=kind,
-        dedup_key=key,
-        assignee=assignee,
-        due_at=due,
-        created_at=now,
-        reminders=0,
-        **extra,
+@dataclass(frozen=True, slots=True)
+class _TaskSpec:
+    """A task a step wants to exist (made unless its dedup key already is)."""
+
+    elder: Elder
+    kind: str
+    key: str
+    due: datetime
+    extra: dict[str, Any]
+
+
+def _home_visited_elders(session: Session, start: datetime, end: datetime) -> dict[int, list[datetime]]:
+    """Each elder's home visits between `start` and `end`: one query for every elder of the run."""
+    stmt = select(Visit.elder_id, Visit.visited_at).where(
+        Visit.method == HOME_VISIT, Visit.visited_at >= start, Visit.visited_at < end
     )
-    session.add(task)
-    session.add(
-        CareTaskEvent(task=task, at=now, event="created", recipient=assignee, detail=TASK_KINDS[kind])
-    )
+    out: dict[int, list[datetime]] = {}
+    for elder_id, at in session.execute(stmt):
+        out.setdefault(elder_id, []).append(at)
+    return out
+
+
+def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[i : i + _KEYS_PER_QUERY]
+        found.update(session.scalars(select(CareTask.dedup_key).where(CareTask.dedup_key.in_(chunk))))
+    return found
+
+
+def _new_tasks(session: Session, specs: list[_TaskSpec], now: datetime) -> list[CareTask]:
+    """Make the tasks of `specs` whose dedup keys do not exist yet, in one flush at the end.
+
+    A step reads everything it needs first and writes only here: SQLite has a single writer, and a
+    step that wrote its first task and then went on scanning held the register's write lock for the
+    whole scan (1–5 s for 400–2,000 elders), while an SOS's alert waited for it to commit.
+    """
+    existing = _existing_keys(session, [spec.key for spec in specs])
+    specs = [spec for spec in specs if spec.key not in existing]
+    if not specs:
+        return []
+    # The assignees come from the contacts of just these elders (the scans did not load every elder's).
+    ids = sorted({spec.elder.id for spec in specs})
+    for i in range(0, len(ids), _KEYS_PER_QUERY):
+        chunk = ids[i : i + _KEYS_PER_QUERY]
+        session.scalars(select(Elder).where(Elder.id.in_(chunk)).options(selectinload(Elder.contacts))).all()
+    made = []
+    for spec in specs:
+        visitors = visitors_of(spec.elder)
+        responsible = responsible_of(spec.elder)
+        assignee = visitors[0] if visitors else (responsible.name if responsible else "")
+        task = CareTask(
+            elder_id=spec.elder.id,
+            kind=spec.kind,
+            dedup_key=spec.key,
+            assignee=assignee,
+            due_at=spec.due,
+            created_at=now,
+            reminders=0,
+            **spec.extra,
+        )
+        session.add(task)
+        session.add(
+            CareTaskEvent(
+                task=task, at=now, event="created", recipient=assignee, detail=TASK_KINDS[spec.kind]
+            )
+        )
+        made.append(task)
     session.flush()
-    return task
+    return made
+
+
+def _elders_to_plan(session: Session, *, homes: bool) -> list[Elder]:
+    """Every elder (with the home when `homes`), in the register's order; no contacts (see `_new_tasks`)."""
+    stmt = select(Elder).join(Home).order_by(Home.street, Home.community, Elder.code)
+    if homes:
+        stmt = stmt.options(contains_eager(Elder.home))
+    return list(session.scalars(stmt))
 
 
 def plan_visit_tasks(session: Session, now: datetime, config: CareConfig, tz: ZoneInfo) -> list[CareTask]:
     """Make the current period's visit task for every elder not yet visited at home in it."""
-    made = []
     factor = frequency_factor(config, now.astimezone(tz).date())
-    for elder in all_elders(session):
-        n = base_periods(elder.tier) * max(factor, mode_multiplier(session, elder.home.street, now))
-        start, end = period_of(now, n, tz)
-        if _home_visited(session, elder.id, start, end):
+    elders = _elders_to_plan(session, homes=True)
+    multipliers = {
+        street: mode_multiplier(session, street, now) for street in {e.home.street for e in elders}
+    }
+    periods = []
+    for elder in elders:
+        n = base_periods(elder.tier) * max(factor, multipliers[elder.home.street])
+        periods.append((elder, n, *period_of(now, n, tz)))
+    # Every elder's period contains `now`, so the visits that count lie within the widest of them.
+    visited = (
+        _home_visited_elders(session, min(p[2] for p in periods), max(p[3] for p in periods))
+        if periods
+        else {}
+    )
+    specs = []
+    for elder, n, start, end in periods:
+        if any(start <= at < end for at in visited.get(elder.id, ())):
             continue
         key = f"visit/{elder.code}/{start.astimezone(tz).date().isoformat()}/{n}"
-        task = _new_task(session, elder, kind="visit", key=key, due=end, now=now, period_start=start)
-        if task is not None:
-            made.append(task)
-    return made
+        specs.append(_TaskSpec(elder, "visit", key, end, {"period_start": start}))
+    return _new_tasks(session, specs, now)
 
 
 def _needs_person(alert: Alert, config: CareConfig) -> bool:
@@ -150,25 +209,35 @@ def _needs_person(alert: Alert, config: CareConfig) -> bool:
 
 def tasks_for_alerts(session: Session, now: datetime, config: CareConfig) -> list[CareTask]:
     """A visit task for each elder of every active alert that needs a person; close tasks of closed alerts."""
-    made = []
-    active = session.scalars(select(Alert).where(Alert.state.in_([s.value for s in ACTIVE_STATES]))).all()
-    for alert in active:
-        if not _needs_person(alert, config):
-            continue
-        elders = session.scalars(
-            select(Elder).where(Elder.home_id == alert.home_id).options(selectinload(Elder.contacts))
-        ).all()
-        for elder in elders:
-            key = f"alert/{alert.id}/{elder.code}"
-            due = alert.opened_at + timedelta(hours=config.alert_task_due_h)
-            task = _new_task(session, elder, kind="alert", key=key, due=due, now=now, alert_id=alert.id)
-            if task is not None:
-                made.append(task)
+    active = [
+        alert
+        for alert in session.scalars(select(Alert).where(Alert.state.in_([s.value for s in ACTIVE_STATES])))
+        if _needs_person(alert, config)
+    ]
+    elders_of: dict[int, list[Elder]] = {}
+    if active:
+        home_ids = {alert.home_id for alert in active}
+        for elder in session.scalars(
+            select(Elder).where(Elder.home_id.in_(home_ids)).options(selectinload(Elder.contacts))
+        ):
+            elders_of.setdefault(elder.home_id, []).append(elder)
+    specs = [
+        _TaskSpec(
+            elder,
+            "alert",
+            f"alert/{alert.id}/{elder.code}",
+            alert.opened_at + timedelta(hours=config.alert_task_due_h),
+            {"alert_id": alert.id},
+        )
+        for alert in active
+        for elder in sorted(elders_of.get(alert.home_id, ()), key=lambda e: e.id)
+    ]
     stale = session.scalars(
         select(CareTask)
         .join(Alert, CareTask.alert_id == Alert.id)
         .where(CareTask.state == "open", Alert.state.not_in([s.value for s in ACTIVE_STATES]))
     ).all()
+    made = _new_tasks(session, specs, now)
     for task in stale:
         task.state = "cancelled"
         task.closed_at = now
@@ -178,8 +247,8 @@ def tasks_for_alerts(session: Session, now: datetime, config: CareConfig) -> lis
 
 def plan_reviews(session: Session, now: datetime, config: CareConfig) -> list[CareTask]:
     """A review task for each elder whose record was not reviewed (or filed) for `review_months` months."""
-    made = []
-    for elder in all_elders(session):
+    specs = []
+    for elder in _elders_to_plan(session, homes=False):
         last = elder.reviewed_at
         if last is None and elder.filed_on is not None:
             last = datetime.combine(elder.filed_on, time(), tzinfo=UTC)
@@ -187,10 +256,8 @@ def plan_reviews(session: Session, now: datetime, config: CareConfig) -> list[Ca
         if due > now:
             continue
         stamp = last.date().isoformat() if last is not None else "never"
-        task = _new_task(session, elder, kind="review", key=f"review/{elder.code}/{stamp}", due=due, now=now)
-        if task is not None:
-            made.append(task)
-    return made
+        specs.append(_TaskSpec(elder, "review", f"review/{elder.code}/{stamp}", due, {}))
+    return _new_tasks(session, specs, now)
 
 
 def _add_months(at: datetime, months: int) -> datetime:
@@ -282,13 +349,26 @@ class PlannerRun:
         )
 
 
+PlannerStep = Callable[[Session], Sequence[object]]
+
+
+def planner_steps(now: datetime, config: CareConfig, tz: ZoneInfo) -> list[PlannerStep]:
+    """The planner's steps in order (visits, alert tasks, reviews, reminders); each returns what it made.
+
+    Each step is idempotent (dedup keys), so they may run in separate transactions: the hub's care loop
+    commits after each, which keeps SQLite's single write lock short (see `_new_tasks`).
+    """
+    return [
+        lambda session: plan_visit_tasks(session, now, config, tz),
+        lambda session: tasks_for_alerts(session, now, config),
+        lambda session: plan_reviews(session, now, config),
+        lambda session: remind_overdue(session, now, config, tz),
+    ]
+
+
 def run_planner(session: Session, now: datetime, config: CareConfig, tz: ZoneInfo) -> PlannerRun:
-    """Plan visits, alert tasks and reviews, then remind about overdue tasks."""
-    visits = plan_visit_tasks(session, now, config, tz)
-    alerts = tasks_for_alerts(session, now, config)
-    reviews = plan_reviews(session, now, config)
-    reminders = remind_overdue(session, now, config, tz)
-    return PlannerRun(len(visits), len(alerts), len(reviews), len(reminders))
+    """Plan visits, alert tasks and reviews, then remind about overdue tasks, in the caller's transaction."""
+    return PlannerRun(*(len(step(session)) for step in planner_steps(now, config, tz)))
 
 
 def list_tasks(
