@@ -13,6 +13,10 @@ from hub.devices.model import Binding, DeviceDefinition, Ecosystem, Route
 from hub.devices.ranges import RangeError, check_ranges
 from hub.models import RawMessage, Reading
 
+# Topics whose routes are remembered. A district's devices use a few topics each (tens of thousands in
+# all); a flood of distinct junk topics only empties the memo, it cannot grow it without bound.
+ROUTE_MEMO_MAX = 100_000
+
 
 class DeviceRegistry:
     """Routes topics to devices and decodes raw messages with the bound device's definition.
@@ -42,6 +46,9 @@ class DeviceRegistry:
             self._definitions[key] = definition
         self._roots = dict(roots or {})
         self._rootless = tuple(rootless)
+        # topic → route: a route depends on nothing but the topic, and each message is routed twice (the
+        # session's twin check, then decoding), so parsing the same topics again was a measurable share.
+        self._routes: dict[str, Route | None] = {}
 
     @classmethod
     def default(cls, time_policy: DeviceTimePolicy | None = None) -> DeviceRegistry:
@@ -62,6 +69,17 @@ class DeviceRegistry:
 
     def route(self, topic: str) -> Route | None:
         """Which device and channel `topic` names, or None for a topic that is not a device message."""
+        try:
+            return self._routes[topic]
+        except KeyError:
+            pass
+        found = self._route(topic)
+        if len(self._routes) >= ROUTE_MEMO_MAX:
+            self._routes.clear()
+        self._routes[topic] = found
+        return found
+
+    def _route(self, topic: str) -> Route | None:
         root = topic.partition("/")[0]
         if root in self._roots:
             owner = self._roots[root]

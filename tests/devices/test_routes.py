@@ -108,3 +108,17 @@ def test_subscriptions_cover_every_mqtt_ecosystem_and_not_the_serial_one() -> No
         "rtl_433/+/devices/#",
     }
     assert not any(f.startswith("cjt188") for f in filters)
+
+
+def test_the_routing_memo_stays_bounded_under_a_flood_of_topics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Routes are remembered per topic; topics that name no device, sent by the thousand, must neither grow
+    the memo without bound nor change what a device's topic routes to."""
+    monkeypatch.setattr("hub.devices.registry.ROUTE_MEMO_MAX", 8)
+    registry = DeviceRegistry.default()
+    button = Route("zigbee2mqtt", "bedroom button", "state")
+    assert registry.route("zigbee2mqtt/bedroom button") == button
+    for i in range(100):
+        assert registry.route(f"junk-{i}/x/y") is None
+        assert len(registry._routes) <= 8  # the bound is the point of the test
+    assert registry.route("zigbee2mqtt/bedroom button") == button
+    assert registry.route("tele/water-meter/SENSOR") == Route("tasmota", "water-meter", "SENSOR")
