@@ -91,8 +91,8 @@ def period_of(at: datetime, n: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
     raise AssertionError("a day always falls in one period of its month")
 
 
-# Dedup keys asked about per query (SQLite allows 32,766 bound parameters; stay far below).
-_KEYS_PER_QUERY = 500
+# Keys or ids per IN list (SQLite allows 32,766 bound parameters; stay far below).
+_PER_QUERY = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +119,8 @@ def _home_visited_elders(session: Session, start: datetime, end: datetime) -> di
 
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:
     found: set[str] = set()
-    for i in range(0, len(keys), _KEYS_PER_QUERY):
-        chunk = keys[i : i + _KEYS_PER_QUERY]
+    for i in range(0, len(keys), _PER_QUERY):
+        chunk = keys[i : i + _PER_QUERY]
         found.update(session.scalars(select(CareTask.dedup_key).where(CareTask.dedup_key.in_(chunk))))
     return found
 
@@ -132,15 +132,15 @@ def _new_tasks(session: Session, specs: list[_TaskSpec], now: datetime) -> list[
     step that wrote its first task and then went on scanning held the register's write lock for the
     whole scan (1–5 s for 400–2,000 elders), while an SOS's alert waited for it to commit.
     """
-    existing = _existing_keys(session, [spec.key for spec in specs])
-    specs = [spec for spec in specs if spec.key not in existing]
+    wanted: dict[str, _TaskSpec] = {}
+    for spec in specs:  # one task per key, the first spec's
+        wanted.setdefault(spec.key, spec)
+    existing = _existing_keys(session, list(wanted))
+    specs = [spec for key, spec in wanted.items() if key not in existing]
     if not specs:
         return []
     # The assignees come from the contacts of just these elders (the scans did not load every elder's).
-    ids = sorted({spec.elder.id for spec in specs})
-    for i in range(0, len(ids), _KEYS_PER_QUERY):
-        chunk = ids[i : i + _KEYS_PER_QUERY]
-        session.scalars(select(Elder).where(Elder.id.in_(chunk)).options(selectinload(Elder.contacts))).all()
+    _elders_with_contacts(session, Elder.id, {spec.elder.id for spec in specs})
     made = []
     for spec in specs:
         visitors = visitors_of(spec.elder)
@@ -165,6 +165,18 @@ def _new_tasks(session: Session, specs: list[_TaskSpec], now: datetime) -> list[
         made.append(task)
     session.flush()
     return made
+
+
+def _elders_with_contacts(session: Session, column: Any, values: set[int]) -> list[Elder]:
+    """The elders whose `column` (Elder.id or Elder.home_id) is among `values`, contacts loaded, by id."""
+    ordered = sorted(values)
+    out: list[Elder] = []
+    for i in range(0, len(ordered), _PER_QUERY):
+        stmt = (
+            select(Elder).where(column.in_(ordered[i : i + _PER_QUERY])).options(selectinload(Elder.contacts))
+        )
+        out += session.scalars(stmt)
+    return sorted(out, key=lambda e: e.id)
 
 
 def _elders_to_plan(session: Session, *, homes: bool) -> list[Elder]:
@@ -215,12 +227,8 @@ def tasks_for_alerts(session: Session, now: datetime, config: CareConfig) -> lis
         if _needs_person(alert, config)
     ]
     elders_of: dict[int, list[Elder]] = {}
-    if active:
-        home_ids = {alert.home_id for alert in active}
-        for elder in session.scalars(
-            select(Elder).where(Elder.home_id.in_(home_ids)).options(selectinload(Elder.contacts))
-        ):
-            elders_of.setdefault(elder.home_id, []).append(elder)
+    for elder in _elders_with_contacts(session, Elder.home_id, {alert.home_id for alert in active}):
+        elders_of.setdefault(elder.home_id, []).append(elder)
     specs = [
         _TaskSpec(
             elder,
@@ -230,7 +238,7 @@ def tasks_for_alerts(session: Session, now: datetime, config: CareConfig) -> lis
             {"alert_id": alert.id},
         )
         for alert in active
-        for elder in sorted(elders_of.get(alert.home_id, ()), key=lambda e: e.id)
+        for elder in elders_of.get(alert.home_id, ())
     ]
     stale = session.scalars(
         select(CareTask)
