@@ -63,3 +63,30 @@ def test_a_planner_run_never_reads_while_holding_the_write_lock(tmp_path: Path) 
         assert session.scalar(select(func.count()).select_from(CareTask)) == 50
         assert session.scalar(select(func.count()).select_from(Alert)) == 2
     engine.dispose()
+
+
+def _planner_reads(tmp_path: Path, elders: int) -> int:
+    url = f"sqlite:///{tmp_path / f'register-{elders}.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        for i in range(elders):
+            add_elder(session, f"E{i:03d}", tier="key" if i % 3 == 0 else "general")
+    reads = 0
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        nonlocal reads
+        reads += statement.lstrip().upper().startswith("SELECT")
+
+    event.listen(engine, "before_cursor_execute", count)
+    run = plan_once(sessions, CareConfig(), TZ, FrozenClock(utc(2026, 11, 10, 2)))
+    engine.dispose()
+    assert (run.visit_tasks, run.review_tasks) == (elders, elders)
+    return reads
+
+
+def test_the_planner_reads_no_more_for_more_elders(tmp_path: Path) -> None:
+    """The scan asks the register a fixed number of questions, not some per elder: a district's planner run
+    competes with the SOS lane for the interpreter, and three queries per elder made it seconds long."""
+    assert _planner_reads(tmp_path, 40) == _planner_reads(tmp_path, 10)
