@@ -123,6 +123,9 @@ def encode_readings(
     lines: list[str] = []
     append = lines.append
     isfinite = math.isfinite
+    # The readings of one message share one datetime object: its nanoseconds are worked out once.
+    last_ts: datetime | None = None
+    ns = 0
     for r in readings:
         key = (r.signal, r.home, r.device, r.unit)
         prefix = prefixes.get(key)
@@ -131,7 +134,11 @@ def encode_readings(
         value = r.value
         if not isfinite(value):
             raise ValueError(f"reading {r!r} has a non-finite value; line protocol cannot carry it")
-        append(f"{prefix}{float(value)!r} {((r.ts - EPOCH) // _ONE_US) * 1000}")
+        ts = r.ts
+        if ts is not last_ts:
+            ns = ((ts - EPOCH) // _ONE_US) * 1000
+            last_ts = ts
+        append(f"{prefix}{value if type(value) is float else float(value)!r} {ns}")
     lines.append("")
     return "\n".join(lines).encode()
 

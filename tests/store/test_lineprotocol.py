@@ -65,6 +65,22 @@ def test_encode_readings_one_line_per_reading_with_ns_time() -> None:
     )
 
 
+def test_readings_sharing_a_time_and_readings_between_them_keep_their_own_times() -> None:
+    # A message's readings share one datetime object, whose nanoseconds are worked out once: a reading of
+    # another time in between must not get them, nor lose its own.
+    first = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
+    other = first + timedelta(microseconds=1)
+    times = [first, first, other, first, datetime(2024, 3, 1, 8, 0, tzinfo=UTC)]
+    body = encode_readings([Reading("h", "d", Signal.BATTERY, 90 + i, ts) for i, ts in enumerate(times)])
+    assert [line.rsplit(" ", 1)[1] for line in body.decode().splitlines()] == [
+        "1709280000000000000",
+        "1709280000000000000",
+        "1709280000000001000",
+        "1709280000000000000",
+        "1709280000000000000",
+    ]
+
+
 def test_encode_readings_reuses_the_cache_without_changing_output() -> None:
     readings = [Reading("h", "d", Signal.POWER, 1e20, datetime(2024, 1, 1, tzinfo=UTC))]
     cache: dict[tuple[str, str, str, str], str] = {}
