@@ -416,9 +416,13 @@ class RulesEngine:
 
     # -- persistence ----------------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, dict[str, object]]:
-        """Every home's state in compact JSON-able form."""
-        return {code: home.to_json() for code, home in self.homes.items()}
+    def snapshot(self, codes: Iterable[str] | None = None) -> dict[str, dict[str, object]]:
+        """Every home's state (or that of the homes `codes` names that are still watched) in compact
+        JSON-able form."""
+        if codes is None:
+            return {code: home.to_json() for code, home in self.homes.items()}
+        homes = self.homes
+        return {code: homes[code].to_json() for code in codes if code in homes}
 
     def restore(self, code: str, data: Mapping[str, object], now: datetime) -> None:
         """Load a home's snapshot (devices from the register must be set first) and arm it."""

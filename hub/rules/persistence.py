@@ -97,25 +97,42 @@ def save_snapshot(
     now: datetime,
     owns: Callable[[str], bool] | None = None,
 ) -> int:
-    """Replace the stored snapshot with `snapshot` (`RulesEngine.snapshot()`, one row per home); rows written.
+    """Replace the stored snapshot with `snapshot` (`RulesEngine.snapshot()`, one row per home) in one
+    transaction; rows written.
 
     `owns`: the homes this instance watches (partitioned instances); only their rows are replaced, the
-    other partitions' rows are their owners'. None: every row is this instance's.
+    other partitions' rows are their owners'. None: every row is this instance's. The running hub saves
+    in chunks instead (`RulesService.save`: `write_snapshot_rows`, then `prune_snapshot`).
     """
+    prune_snapshot(session, set(snapshot), owns)
+    return write_snapshot_rows(session, snapshot, now)
+
+
+def write_snapshot_rows(session: Session, snapshot: Mapping[str, dict[str, Any]], now: datetime) -> int:
+    """Store (replace) the rows of the homes in `snapshot`, saved at `now`; other homes' rows stay."""
     rows = [{"home_code": code, "state": state, "saved_at": now} for code, state in snapshot.items()]
+    codes = list(snapshot)
     try:
-        if owns is None:
-            session.execute(delete(RuleState))
-        else:
-            stored = session.scalars(select(RuleState.home_code)).all()
-            mine = sorted({code for code in stored if owns(code)} | set(snapshot))
-            for start in range(0, len(mine), 1000):  # bounded IN lists
-                session.execute(delete(RuleState).where(RuleState.home_code.in_(mine[start : start + 1000])))
+        for start in range(0, len(codes), 1000):  # bounded IN lists
+            session.execute(delete(RuleState).where(RuleState.home_code.in_(codes[start : start + 1000])))
         if rows:
             session.execute(insert(RuleState), rows)
     except SQLAlchemyError as exc:
         raise RulesError(f"cannot save the rules snapshot: {exc}") from exc
     return len(rows)
+
+
+def prune_snapshot(session: Session, keep: set[str], owns: Callable[[str], bool] | None = None) -> int:
+    """Delete the rows of homes not in `keep` (homes gone from the register); with `owns`, only among the
+    homes this instance watches. Rows deleted."""
+    try:
+        stored = session.scalars(select(RuleState.home_code)).all()
+        gone = sorted(code for code in stored if code not in keep and (owns is None or owns(code)))
+        for start in range(0, len(gone), 1000):
+            session.execute(delete(RuleState).where(RuleState.home_code.in_(gone[start : start + 1000])))
+    except SQLAlchemyError as exc:
+        raise RulesError(f"cannot save the rules snapshot: {exc}") from exc
+    return len(gone)
 
 
 def load_snapshot(session: Session) -> dict[str, tuple[dict[str, Any], datetime]]:
