@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -31,7 +30,28 @@ def run(main: Coroutine[Any, Any, T]) -> T | None:
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Cancel `task` and wait until it has finished (its cleanup done); its cancellation is not re-raised."""
+    """Cancel `task` and wait until it has finished (its cleanup done); its cancellation is not re-raised,
+    its own error is.
+
+    A cancellation of the caller that arrives while it waits is not swallowed: the wait goes on until the
+    task has finished, then the caller's cancellation is raised. Suppressing every CancelledError here (as
+    this once did) also swallowed the caller's own: a stop (SIGTERM) that came while an instance was handing
+    over partitions was lost, and the instance ran on with its partitions until it was killed.
+    """
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    interrupted = False
+    while not task.done():
+        try:
+            # Unlike `await task`, this leaves the task alone when the caller is cancelled.
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            interrupted = True
+    if task.cancelled():
+        if interrupted:
+            raise asyncio.CancelledError
+        return
+    error = task.exception()
+    if interrupted:
+        raise asyncio.CancelledError from error
+    if error is not None:
+        raise error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import Engine, select, text
@@ -14,10 +15,11 @@ from sqlalchemy.exc import DBAPIError
 from hub.alerts.channels.log import LogNotifier
 from hub.alerts.tables import OutboxMessage
 from hub.alerts.worker import AlertWorker
-from hub.config import ClusterConfig
-from hub.register.db import make_engine, migrate, retryable
+from hub.cluster import ClusterRole
+from hub.config import ClusterConfig, parse_config
+from hub.register.db import make_engine, migrate, retryable, session_factory
 from hub.register.lease import LeaseLost, Leases, check_held
-from hub.standby import keep_lease
+from hub.standby import ActiveHub, _active_partitioned, keep_lease
 from tests.alerts.world import World
 from tests.ha.conftest import TcpProxy
 
@@ -141,3 +143,54 @@ async def test_a_deadlock_victim_is_recognised_as_safe_to_run_again(engine: Engi
     with pytest.raises(DBAPIError) as duplicate, engine.begin() as conn:
         conn.execute(text("INSERT INTO cluster_leases VALUES (10, 'x', 1, now(), NULL)"))
     assert not retryable(duplicate.value)
+
+
+async def test_a_stop_during_a_partition_handover_stops_the_instance_and_gives_its_leases_up(
+    engine: Engine, ha_database: str, tmp_path: Path
+) -> None:
+    """Instance a holds partitions 0 and 1; b comes alive preferring 1, so a ends its term to hand 1 over.
+    A stop (SIGTERM cancels the hub's task) that arrives while that term is still stopping must stop a —
+    it was swallowed once, and a ran on with its partitions until killed — and must give both leases up
+    at once, as a clean stop does."""
+    config = parse_config(
+        {
+            "data_dir": str(tmp_path),
+            "register": {"url": ha_database},
+            "cluster": {"instance": "a", "partitions": 2, "lease_s": 3.0, "renew_s": 0.2},
+        }
+    )
+    leases = Leases(engine, "a", config.cluster.lease_s)
+    loop = asyncio.get_running_loop()
+    acquired_at = loop.time()
+    held = {p: await asyncio.to_thread(leases.acquire, p) for p in (0, 1)}
+    assert held == {0: 1, 1: 1}
+    stopping = asyncio.Event()
+
+    async def term(role: ClusterRole, scope: object) -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            stopping.set()
+            await asyncio.sleep(1.0)  # the term's last batch being made durable
+
+    warm = SimpleNamespace(sessions=session_factory(engine), bindings=None, stale=False)
+    active = asyncio.create_task(
+        _active_partitioned(
+            config,
+            warm,
+            leases,
+            ClusterRole("a"),
+            held,
+            acquired_at,
+            ActiveHub(term, []),  # type: ignore[arg-type]
+        )
+    )
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(Leases(engine, "b", config.cluster.lease_s).heartbeat, [1])
+    await asyncio.wait_for(stopping.wait(), 10)  # the handover has begun
+    active.cancel()  # the stop
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(active, 10)
+    b = Leases(engine, "b", config.cluster.lease_s)
+    assert await asyncio.to_thread(b.acquire, 0) == 2  # released: no need to wait for the lease to run out
+    assert await asyncio.to_thread(b.acquire, 1) == 2
