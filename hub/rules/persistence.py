@@ -111,10 +111,8 @@ def save_snapshot(
 def write_snapshot_rows(session: Session, snapshot: Mapping[str, dict[str, Any]], now: datetime) -> int:
     """Store (replace) the rows of the homes in `snapshot`, saved at `now`; other homes' rows stay."""
     rows = [{"home_code": code, "state": state, "saved_at": now} for code, state in snapshot.items()]
-    codes = list(snapshot)
     try:
-        for start in range(0, len(codes), 1000):  # bounded IN lists
-            session.execute(delete(RuleState).where(RuleState.home_code.in_(codes[start : start + 1000])))
+        _delete_rows(session, list(snapshot))
         if rows:
             session.execute(insert(RuleState), rows)
     except SQLAlchemyError as exc:
@@ -128,11 +126,15 @@ def prune_snapshot(session: Session, keep: set[str], owns: Callable[[str], bool]
     try:
         stored = session.scalars(select(RuleState.home_code)).all()
         gone = sorted(code for code in stored if code not in keep and (owns is None or owns(code)))
-        for start in range(0, len(gone), 1000):
-            session.execute(delete(RuleState).where(RuleState.home_code.in_(gone[start : start + 1000])))
+        _delete_rows(session, gone)
     except SQLAlchemyError as exc:
         raise RulesError(f"cannot save the rules snapshot: {exc}") from exc
     return len(gone)
+
+
+def _delete_rows(session: Session, codes: list[str]) -> None:
+    for start in range(0, len(codes), 1000):  # bounded IN lists
+        session.execute(delete(RuleState).where(RuleState.home_code.in_(codes[start : start + 1000])))
 
 
 def load_snapshot(session: Session) -> dict[str, tuple[dict[str, Any], datetime]]:
