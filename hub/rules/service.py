@@ -164,8 +164,9 @@ class RulesService:
                 taken_at = self._clock.now()
                 rows = self.engine.snapshot(codes[start : start + SNAPSHOT_CHUNK])
                 saved += await asyncio.to_thread(self._write_rows, rows, taken_at)
-            # Homes gone from the register (or, partitioned, moved to another instance's partition) lose
-            # their rows; the homes watched now keep theirs, even one added while the chunks were written.
+            # Homes gone from the register lose their rows (partitioned: only among the homes this instance
+            # owns; the others' rows are their owners'); the homes watched now keep theirs, even one added
+            # while the chunks were written.
             keep = set(codes) | set(self.engine.homes)
             await asyncio.to_thread(self._prune, keep)
             return saved
