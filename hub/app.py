@@ -28,6 +28,7 @@ from hub.devices.model import Binding
 from hub.devices.registry import DeviceRegistry
 from hub.failure import HubStopped, why_stopped
 from hub.health import CheckResult, Health, age_check, failing, ok, ping_register, silence_limit
+from hub.ingest.gate import RoutineGate
 from hub.ingest.pipeline import Pipeline
 from hub.ingest.register_writer import RegisterWriter
 from hub.ingest.urgent import (
@@ -291,6 +292,8 @@ async def _run_hub(
             broker = await stack.enter_async_context(EmbeddedBroker(port=config.mqtt.embedded_port))
             broker_urls = [broker.url]
         store = await stack.enter_async_context(build_store(config))
+        # Routine ingest steps aside while an urgent alert is on its way out (hub.ingest.gate).
+        gate = RoutineGate()
         alerts = await stack.enter_async_context(
             AlertService(
                 config.alerts,
@@ -299,6 +302,7 @@ async def _run_hub(
                 config.timezone,
                 fence=fence_check(role),
                 scope=None if scope is None else scope.home_scope,
+                on_round=gate.round_done,
             )
         )
         # The rules engine: restored from its snapshot plus the time series before any message is taken.
@@ -330,6 +334,7 @@ async def _run_hub(
             max_pending=config.pipeline.max_pending,
             on_batch_durable=_both(canary.on_batch_durable, on_batch_durable),
             on_alerts_committed=alerts.committed,
+            gate=gate,
         )
         await pipeline.restore()
         config_alerts = ConfigAlerts(bindings, pipeline.raise_candidates if system else _discard, clock)
@@ -455,7 +460,7 @@ async def _run_hub(
             # The source is entered on the stack, so it disconnects only after the last flush has acked.
             await stack.enter_async_context(src)
             if urgent_on:  # the urgent session's consumer must get turns while a backlog is decoded
-                await pipeline.consume(yielding(twins.routine(src)))
+                await pipeline.consume(yielding(twins.routine(src), gate))
             else:
                 await pipeline.consume(src)
 

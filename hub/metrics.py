@@ -22,6 +22,11 @@ STORE_WRITE = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
+ROUTINE_HELD = Counter(
+    "hub_routine_held_seconds",
+    "Time routine ingest waited while an urgent alert (SOS, fall, gas…) was on its way out",
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge("hub_queue_depth", "Messages accepted but not yet durable", registry=REGISTRY)
 STORE_PENDING = Gauge(
     "hub_store_pending", "Readings spooled but not yet in the time-series database", registry=REGISTRY

@@ -57,6 +57,7 @@ class AlertService:
         extra_channels: Sequence[Notifier] = (),
         fence: Callable[[Session], None] | None = None,
         scope: Callable[[], HomeScope] | None = None,
+        on_round: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -67,7 +68,14 @@ class AlertService:
         self._stack = AsyncExitStack()
         self.channels: dict[str, Notifier] = {}
         self.worker = AlertWorker(
-            sessions, self.escalator, self.channels, config, clock, fence=fence, scope=scope
+            sessions,
+            self.escalator,
+            self.channels,
+            config,
+            clock,
+            fence=fence,
+            scope=scope,
+            on_round=on_round,
         )
         self.gaps: list[Gap] = []  # found at start-up; GET /api/v1/alerts/coverage checks again
         # Hub-wide channel problems found when the channels opened (a modem that failed its voice probe).

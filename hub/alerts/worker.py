@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -106,8 +107,12 @@ class AlertWorker:
         clock: Clock,
         fence: Callable[[Session], None] | None = None,
         scope: Callable[[], HomeScope] | None = None,
+        on_round: Callable[[float], None] | None = None,
     ) -> None:
         self._sessions = sessions
+        # Told after each round's sends, with when (time.monotonic) its claim began: the pipeline's
+        # routine work waits while an urgent alert is on its way out (hub.ingest.gate).
+        self._on_round = on_round
         self._fence = fence  # first in every claim: raises when this hub may no longer act (hot standby)
         self._scope = scope  # partitioned instances: claim only the owned partitions' homes' work
         self._escalator = escalator
@@ -161,6 +166,7 @@ class AlertWorker:
 
     async def run_once(self) -> float:
         """Fire due timers, send due messages; return how long to sleep before the next look."""
+        claim_started = time.monotonic()
         try:
             jobs, next_due = await asyncio.to_thread(self._claim)
         except DBAPIError as exc:
@@ -172,12 +178,18 @@ class AlertWorker:
             return 0.05
         if jobs:
             results = await asyncio.gather(*(self._send(job) for job in jobs))
+            self._round_done(claim_started)
             await asyncio.to_thread(self._record, results)
             return 0.0  # more may be due (a fallback, a full claim)
+        self._round_done(claim_started)
         if next_due is None:
             return self._config.poll_s
         wait = (next_due - self._clock.now()).total_seconds()
         return max(0.0, min(wait, self._config.poll_s))
+
+    def _round_done(self, claim_started: float) -> None:
+        if self._on_round is not None:
+            self._on_round(claim_started)
 
     # -- database side (threads) ----------------------------------------------------------------------
 

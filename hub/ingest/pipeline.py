@@ -12,7 +12,8 @@ that its own flusher makes durable at once — its alert rows (which wake the al
 and whatever else it derived — beside a routine batch that may be in flight, and acknowledges it after
 that. An SOS therefore waits neither for thousands of routine readings nor for their write, and the
 routine batch never carries it, so nothing is written twice. Lane batches are flushed in order, one at a
-time, so a press and its cancel keep their order.
+time, so a press and its cancel keep their order. With a `RoutineGate`, routine decoding and flushing wait
+while the urgent alert is on its way out (`hub.ingest.gate`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from hub.devices.errors import DeviceError, UnknownDeviceError
 from hub.devices.model import Binding
 from hub.devices.ranges import RangeError
 from hub.devices.registry import DeviceRegistry
+from hub.ingest.gate import RoutineGate
 from hub.ingest.register_writer import CounterKey, RegisterWriter
 from hub.models import AlertCandidate, RawMessage, Reading, Severity, Signal
 from hub.rules.immediate import IMMEDIATE_KINDS, ImmediateRules
@@ -93,6 +95,7 @@ class Pipeline:
         max_pending: int = 100_000,
         on_batch_durable: Callable[[list[Delivery]], None] | None = None,
         on_alerts_committed: Callable[[list[AlertChange]], None] | None = None,
+        gate: RoutineGate | None = None,
     ) -> None:
         self._registry = registry
         self._bindings = bindings
@@ -102,6 +105,7 @@ class Pipeline:
         # with alert changes committed: the escalation worker sends the outbox rows written in that
         # transaction now instead of at its next poll.
         self._on_alerts_committed = on_alerts_committed
+        self._gate = gate
         self._clock = clock
         self._rules: RuleSink = rules or ImmediateRules(timezone)
         self._counters = CounterTracker()
@@ -187,6 +191,8 @@ class Pipeline:
             if any(c.kind in IMMEDIATE_KINDS for c in candidates):
                 batch = self._lane
                 self._lane_ready.set()
+                if self._gate is not None:
+                    self._gate.hold()
             elif any(c.severity == Severity.CRITICAL for c in candidates):
                 self._full.set()  # a life-threatening alert does not wait for the flush interval
             batch.candidates.extend(candidates)
@@ -258,6 +264,8 @@ class Pipeline:
             if not self._full.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._flush_interval)
+            if self._gate is not None:
+                await self._gate.wait()  # an urgent alert is on its way out: its statements go first
             await self._flush_routine()
 
     async def _run_lane(self) -> None:
@@ -274,7 +282,7 @@ class Pipeline:
         async with self._lane_lock:
             batch, self._lane = self._lane, _Batch()
             self._lane_ready.clear()
-            await self._make_durable(batch)
+            await self._make_durable(batch, lane_taken=None if self._gate is None else self._gate.mark())
 
     async def _flush_routine(self) -> None:
         batch, self._batch = self._batch, _Batch()
@@ -282,8 +290,10 @@ class Pipeline:
         self._full.clear()
         await self._make_durable(batch)
 
-    async def _make_durable(self, batch: _Batch) -> None:
-        """Write one batch (store and register concurrently), then acknowledge its deliveries."""
+    async def _make_durable(self, batch: _Batch, lane_taken: float | None = None) -> None:
+        """Write one batch (store and register concurrently), then acknowledge its deliveries.
+
+        `lane_taken`: the gate's mark of when a lane batch was taken (its commit is reported to the gate)."""
         if not batch.deliveries and not batch.candidates:
             return
         started = time.perf_counter()
@@ -293,7 +303,12 @@ class Pipeline:
             _, changes = await asyncio.gather(
                 self._store.write(batch.readings),
                 asyncio.to_thread(
-                    self._commit_register, batch.quarantine, batch.candidates, counters, self._clock.now()
+                    self._commit_register,
+                    batch.quarantine,
+                    batch.candidates,
+                    counters,
+                    self._clock.now(),
+                    lane_taken,
                 ),
             )
         except BaseException as exc:
@@ -328,8 +343,11 @@ class Pipeline:
         candidates: list[AlertCandidate],
         counters: dict[CounterKey, tuple[float, float]],
         now: datetime,
+        lane_taken: float | None = None,
     ) -> list[AlertChange]:
         changes = self._register.commit(quarantine, candidates, counters, now)
+        if lane_taken is not None and self._gate is not None:
+            self._gate.lane_committed(lane_taken)  # before the wake: the worker's claim then sees it
         if changes and self._on_alerts_committed is not None:
             # Right after the register commit, from this thread: an SOS notification waits neither for
             # the time-series write nor for the acknowledgements (the alert and its outbox are durable).

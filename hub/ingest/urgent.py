@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from hub.devices.model import Binding
 from hub.devices.registry import DeviceRegistry
+from hub.ingest.gate import RoutineGate
 from hub.ingest.pipeline import Pipeline
 from hub.rules.immediate import IMMEDIATE_RULES
 from hub.sources.delivery import Delivery
@@ -104,10 +105,15 @@ async def consume_urgent(pipeline: Pipeline, source: AsyncIterable[Delivery]) ->
         pipeline.accept(delivery)
 
 
-async def yielding(source: AsyncIterable[Delivery], every: int = YIELD_EVERY) -> AsyncIterator[Delivery]:
-    """`source`, with a turn for the rest of the event loop every `every` deliveries (see `YIELD_EVERY`)."""
+async def yielding(
+    source: AsyncIterable[Delivery], gate: RoutineGate | None = None, every: int = YIELD_EVERY
+) -> AsyncIterator[Delivery]:
+    """`source`, with a turn for the rest of the event loop every `every` deliveries (see `YIELD_EVERY`),
+    and waiting while `gate` is held (an urgent alert on its way out)."""
     n = 0
     async for delivery in source:
+        if gate is not None and gate.held:
+            await gate.wait()
         yield delivery
         n += 1
         if n >= every:

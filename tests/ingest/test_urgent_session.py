@@ -13,6 +13,7 @@ from typing import Any
 import gmqtt
 from sqlalchemy import select
 
+from hub import metrics
 from hub.app import RunningHub, run_hub
 from hub.config import Config, parse_config
 from hub.register.models import Alert, QuarantinedMessage
@@ -108,6 +109,7 @@ async def test_an_sos_behind_a_broker_backlog_is_alerted_before_the_backlog_is_d
             elif d.message.topic != UNKNOWN_TOPIC:
                 durable_routine += 1
 
+    held_before = metrics.REGISTRY.get_sample_value("hub_routine_held_seconds_total") or 0.0
     task, _ = await run_until_started(config, on_batch_durable=on_batch_durable)
     try:
         async with asyncio.timeout(120):  # a guard against a hang, not a measurement
@@ -119,6 +121,9 @@ async def test_an_sos_behind_a_broker_backlog_is_alerted_before_the_backlog_is_d
     # is 100): here it was durable while most of the backlog still waited in the broker.
     assert routine_at_sos, "the SOS never became durable"
     assert routine_at_sos[0] < BACKLOG // 2, routine_at_sos
+    # While the SOS was on its way out the routine backlog waited (hub.ingest.gate), and /metrics says so.
+    held = (metrics.REGISTRY.get_sample_value("hub_routine_held_seconds_total") or 0.0) - held_before
+    assert held > 0
     # Both sessions received it; it was processed once: one alert, raised once (the alert's repeat count
     # would be 2 if the routine session's copy had been processed too).
     assert durable_routine == BACKLOG
