@@ -48,7 +48,7 @@ class RoutineGate:
         self._commit = (float("-inf"), float("inf"))
         self._not_before = float("-inf")  # duty cycle: no new hold before this
         self._timer: asyncio.TimerHandle | None = None
-        self.holds = 0  # how many times routine work was held (tests and metrics read it)
+        self.holds = 0  # how many times routine work was held (tests read it)
 
     @property
     def held(self) -> bool:
