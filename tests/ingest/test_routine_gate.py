@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts.channels.base import Notification
 from hub.alerts.service import AlertService
@@ -22,17 +23,41 @@ from hub.ingest.register_writer import RegisterWriter
 from hub.models import RawMessage
 from hub.sources.delivery import Delivery
 from hub.store import SqliteStore
+from tests.ingest.test_fast_lane import T0, until
 from tests.site_fixture import make_site
 
-T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 ROUTINE = 200
 SOS_TOPIC = "zigbee2mqtt/h001_sos"
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Yield to the event loop until `condition` holds (the caller bounds the wait)."""
-    while not condition():  # noqa: ASYNC110  (plain lists and counters, not events)
-        await asyncio.sleep(0.005)
+def _site(tmp_path: Path, register_url: str) -> tuple[sessionmaker[Session], FrozenClock, BindingCache]:
+    """The test site's register, a frozen clock and its bindings, loaded."""
+    sessions = make_site(tmp_path, register_url)
+    bindings = BindingCache(sessions)
+    bindings.reload()
+    return sessions, FrozenClock(T0), bindings
+
+
+def _pipeline(
+    sessions: sessionmaker[Session],
+    clock: FrozenClock,
+    bindings: BindingCache,
+    store: SqliteStore,
+    gate: RoutineGate,
+    alerts: AlertService | None = None,
+) -> Pipeline:
+    """The real pipeline with `gate`, wired to `alerts` as the hub wires it (no alert service: none)."""
+    return Pipeline(
+        registry=DeviceRegistry.default(),
+        bindings=bindings.get,
+        store=store,
+        register=RegisterWriter(
+            sessions, on_alert_changes=None if alerts is None else alerts.escalator.on_alert_changes
+        ),
+        clock=clock,
+        on_alerts_committed=None if alerts is None else alerts.committed,
+        gate=gate,
+    )
 
 
 class HeldSms:
@@ -66,10 +91,7 @@ def _routine(pipeline: Pipeline, acked: list[str]) -> None:
 async def test_routine_readings_wait_until_the_sos_notification_is_sent(
     tmp_path: Path, register_url: str
 ) -> None:
-    sessions = make_site(tmp_path, register_url)
-    clock = FrozenClock(T0)
-    bindings = BindingCache(sessions)
-    bindings.reload()
+    sessions, clock, bindings = _site(tmp_path, register_url)
     sms = HeldSms()
     gate = RoutineGate(hold_max_s=60)  # only the worker's round may release it in this test
     acked: list[str] = []
@@ -79,15 +101,7 @@ async def test_routine_readings_wait_until_the_sos_notification_is_sent(
             AlertsConfig(), sessions, clock, extra_channels=[sms], on_round=gate.round_done
         ) as alerts,
     ):
-        pipeline = Pipeline(
-            registry=DeviceRegistry.default(),
-            bindings=bindings.get,
-            store=store,
-            register=RegisterWriter(sessions, on_alert_changes=alerts.escalator.on_alert_changes),
-            clock=clock,
-            on_alerts_committed=alerts.committed,
-            gate=gate,
-        )
+        pipeline = _pipeline(sessions, clock, bindings, store, gate, alerts)
         tasks = [asyncio.create_task(alerts.worker.run()), asyncio.create_task(pipeline.run())]
         try:
             async with asyncio.timeout(30):  # a guard against a hang, not a measurement
@@ -117,22 +131,12 @@ async def test_routine_readings_wait_until_the_sos_notification_is_sent(
 async def test_routine_readings_wait_no_longer_than_the_bound_when_nothing_is_sent(
     tmp_path: Path, register_url: str
 ) -> None:
-    sessions = make_site(tmp_path, register_url)
-    clock = FrozenClock(T0)
-    bindings = BindingCache(sessions)
-    bindings.reload()
+    sessions, clock, bindings = _site(tmp_path, register_url)
     gate = RoutineGate(hold_max_s=0.3)
     acked: list[str] = []
     async with SqliteStore(tmp_path / "ts.sqlite") as store:
         # No alert worker at all: nothing ever reports the SOS sent, the bound alone releases routine work.
-        pipeline = Pipeline(
-            registry=DeviceRegistry.default(),
-            bindings=bindings.get,
-            store=store,
-            register=RegisterWriter(sessions),
-            clock=clock,
-            gate=gate,
-        )
+        pipeline = _pipeline(sessions, clock, bindings, store, gate)
         flusher = asyncio.create_task(pipeline.run())
         try:
             async with asyncio.timeout(30):
