@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ingest import messages, one_run, queue_backlog  # noqa: E402
 from tests.services.influxdb import InfluxServer  # noqa: E402
-from tests.services.mosquitto import free_port, start_mosquitto  # noqa: E402
+from tests.services.mosquitto import Broker, free_port, start_mosquitto  # noqa: E402
 
 FLOWS = Path(__file__).resolve().parent / "nodered" / "flows.json"
 PACKAGES = ("node-red@4", "node-red-contrib-influxdb")
@@ -145,15 +147,38 @@ async def drain(
     return {"messages": result["count"], "msg_per_s": result["count"] / seconds}
 
 
-def nodered_round(args: argparse.Namespace, red: Path, workdir: Path) -> dict[str, float]:
-    """One Node-RED drain of the backlog on a fresh broker and InfluxDB."""
+@contextlib.contextmanager
+def fresh_services(workdir: Path, database: str) -> Iterator[tuple[Broker, InfluxServer]]:
+    """A private Mosquitto (the hub's queue limits) and InfluxDB with `database` created; stopped after."""
     broker = start_mosquitto(workdir / "mosquitto")
     influx = InfluxServer(workdir / "influx")
     try:
         influx.start()
-        query = urllib.parse.urlencode({"q": "CREATE DATABASE nodered"}).encode()
+        query = urllib.parse.urlencode({"q": f"CREATE DATABASE {database}"}).encode()
         with urllib.request.urlopen(f"{influx.url}/query", data=query, timeout=10):
             pass
+        yield broker, influx
+    finally:
+        broker.process.terminate()
+        broker.process.wait(10)
+        influx.stop()
+
+
+def round_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of a side-by-side round: how many rounds, and the backlog each drains."""
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--homes", type=int, default=2000)
+    parser.add_argument("--sos-rate", type=float, default=0.001)
+    parser.add_argument(
+        "--nodered-batch", type=int, default=5000, help="Node-RED's points per InfluxDB write"
+    )
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "eldercare-hub" / "nodered")
+
+
+def nodered_round(args: argparse.Namespace, red: Path, workdir: Path) -> dict[str, float]:
+    """One Node-RED drain of the backlog on a fresh broker and InfluxDB."""
+    with fresh_services(workdir, "nodered") as (broker, influx):
         settings = write_flow(
             workdir, (broker.host, broker.port), influx.url, args.messages, args.nodered_batch
         )
@@ -161,28 +186,19 @@ def nodered_round(args: argparse.Namespace, red: Path, workdir: Path) -> dict[st
         backlog = messages(args.messages, args.homes, args.sos_rate)
         asyncio.run(queue_backlog(broker.url, backlog))
         return asyncio.run(drain(red, args.cache, settings, broker.host, broker.port, 1800))
-    finally:
-        broker.process.terminate()
-        broker.process.wait(10)
-        influx.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--homes", type=int, default=2000)
-    parser.add_argument("--sos-rate", type=float, default=0.001)
-    parser.add_argument("--nodered-batch", type=int, default=5000, help="points per InfluxDB write")
+    round_arguments(parser)
     parser.add_argument(
         "--instances",
         type=int,
         default=os.cpu_count() or 1,
         help="partitioned hub instances (bench/ingest.py --instances); default: one per core",
     )
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "eldercare-hub" / "nodered")
     args = parser.parse_args()
     red = install(args.cache)
     ratios = []
