@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -83,6 +85,30 @@ async def test_twilio_unreachable_is_retryable() -> None:
         with pytest.raises(NotifyError) as err:
             await channels.sms.notify(note())
     assert err.value.retryable
+
+
+def test_twilio_channels_load_the_api_before_the_first_send() -> None:
+    """The library imports its message and call modules on first use (tens of ms): entering the channels,
+    at start or takeover, must do it, so that the first SOS afterwards does not wait for it. A fresh
+    interpreter, because any earlier test here has imported them already; the provider is unreachable,
+    so entering must send nothing."""
+    script = f"""
+import asyncio, sys
+from hub.alerts.channels.twilio import TwilioChannels
+from hub.alerts.settings import TwilioConfig
+wanted = ("twilio.rest.api.v2010.account.message", "twilio.rest.api.v2010.account.call")
+cfg = TwilioConfig(account_sid={ACCOUNT_SID!r}, from_number={FROM_NUMBER!r}, api_base="http://127.0.0.1:9",
+                   auth_token={AUTH_TOKEN!r})
+async def main():
+    before = [m in sys.modules for m in wanted]
+    async with TwilioChannels(cfg, ""):
+        print(before, [m in sys.modules for m in wanted])
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["[False,", "False]", "[True,", "True]"], out.stdout + out.stderr
 
 
 def test_twilio_signature_matches_the_documented_vector() -> None:
