@@ -8,7 +8,6 @@ listener but HTTP turned off. `influxdb` hands a test the server object so that 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,14 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.services.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = ROOT / "scripts" / "influxdb.sh"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def influxd_binary() -> str:
@@ -45,8 +40,8 @@ class InfluxServer:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
-        self.rpc_port = _free_port()
+        self.port = free_port()
+        self.rpc_port = free_port()
         self.binary = influxd_binary()
         self.config = workdir / "influxdb.conf"
         self.log = workdir / "influxd.log"

@@ -13,15 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.services.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE_CONF = ROOT / "deploy" / "mosquitto" / "hub-queues.conf"
-
-
-def free_port() -> int:
-    """Ask the kernel for a TCP port nobody listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 15.0) -> None:
