@@ -75,12 +75,11 @@ class Stages:
         self.bindings = BindingCache(self.sessions)
         self.bindings.reload()
         self.registry = DeviceRegistry.default()
-        self.store = SqliteStore(
-            folder / "series.sqlite"
-        )  # only to build the pipeline: accept writes nothing
+        # Only to build pipelines: `accept` writes nothing.
+        self.store = SqliteStore(folder / "series.sqlite")
+        self.decoder = self.pipeline(rules=False)
         self.raws = self.build_messages()
-        self.decoded = self.decode()
-        self.readings = [r for batch in self.decoded if batch for r in batch]
+        self.readings = [r for batch in self.decode() if batch for r in batch]
 
     def build_messages(self) -> list[RawMessage]:
         """One `RawMessage` a message, each received a microsecond after the one before (as the source does)."""
@@ -92,14 +91,8 @@ class Stages:
 
     def decode(self) -> list[list[Reading] | None]:
         """Every message decoded as the pipeline decodes it (None: not a device topic)."""
-        route_of, decode, bindings = self.registry.route, self.registry.decode, self.bindings.for_pipeline()
-        out: list[list[Reading] | None] = []
-        for raw in self.raws:
-            route = route_of(raw.topic)
-            out.append(
-                None if route is None else decode(raw, route, bindings[(route.ecosystem, route.external_id)])
-            )
-        return out
+        decode = self.decoder._decode  # the pipeline's own step: route, binding, decoder, checks
+        return [decode(raw) for raw in self.raws]
 
     def engine(self) -> RulesEngine:
         """A fresh rules engine with the site's register, as the hub starts it."""
@@ -114,16 +107,17 @@ class Stages:
         for reading in self.readings:
             observe(reading)
 
-    def pipeline(self) -> Pipeline:
-        """A pipeline with the full rules engine; `accept` does no I/O, so nothing is flushed."""
+    def pipeline(self, rules: bool = True) -> Pipeline:
+        """A pipeline with the full rules engine (or only the immediate rules); `accept` does no I/O, so
+        nothing is flushed."""
         return Pipeline(
             registry=self.registry,
             bindings=self.bindings.for_pipeline,
             store=self.store,
             register=RegisterWriter(self.sessions),
             clock=_Fixed(),
-            rules=self.engine(),
-            max_pending=len(self.raws) + 1,
+            rules=self.engine() if rules else None,
+            max_pending=len(self.backlog) + 1,
         )
 
     def accept(self, pipeline: Pipeline, deliveries: list[Delivery]) -> None:
