@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import messages, queue_backlog  # noqa: E402
+from bench.ingest import messages, partition_counts, queue_backlog  # noqa: E402
 from bench.sidebyside import fresh_services, install, nodered_round, round_arguments  # noqa: E402
 from hub.cluster import partition_of  # noqa: E402
 
@@ -45,22 +45,12 @@ BATCH = 5000  # points per InfluxDB write, as the reference flow's default (--no
 DATABASE = "floor"
 
 
-def _home(topic: str) -> str:
-    """The bench's topics name the home first: zigbee2mqtt/h0042_motion, tele/h0042_water/SENSOR."""
-    return topic.split("/")[1].split("_")[0]
-
-
-def _partition(home: str, partitions: int) -> int:
-    """The partition of a topic's home, as the hub places it (home codes are H0042 in the register)."""
-    return partition_of(home.upper(), partitions)
-
-
 def partition_filters(homes: int, part: int, partitions: int) -> list[str]:
     """The per-device topic filters of one partition's homes (three devices a home)."""
     out: list[str] = []
     for h in range(homes):
         home = f"h{h:04d}"
-        if _partition(home, partitions) == part:
+        if partition_of(f"H{h:04d}", partitions) == part:  # the register's home code, as the hub places it
             out += [f"zigbee2mqtt/{home}_motion", f"zigbee2mqtt/{home}_sos", f"tele/{home}_water/SENSOR"]
     return out
 
@@ -152,9 +142,7 @@ def python_round(args: argparse.Namespace, mode: str, workdir: Path) -> dict[str
         for i in range(parts):
             asyncio.run(_prime(broker.url, f"floor-{i}", partition_filters(args.homes, i, parts)))
         backlog = messages(args.messages, args.homes, args.sos_rate)
-        expected = [0] * parts
-        for topic, _ in backlog:
-            expected[_partition(_home(topic), parts)] += 1
+        expected = partition_counts(backlog, parts)
         asyncio.run(queue_backlog(broker.url, backlog))
         children = [
             subprocess.Popen(

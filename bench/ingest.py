@@ -344,7 +344,7 @@ def one_run(
 _HOME = re.compile(r"/h(\d+)_")
 
 
-def _partition_counts(backlog: list[tuple[str, bytes]], partitions: int) -> list[int]:
+def partition_counts(backlog: list[tuple[str, bytes]], partitions: int) -> list[int]:
     """How many of the backlog's messages fall into each partition (by their home, as the hub places it)."""
     counts = [0] * partitions
     for topic, _ in backlog:
@@ -419,7 +419,7 @@ def _partitioned_run(
             hub.stop()
     # 2. The backlog, while every instance is away.
     asyncio.run(queue_backlog(broker.urls[-1], backlog, broker.protocol))
-    expected = _partition_counts(backlog, instances)
+    expected = partition_counts(backlog, instances)
     # 3. All together; each knows how many messages its partition holds.
     _heartbeat_all(register_url, names)
     children = [
