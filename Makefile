@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench native clean-native clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,10 +12,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+# The per-message modules compiled with mypyc (hub/native.py); skipped with a warning where no C compiler is.
+native: $(STAMP)
+	$(BIN)/python -m hub.native_build
+
+clean-native: $(STAMP)
+	$(BIN)/python -m hub.native_build --clean
+
+demo: $(STAMP) native
 	$(BIN)/eldercare-hub demo
 
-test: $(STAMP)
+test: $(STAMP) native
 	bash scripts/services.sh
 	$(BIN)/ruff check hub tests bench
 	$(BIN)/mypy
@@ -28,9 +35,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-bench: $(STAMP)
+bench: $(STAMP) native
 	bash scripts/services.sh
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) data build *.egg-info
+	rm -rf $(VENV) data build *.egg-info hub/native-build.json
+	find hub -name '*.so' -delete

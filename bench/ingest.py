@@ -42,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hub import native  # noqa: E402
 from hub.cluster import partition_of  # noqa: E402
 from tests.hubproc import HubProcess, cli, sos_site, write_config  # noqa: E402
 from tests.services.influxdb import InfluxServer  # noqa: E402
@@ -548,7 +549,7 @@ def main() -> None:
         f"SOS rate {args.sos_rate:.1%}): "
         f"{med['msg_per_s']:,.0f} msg/s ({med['with_startup_msg_per_s']:,.0f} with start-up), lag p50 {med['lag_p50_ms']:.0f} ms, p99 {med['lag_p99_ms']:.0f} ms, "
         f"peak RSS {med['peak_rss_mb']:.0f} MB, {med['drain_cpu_us_per_msg']:.0f} us CPU a message while draining; "
-        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {native.describe()}"
     )
 
 

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import messages, one_run, queue_backlog  # noqa: E402
+from hub import native  # noqa: E402
 from tests.services.influxdb import InfluxServer  # noqa: E402
 from tests.services.mosquitto import Broker, free_port, start_mosquitto  # noqa: E402
 
@@ -219,7 +220,7 @@ def main() -> None:
     print(
         f"median ratio hub / Node-RED over {args.rounds} rounds: {statistics.median(ratios):.2f} "
         f"({args.messages:,} messages, {args.instances} hub instance(s), {os.cpu_count()} cores, "
-        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; target >= 1.5)"
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; target >= 1.5; {native.describe()})"
     )
 
 

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import messages  # noqa: E402
+from hub import native  # noqa: E402
 from hub.app import BindingCache  # noqa: E402
 from hub.devices.registry import DeviceRegistry  # noqa: E402
 from hub.ingest.pipeline import Pipeline  # noqa: E402
@@ -164,7 +165,8 @@ def main() -> None:
             )
     per_reading = len(stages.readings) / n
     print(
-        f"{n:,} messages, {args.homes} homes, {per_reading:.2f} readings a message, median of {args.repeats}:"
+        f"{n:,} messages, {args.homes} homes, {per_reading:.2f} readings a message, median of {args.repeats} "
+        f"({native.describe()}):"
     )
     for stage, seconds in times.items():
         print(f"  {stage:14s} {1e6 * statistics.median(seconds) / n:6.2f} us a message")

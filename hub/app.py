@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub import native
 from hub.alerts.service import AlertService
 from hub.bootstrap import open_register
 from hub.care.loop import run_care_loop
@@ -233,6 +234,8 @@ async def run_hub(
     On a PostgreSQL register the hub is one instance of a cluster: it is active only while it holds the
     lease (`hub.standby.run_cluster`); on SQLite it is the only process and always active.
     """
+    native.check()  # a compiled module older than its source would run old code
+    LOGGER.info(native.describe())
     stops: list[HubStopped] = []
     hub = _HubArgs(clock or SystemClock(), started, on_batch_durable, stops)
     try:
