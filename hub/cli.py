@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hub import native
 from hub.alerts import commands as alerts_commands
 from hub.care import commands as care_commands
 from hub.cli_support import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_of, open_sessions, print_json
@@ -162,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:
+        native.check()  # every command reads the register or decodes through the compiled modules
         return int(args.func(args))
     except ConfigError as exc:
         print(f"配置错误 configuration error:\n{exc}", file=sys.stderr)
