@@ -165,10 +165,11 @@ def parse_availability(payload: bytes, what: str) -> float:
     """`online`/`offline`, plain (Zigbee2MQTT 1.x, ESPHome, Tasmota LWT) or as ``{"state": "online"}``."""
     text = payload_text(payload, what)
     if text.startswith("{"):
-        obj = parse_json_object(payload, what)
-        text = obj.get("state", "")
-        if not isinstance(text, str):
-            raise DeviceError(f"{what}: field 'state' must be online/offline, got {text!r}")
+        # Its own name: compiled (hub/native.py), a non-string assigned to `text` would be a TypeError.
+        state = parse_json_object(payload, what).get("state", "")
+        if not isinstance(state, str):
+            raise DeviceError(f"{what}: field 'state' must be online/offline, got {state!r}")
+        text = state
     value = _AVAILABILITY_WORDS.get(text.lower())
     if value is None:
         raise DeviceError(f"{what}: availability must be online or offline, got {text!r}")

@@ -96,7 +96,7 @@ def _decode_gen2(payload: bytes, route: Route, binding: Binding, received_at: da
     ts = received_at if params.get("ts") is None else m.parse_epoch_seconds(params["ts"], "params.ts")
     if method == "NotifyEvent":
         pairs = _events(params, binding.settings)
-    elif method in _STATUS_METHODS:
+    elif isinstance(method, str) and method in _STATUS_METHODS:  # an object or a list is no method name
         pairs = _status(params)
     else:
         raise DeviceError(f"shelly events/rpc: unknown method {method!r}")

@@ -67,8 +67,9 @@ def _aqara_button_convert(state: Mapping[str, Any], settings: Mapping[str, Any])
     if key is None or state[key] is None:
         return []
     action = state[key]
-    if action in _AQARA_RELEASES:  # the end of a hold, not another press
+    if isinstance(action, str) and action in _AQARA_RELEASES:  # the end of a hold, not another press
         return []
+    # Not a string (an object, a list): unhashable, so it is looked up only once it is known to be one.
     count = _AQARA_PRESSES.get(action) if isinstance(action, str) else None
     if count is None:
         raise DeviceError(f"field '{key}' has an unknown button action {action!r}")
