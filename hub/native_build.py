@@ -58,7 +58,7 @@ def up_to_date() -> bool:
         recorded = json.loads(MANIFEST.read_text(encoding="utf-8"))
     except ValueError:
         return False
-    return bool(recorded == source_hashes(ROOT))
+    return bool(recorded == source_hashes(ROOT)) and compiled_modules() == list(MODULES)
 
 
 def _run_setuptools(args: Sequence[str]) -> None:
