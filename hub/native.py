@@ -4,8 +4,9 @@ The modules every message passes through — the device decoders, the value type
 are ordinary typed Python. `make native` (`python -m hub.native_build`) compiles the ones in
 `MODULES` with mypyc into extension modules beside their sources; Python imports an extension module in
 preference to the `.py` file of the same name, so the hub then runs them compiled: `Pipeline.accept`
-(decode, counters, rules) took 8.0 µs a message instead of 11.2 (`bench/stages.py`, docs/scaling.md §1). Without a C compiler the build is skipped and the hub runs
-the same sources as Python: the behaviour is the same, only slower.
+(decode, counters, rules) took 8.0 µs a message instead of 11.2 (`bench/stages.py`, docs/scaling.md §1).
+Without a C compiler the build is skipped and the hub runs the same sources as Python: the behaviour is the
+same, only slower.
 
 A compiled module does not follow later edits of its source, and a stale one would run old code without a
 word. The build therefore writes a manifest (`MANIFEST`) of the SHA-256 of every source it compiled, and
