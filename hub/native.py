@@ -63,9 +63,22 @@ class NativeBuildError(HubError):
     """A compiled module does not match its source (edited, or not made by the last build)."""
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def source_hashes(root: Path) -> dict[str, str]:
     """SHA-256 of each source in `MODULES` under the project `root` (what the manifest records)."""
-    return {module: hashlib.sha256((root / module).read_bytes()).hexdigest() for module in MODULES}
+    return {module: _sha256(root / module) for module in MODULES}
+
+
+def recorded_hashes(package: Path = PACKAGE) -> dict[str, str]:
+    """What the last build's manifest under `package` records ({} when there is none or it is unreadable)."""
+    try:
+        recorded: dict[str, str] = json.loads((package / MANIFEST.name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return recorded
 
 
 def extension_files(package: Path) -> list[Path]:
@@ -75,11 +88,9 @@ def extension_files(package: Path) -> list[Path]:
 
 
 def _source_of(extension: Path) -> Path:
-    name = extension.name
-    for suffix in EXTENSION_SUFFIXES:
-        if name.endswith(suffix):
-            return extension.with_name(name[: -len(suffix)] + ".py")
-    return extension
+    # `extension_files` only lists names that end with one of the suffixes.
+    suffix = next(s for s in EXTENSION_SUFFIXES if extension.name.endswith(s))
+    return extension.with_name(extension.name[: -len(suffix)] + ".py")
 
 
 def stale(package: Path = PACKAGE) -> list[str]:
@@ -87,11 +98,7 @@ def stale(package: Path = PACKAGE) -> list[str]:
     extensions = extension_files(package)
     if not extensions:
         return []
-    manifest = package / MANIFEST.name
-    try:
-        recorded: dict[str, str] = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        recorded = {}
+    recorded = recorded_hashes(package)
     root = package.parent
     problems: list[str] = []
     for extension in extensions:
@@ -103,7 +110,7 @@ def stale(package: Path = PACKAGE) -> list[str]:
             problems.append(f"{extension.relative_to(root)}: 不是上次编译的产物 not made by the last build")
         elif not source.exists():
             problems.append(f"{extension.relative_to(root)}: 源文件已删除 its source {module} is gone")
-        elif hashlib.sha256(source.read_bytes()).hexdigest() != recorded[module]:
+        elif _sha256(source) != recorded[module]:
             problems.append(f"{module}: 编译后源文件已修改 changed since it was compiled")
     return problems
 

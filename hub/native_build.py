@@ -30,6 +30,7 @@ from hub.native import (
     PACKAGE,
     compiled_modules,
     extension_files,
+    recorded_hashes,
     source_hashes,
     stale,
 )
@@ -52,13 +53,9 @@ def remove_build(package: Path = PACKAGE) -> int:
 
 def up_to_date() -> bool:
     """Whether every module of `MODULES` is compiled from its present source."""
-    if not MANIFEST.exists() or stale():
+    if stale():
         return False
-    try:
-        recorded = json.loads(MANIFEST.read_text(encoding="utf-8"))
-    except ValueError:
-        return False
-    return bool(recorded == source_hashes(ROOT)) and compiled_modules() == list(MODULES)
+    return recorded_hashes() == source_hashes(ROOT) and compiled_modules() == list(MODULES)
 
 
 def _run_setuptools(args: Sequence[str]) -> None:
