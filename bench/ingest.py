@@ -180,6 +180,9 @@ def child(config: Path, expected: int) -> None:
             async def latest(self, home=None):
                 return []
 
+            async def query_homes(self, homes, start, end):
+                return {}
+
             def pending(self):
                 return 0
 

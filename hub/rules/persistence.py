@@ -29,6 +29,9 @@ from hub.rules.tables import RuleState
 from hub.store.base import TimeSeriesStore
 
 LOGGER = logging.getLogger(__name__)
+# Homes whose stored readings one query of a restore fetches (the answer for homes without a snapshot holds a
+# day of their readings, so the chunk bounds the memory of a restore too).
+RESTORE_HOMES_PER_QUERY = 200
 TIER_RANK = {"key": 0, "general": 1}  # a home with a key elder is watched as key
 
 
@@ -152,24 +155,41 @@ async def restore_engine(
     store: TimeSeriesStore,
     now: datetime,
 ) -> int:
-    """Restore each home from `snapshot` and replay the readings stored since; readings replayed."""
+    """Restore each home from `snapshot` and replay the readings stored since; readings replayed.
+
+    The readings are fetched `RESTORE_HOMES_PER_QUERY` homes at a time (`query_homes`), not one query a
+    home: at 1.4 ms a query, 20,000 homes took half a minute of a takeover. Homes are taken in the order
+    of their replay start, and one query reads from the earliest start of its homes; each home then replays
+    only its own readings since its own start.
+    """
     replayed = 0
     horizon = now - timedelta(hours=engine.config.rebuild_max_hours)
+    starts: dict[str, datetime] = {}
     for code in sorted(engine.homes):
         saved = snapshot.get(code)
-        start = horizon
+        starts[code] = horizon
         if saved is not None:
             state, saved_at = saved
             engine.restore(code, state, now)
-            start = max(saved_at, horizon)
-        readings = await store.query(code, None, start, now)
-        if saved is None:
-            # No snapshot: the home has been watched since its oldest stored reading (or from now on).
-            home = engine.homes[code]
-            home.since = home.last_sign = home.last_inside = (readings[0].ts if readings else now).timestamp()
-        for reading in readings:
-            engine.observe(reading)  # candidates dropped: they were raised before the restart
-        replayed += len(readings)
+            starts[code] = max(saved_at, horizon)
+    # A home's start is its snapshot's time: homes snapshotted together (a chunk of `save`) share one.
+    # Stable sort: homes of one start stay in code order.
+    order = sorted(starts, key=starts.__getitem__)
+    for first in range(0, len(order), RESTORE_HOMES_PER_QUERY):
+        codes = order[first : first + RESTORE_HOMES_PER_QUERY]
+        found = await store.query_homes(codes, starts[codes[0]], now)
+        for code in codes:
+            start = starts[code]
+            readings = [r for r in found.get(code, ()) if r.ts >= start]
+            if code not in snapshot:
+                # No snapshot: the home has been watched since its oldest stored reading (or from now on).
+                home = engine.homes[code]
+                home.since = home.last_sign = home.last_inside = (
+                    readings[0].ts if readings else now
+                ).timestamp()
+            for reading in readings:
+                engine.observe(reading)  # candidates dropped: they were raised before the restart
+            replayed += len(readings)
     return replayed
 
 

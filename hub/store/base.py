@@ -31,6 +31,14 @@ class TimeSeriesStore(Protocol):
         """Readings of one home (optionally one signal) with start <= ts < end, oldest first."""
         ...
 
+    async def query_homes(
+        self, homes: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[Reading]]:
+        """Readings of each of `homes` with start <= ts < end, each home's oldest first; a home without
+        any is absent. One round trip for many homes: a restore of thousands of homes must not take one
+        query a home (the takeover time of a standby grows with it)."""
+        ...
+
     async def latest(self, home: str | None = None) -> list[Reading]:
         """The newest reading per (home, device, signal), for one home or all."""
         ...

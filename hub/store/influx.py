@@ -50,6 +50,28 @@ _T = TypeVar("_T")
 _TRANSIENT_4XX = frozenset({404, 408, 429})
 _ALL_SIGNALS = tuple(str(s) for s in Signal)
 _SIGNAL_NAMES = frozenset(_ALL_SIGNALS)
+# Homes per query of `query_homes`. InfluxDB 1.6 answers an OR of many tag predicates in more than linear
+# time: 2,000 homes took 0.75 s in queries of 50 homes, 0.85 s of 200, 1.4 s of 1,000 (2.9 s one a home).
+QUERY_HOMES_CHUNK = 50
+
+
+def _add_rows(readings: list[Reading], home: str, series: dict[str, Any]) -> None:
+    """The rows of one series of a `SELECT "value","device","unit"` answer, as readings of `home`."""
+    name = series.get("name", "")
+    if name not in _SIGNAL_NAMES:
+        return
+    sig = Signal(name)
+    col = {c: i for i, c in enumerate(series["columns"])}
+    t, v, d, u = col["time"], col["value"], col["device"], col["unit"]
+    for row in series.get("values") or []:
+        if row[v] is None:
+            continue
+        readings.append(Reading(home, row[d] or "", sig, float(row[v]), from_ns(row[t]), row[u] or ""))
+
+
+def _reading_order(reading: Reading) -> tuple[datetime, str, str]:
+    """Oldest first; readings of one instant by signal, then device (as every store returns them)."""
+    return (reading.ts, reading.signal, reading.device)
 
 
 class _Transient(Exception):
@@ -427,20 +449,33 @@ class InfluxStore:
         )
         readings: list[Reading] = []
         for series in await self._query(q):
-            name = series.get("name", "")
-            if name not in _SIGNAL_NAMES:
-                continue
-            sig = Signal(name)
-            col = {c: i for i, c in enumerate(series["columns"])}
-            t, v, d, u = col["time"], col["value"], col["device"], col["unit"]
-            for row in series.get("values") or []:
-                if row[v] is None:
-                    continue
-                readings.append(
-                    Reading(home, row[d] or "", sig, float(row[v]), from_ns(row[t]), row[u] or "")
-                )
-        readings.sort(key=lambda r: (r.ts, r.signal, r.device))
+            _add_rows(readings, home, series)
+        readings.sort(key=_reading_order)
         return readings
+
+    async def query_homes(
+        self, homes: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[Reading]]:
+        """Readings of each of `homes` with start <= ts < end, each home's oldest first (none: absent).
+
+        One query per `QUERY_HOMES_CHUNK` homes (POSTed: the WHERE clause is long), grouped by home.
+        Only what InfluxDB holds is seen, as with `query`.
+        """
+        out: dict[str, list[Reading]] = {}
+        span = f"time >= {to_ns(start)} AND time < {to_ns(end)}"
+        for first in range(0, len(homes), QUERY_HOMES_CHUNK):
+            chunk = homes[first : first + QUERY_HOMES_CHUNK]
+            which = " OR ".join(f'"home" = {quote_literal(home)}' for home in chunk)
+            q = (
+                f'SELECT "value","device","unit" FROM {self._from(None)} '
+                f'WHERE ({which}) AND {span} GROUP BY "home"'
+            )
+            for series in await self._query(q, method="POST"):
+                home = (series.get("tags") or {}).get("home", "")
+                _add_rows(out.setdefault(home, []), home, series)
+        for readings in out.values():
+            readings.sort(key=_reading_order)
+        return {home: readings for home, readings in out.items() if readings}
 
     async def latest(self, home: str | None = None) -> list[Reading]:
         """The newest reading per (home, device, signal), for one home or all."""

@@ -117,6 +117,17 @@ class MemoryStore:
         ]
         return [item[3] for item in heapq.merge(*parts, key=lambda item: item[:3])]
 
+    async def query_homes(
+        self, homes: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[Reading]]:
+        """Readings of each of `homes` with start <= ts < end, each home's oldest first (none: absent)."""
+        out: dict[str, list[Reading]] = {}
+        for home in homes:
+            readings = await self.query(home, None, start, end)
+            if readings:
+                out[home] = readings
+        return out
+
     async def latest(self, home: str | None = None) -> list[Reading]:
         """The newest reading per (home, device, signal), for one home or all."""
         rows = [r for key, r in self._latest.items() if home is None or key[0] == home]

@@ -28,6 +28,8 @@ from hub.store.lineprotocol import EPOCH, from_ns, to_ns
 _T = TypeVar("_T")
 _ONE_US_NS = 1000
 _US = timedelta(microseconds=1)
+# Homes per SELECT of `query_homes`: SQLite before 3.32 allows at most 999 host parameters in a statement.
+_HOMES_PER_SELECT = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -199,6 +201,23 @@ class SqliteStore:
             Reading(home, device, Signal(sig), value, from_ns(ts), unit)
             for sig, ts, device, value, unit in rows
         ]
+
+    async def query_homes(
+        self, homes: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[Reading]]:
+        """Readings of each of `homes` with start <= ts < end, each home's oldest first (none: absent)."""
+        out: dict[str, list[Reading]] = {}
+        for first in range(0, len(homes), _HOMES_PER_SELECT):
+            chunk = list(homes[first : first + _HOMES_PER_SELECT])
+            sql = (
+                "SELECT home, signal, ts, device, value, unit FROM readings "
+                f"WHERE home IN ({','.join('?' * len(chunk))}) AND ts >= ? AND ts < ? "
+                "ORDER BY home, ts, signal, device"
+            )
+            rows = await self._run(self._select, sql, (*chunk, to_ns(start), to_ns(end)))
+            for home, sig, ts, device, value, unit in rows:
+                out.setdefault(home, []).append(Reading(home, device, Signal(sig), value, from_ns(ts), unit))
+        return out
 
     async def latest(self, home: str | None = None) -> list[Reading]:
         """The newest reading per (home, device, signal), for one home or all."""

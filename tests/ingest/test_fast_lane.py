@@ -67,6 +67,11 @@ class HeldStore:
     async def query(self, home: str, signal: Signal | None, start: datetime, end: datetime) -> list[Reading]:
         return await self.inner.query(home, signal, start, end)
 
+    async def query_homes(
+        self, homes: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[Reading]]:
+        return await self.inner.query_homes(homes, start, end)
+
     async def latest(self, home: str | None = None) -> list[Reading]:
         return await self.inner.latest(home)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,10 +15,11 @@ from hub.alerts.store import list_alerts
 from hub.app import RunningHub, run_hub
 from hub.clock import FrozenClock
 from hub.config import parse_config
-from hub.models import RawMessage, Signal
+from hub.models import RawMessage, Reading, Signal
 from hub.register.db import make_engine as make_db_engine
 from hub.register.db import session_factory
-from hub.rules.persistence import load_snapshot, restore_engine, save_snapshot
+from hub.rules import persistence
+from hub.rules.persistence import load_snapshot, restore_engine, save_snapshot, write_snapshot_rows
 from hub.rules.state import Baseline
 from hub.sources.delivery import Delivery
 from hub.store import SqliteStore
@@ -55,6 +56,67 @@ async def test_snapshot_and_time_series_restore_the_window(register_url: str, tm
     raised = sweep_until(restarted, local(2, 23, 1))
     assert kinds(raised) == ["inactivity"]
     assert raised[0].at - (local(2, 11) + timedelta(seconds=1)) < timedelta(hours=12, minutes=1)
+
+
+class _CountingStore(SqliteStore):
+    """A SQLite store that counts the restore's round trips."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.calls: list[str] = []
+
+    async def query(self, home: str, signal: Signal | None, start: datetime, end: datetime) -> list[Reading]:
+        self.calls.append("query")
+        return await super().query(home, signal, start, end)
+
+    async def query_homes(
+        self, homes: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[Reading]]:
+        self.calls.append(f"query_homes {len(homes)}")
+        return await super().query_homes(homes, start, end)
+
+
+async def test_a_restore_reads_many_homes_a_query_and_replays_each_from_its_own_snapshot(
+    register_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """H1 snapshotted at 10:00, H2 at 12:00, H3 never: one query reads H3 and H1 (from H3's start), each
+    home replays only what came after its own snapshot, and no home costs a query of its own."""
+    monkeypatch.setattr(persistence, "RESTORE_HOMES_PER_QUERY", 2)
+    codes = ("H1", "H2", "H3")
+    sessions = session_factory(make_db_engine(register_url))
+    engine = make_engine("key", codes=codes)
+    for code in codes[:2]:
+        motion(engine, local(2, 9), home=code)
+    snap = engine.snapshot()
+    with sessions.begin() as session:
+        write_snapshot_rows(session, {"H1": snap["H1"]}, local(2, 10))
+        write_snapshot_rows(session, {"H2": snap["H2"]}, local(2, 12))
+
+    def active(code: str, at: datetime) -> list[Reading]:
+        return [reading(code, "motion", Signal.MOTION, v, at + timedelta(seconds=v)) for v in (0, 1)]
+
+    async with _CountingStore(tmp_path / "ts.sqlite") as store:
+        # H1's 9:30 and H2's 11:00 activity are in their snapshots already: replayed again, they would
+        # count twice (H1's comes back with H3's, read from H3's earlier start).
+        await store.write(
+            active("H1", local(2, 9, 30))
+            + active("H1", local(2, 11))
+            + active("H2", local(2, 11))
+            + active("H2", local(2, 13))
+            + active("H3", local(2, 11))
+        )
+        restarted = make_engine("key", codes=codes, at=local(2, 14))
+        with sessions() as session:
+            snapshot = load_snapshot(session)
+        replayed = await restore_engine(restarted, snapshot, store, local(2, 14))
+
+    assert replayed == 6
+    assert store.calls == ["query_homes 2", "query_homes 1"]
+    homes = restarted.homes
+    assert homes["H1"].last_sign == (local(2, 11) + timedelta(seconds=1)).timestamp()
+    assert homes["H2"].last_sign == (local(2, 13) + timedelta(seconds=1)).timestamp()
+    assert homes["H3"].since == local(2, 11).timestamp()
+    assert homes["H3"].last_sign == (local(2, 11) + timedelta(seconds=1)).timestamp()
 
 
 async def test_a_partitioned_instance_replaces_only_its_own_homes_snapshot_rows(register_url: str) -> None:

@@ -103,3 +103,34 @@ async def test_a_large_write_is_split_into_batches_and_nothing_is_lost(store: Ti
     got = await store.query("h1", Signal.POWER, T0, T0 + timedelta(minutes=1))
 
     assert got == [r for r in readings if r.home == "h1"]
+
+
+async def test_query_homes_gives_each_home_what_its_own_query_gives(store: TimeSeriesStore) -> None:
+    # More homes than one query of any store takes (InfluxDB 50, SQLite 500), an awkward name among them,
+    # and a home whose name is the start of another's (a prefix must not match).
+    homes = [f"h{i}" for i in range(520)] + [AWKWARD_HOME, "h1x"]
+    written = []
+    for i, home in enumerate(homes):
+        written += heart_rates(home, AWKWARD_DEVICE if i % 2 else "watch", 3, first=60.0 + i % 40)
+        if i % 7 == 0:
+            written.append(
+                Reading(home, "button", Signal.SOS, 1.0, T0 + timedelta(seconds=1, microseconds=5))
+            )
+    await store.write(written)
+    asked = [h for h in homes if h != "h1x"] + ["nobody"]
+    start, end = T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)
+
+    got = await store.query_homes(asked, start, end)
+
+    expected: dict[str, list[Reading]] = {}
+    for r in sorted(written, key=lambda r: (r.ts, r.signal, r.device)):
+        if r.home in asked and start <= r.ts < end:
+            expected.setdefault(r.home, []).append(r)
+    assert got == expected
+    assert "h1x" not in got and "nobody" not in got and len(got) == len(asked) - 1
+    for home in ("h0", "h7", "h519", AWKWARD_HOME):
+        assert got[home] == await store.query(home, None, start, end)
+    assert [(r.signal, r.ts) for r in got["h7"]] == [
+        (Signal.HEART_RATE, T0 + timedelta(seconds=1)),
+        (Signal.SOS, T0 + timedelta(seconds=1, microseconds=5)),
+    ]
