@@ -200,13 +200,13 @@ def child(config: Path, expected: int) -> None:
             first_receipt.append(min(d.message.received_at.timestamp() for d in batch))
             first_cpu.append(time.process_time())
             if os.environ.get("BENCH_DEBUG"):
-                with open(os.environ["BENCH_DEBUG"], "a") as fh:
+                with open(os.environ["BENCH_DEBUG"] + f".{os.getpid()}", "a") as fh:
                     fh.write(
                         f"first batch: frozen {gc.get_freeze_count()}, tracked {len(gc.get_objects())}\n"
                     )
         lags.extend(now - d.message.received_at.timestamp() for d in batch)
         if os.environ.get("BENCH_DEBUG"):
-            with open(os.environ["BENCH_DEBUG"], "a") as fh:
+            with open(os.environ["BENCH_DEBUG"] + f".{os.getpid()}", "a") as fh:
                 fh.write(
                     f"{now:.3f} batch {len(batch)} lag {now - batch[0].message.received_at.timestamp():.3f}\n"
                 )

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import socket
 from types import TracebackType
-from typing import Self
-
-from amqtt.broker import Broker, BrokerConfig
+from typing import TYPE_CHECKING, Self
 
 from hub.sources.errors import SourceError
+
+if TYPE_CHECKING:
+    from amqtt.broker import Broker
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ class EmbeddedBroker:
 
     async def __aenter__(self) -> Self:
         """Start listening."""
+        # Imported here, not with the module: amqtt takes 0.1 s to import, and only the demo's hub (no
+        # broker URL configured) runs it; every hub process of a real site imports this module.
+        from amqtt.broker import Broker, BrokerConfig
+
         config = BrokerConfig.from_dict(
             {
                 "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
