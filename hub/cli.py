@@ -34,9 +34,10 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # amqtt and gmqtt are chatty at INFO, and APScheduler logs every job it adds and runs: a log that
-    # reports routine hides the failures. Their warnings and errors (a job that raised, a missed run) show.
-    for noisy in ("amqtt", "transitions", "gmqtt", "alembic", "apscheduler"):
+    # amqtt and gmqtt are chatty at INFO, APScheduler logs every job it adds and runs, and Twilio's client
+    # a block of lines for each request it sends: a log that reports routine hides the failures. Their
+    # warnings and errors (a job that raised, a missed run) show.
+    for noisy in ("amqtt", "transitions", "gmqtt", "alembic", "apscheduler", "twilio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,7 @@ from twilio.request_validator import RequestValidator
 from hub.alerts.channels.base import Notification, NotifyError
 from hub.alerts.channels.dingtalk import DingTalkRobot
 from hub.alerts.channels.gsm import GsmModem, split_parts
+from hub.alerts.channels.log import LogNotifier
 from hub.alerts.channels.twilio import TwilioChannels
 from hub.alerts.channels.webhook import JsonWebhook
 from hub.alerts.channels.wecom import WeComRobot
@@ -25,6 +27,24 @@ CHINESE = "【居家监护】张秀英紧急呼叫告警 11月28日14:05：按�
 
 def note(text: str = CHINESE, recipient: str = "13900000001") -> Notification:
     return Notification(7, recipient, text, "a7-r0-s0-sms-13900000001", outbox_id=11)
+
+
+# -- the log ------------------------------------------------------------------------------------------
+
+
+async def test_the_log_channel_writes_every_notification_with_the_phone_numbers_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = LogNotifier()
+    text = CHINESE + " 联系人李明 13812345678"
+    with caplog.at_level(logging.WARNING, logger="hub.alerts.notify"):
+        await log.notify(note(text, recipient="13900000001"))
+
+    [line] = [r.getMessage() for r in caplog.records if r.name == "hub.alerts.notify"]
+    assert "13900000001" not in line and "13812345678" not in line
+    assert "139****0001" in line and "138****5678" in line
+    assert "通知 7 → " in line and "张秀英紧急呼叫告警" in line and "回复1 A7接单" in line
+    assert log.sent[-1].recipient == "13900000001"  # the channel itself keeps what it was given
 
 
 # -- Twilio ------------------------------------------------------------------------------------------

@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 
 from hub.alerts.channels.base import Notification
+from hub.care.idcard import mask_phones
 
 LOGGER = logging.getLogger("hub.alerts.notify")
 
 
 class LogNotifier:
-    """Logs notifications at WARNING so an operator tailing the log sees every alert."""
+    """Logs notifications at WARNING so an operator tailing the log sees every alert.
+
+    Phone numbers are masked in the log line (138****5678), the recipient's and any in the text: a log
+    file is copied, shipped and kept without the audit that guards the register; staff get the full
+    numbers from the register through its audited reveal (`POST /api/v1/elders/{code}/reveal`)."""
 
     name = "log"
 
@@ -19,7 +24,12 @@ class LogNotifier:
 
     async def notify(self, notification: Notification) -> str:
         """Log it; this channel cannot fail (it ends every fallback chain)."""
-        LOGGER.warning("通知 %s → %s: %s", notification.alert_id, notification.recipient, notification.text)
+        LOGGER.warning(
+            "通知 %s → %s: %s",
+            notification.alert_id,
+            mask_phones(notification.recipient),
+            mask_phones(notification.text),
+        )
         self.sent.append(notification)
         del self.sent[:-1000]  # bounded
         return ""
