@@ -481,16 +481,17 @@ def _http_port(config: Path) -> int:
 
 
 def _until_owned(hub: HubProcess, partitions: list[int], limit: float = 120) -> None:
-    """Until `hub` says it owns exactly `partitions` with its MQTT session up."""
+    """Until `hub` says it owns exactly `partitions` with its MQTT session up and every check passing."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if hub.proc is not None and hub.proc.poll() is not None:
             raise RuntimeError(f"{hub.log.name}: exited; {hub.log.read_text()[-3000:]}")
-        health = hub.health()
+        answer = hub.healthz()
         if (
-            health
-            and health.get("cluster", {}).get("partitions") == partitions
-            and health.get("mqtt_connected")
+            answer is not None
+            and answer[0] == 200
+            and answer[1].get("cluster", {}).get("partitions") == partitions
+            and answer[1].get("mqtt_connected")
         ):
             return
         time.sleep(0.1)

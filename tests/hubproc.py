@@ -139,13 +139,24 @@ class HubProcess:
                 env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
             )
 
-    def health(self) -> dict[str, Any] | None:
-        """The /healthz body, or None if the hub does not answer."""
+    def healthz(self) -> tuple[int, dict[str, Any]] | None:
+        """The /healthz status and body, or None if the hub does not answer. A 503 (some check failing, or a
+        standby) still carries the body with every check, so it is read like a 200."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1) as r:
-                return dict(json.load(r))
+                return r.status, dict(json.load(r))
+        except urllib.error.HTTPError as exc:
+            try:
+                return exc.code, dict(json.load(exc))
+            except ValueError:
+                return None
         except (OSError, ValueError):
             return None
+
+    def health(self) -> dict[str, Any] | None:
+        """The /healthz body, whatever its status, or None if the hub does not answer."""
+        answer = self.healthz()
+        return None if answer is None else answer[1]
 
     def health_pending(self) -> int:
         """Messages the hub has accepted but not yet made durable (-1 when it does not answer)."""
@@ -153,28 +164,23 @@ class HubProcess:
         return -1 if health is None else int(health.get("pending", -1))
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Until the hub answers /healthz with an MQTT connection up."""
+        """Until the hub answers /healthz 200 (every check passing) with an MQTT connection up."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(
                     f"hub exited with {self.proc.returncode}; log: {self.log.read_text()[-3000:]}"
                 )
-            h = self.health()
-            if h and h.get("mqtt_connected"):
+            answer = self.healthz()
+            if answer is not None and answer[0] == 200 and answer[1].get("mqtt_connected"):
                 return
             time.sleep(0.1)
         raise RuntimeError(f"hub not ready after {timeout}s; log: {self.log.read_text()[-3000:]}")
 
     def role(self) -> str | None:
         """ "active" or "standby" as /healthz says, or None if the hub does not answer."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1) as r:
-                return str(json.load(r).get("role"))
-        except urllib.error.HTTPError as exc:  # 503 still carries the body
-            return str(json.load(exc).get("role"))
-        except (OSError, ValueError):
-            return None
+        health = self.health()
+        return None if health is None else str(health.get("role"))
 
     def wait_role(self, role: str, timeout: float = 60) -> float:
         """Until /healthz says `role`; the seconds it took."""
