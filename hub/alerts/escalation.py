@@ -26,7 +26,7 @@ from hub.alerts import messages
 from hub.alerts.elder_check import CHECK_FAILED, CHECKING, PURPOSE
 from hub.alerts.lifecycle import transition
 from hub.alerts.model import ACTIVE_STATES, AlertState
-from hub.alerts.outbox import cancel_pending, enqueue, facts_for
+from hub.alerts.outbox import Entry, cancel_pending, enqueue, enqueue_all, facts_for
 from hub.alerts.policy import POLICIES, PRESS_KINDS, Policy, Step, choose_policy, first_step
 from hub.alerts.recipients import Recipient, recipients_for
 from hub.alerts.settings import AlertsConfig
@@ -360,40 +360,32 @@ class Escalator:
         """Queue "please act" messages to `people` over `routes`; the group robot gets one with the names.
 
         `template` and `params` are the message kind and values template-only channels send instead."""
+
+        def entry(tail: str, role: str, name: str, address: str, route: str, text: str) -> Entry:
+            return Entry(
+                alert_id=alert.id,
+                key=f"{key}-{tail}",
+                purpose="act",
+                role=role,
+                name=name,
+                address=address,
+                route=route,
+                text=text,
+                at=now,
+                not_before=not_before,
+                template=template,
+                params=params,
+            )
+
+        entries = []
         for route in routes:
             if route == "robot":
-                enqueue(
-                    session,
-                    alert_id=alert.id,
-                    key=f"{key}-robot",
-                    purpose="act",
-                    role="group",
-                    name="群机器人",
-                    address="group",
-                    route="robot",
-                    text=text_for("sms") + f" 已通知：{_names(people)}",
-                    at=now,
-                    not_before=not_before,
-                    template=template,
-                    params=params,
-                )
+                text = text_for("sms") + f" 已通知：{_names(people)}"
+                entries.append(entry("robot", "group", "群机器人", "group", "robot", text))
                 continue
-            for person in people:
-                enqueue(
-                    session,
-                    alert_id=alert.id,
-                    key=f"{key}-{route}-{person.phone}",
-                    purpose="act",
-                    role=person.role,
-                    name=person.name,
-                    address=person.phone,
-                    route=route,
-                    text=text_for(route),
-                    at=now,
-                    not_before=not_before,
-                    template=template,
-                    params=params,
-                )
+            text = text_for(route)
+            entries.extend(entry(f"{route}-{p.phone}", p.role, p.name, p.phone, route, text) for p in people)
+        enqueue_all(session, entries)
 
     def _people(
         self, session: Session, alert: Alert, targets: Sequence[str], local: datetime
