@@ -35,6 +35,7 @@ from hub.alerts.tables import Escalation, OutboxMessage
 from hub.alerts.templates import act_kind, alert_params
 from hub.clock import Clock
 from hub.cluster import HomeScope
+from hub.register.db import among
 from hub.register.models import Alert, AlertEvent, Elder
 
 LOGGER = logging.getLogger(__name__)
@@ -55,11 +56,15 @@ _ROLE_ZH = {
 }
 
 
-def _in_scope(scope: HomeScope | None) -> tuple[ColumnElement[bool], ...]:
-    """The condition that keeps an escalation query to the homes of `scope` (none when None)."""
+def _in_scope(session: Session, scope: HomeScope | None) -> tuple[ColumnElement[bool], ...]:
+    """The condition that keeps an escalation query to the homes of `scope` (none when None).
+
+    The home is looked up per escalation row (by the alert's key), so the database checks only the rows
+    the query's other conditions leave, not every alert the register ever had."""
     if scope is None:
         return ()
-    return (Escalation.alert_id.in_(select(Alert.id).where(Alert.home_id.in_(scope.home_ids))),)
+    home = select(Alert.home_id).where(Alert.id == Escalation.alert_id).scalar_subquery()
+    return (among(session, home, scope.home_ids),)
 
 
 def _names(people: Sequence[Recipient]) -> str:
@@ -201,7 +206,7 @@ class Escalator:
                     and_(Escalation.due_at.is_not(None), Escalation.due_at <= now),
                     and_(Escalation.renotify_at.is_not(None), Escalation.renotify_at <= now),
                 ),
-                *_in_scope(scope),
+                *_in_scope(session, scope),
             )
             .order_by(Escalation.id)
             .limit(limit)
@@ -258,10 +263,12 @@ class Escalator:
 
     def next_due(self, session: Session, scope: HomeScope | None = None) -> datetime | None:
         """The earliest pending escalation timer (a step, a duty ring or a press to tell) of `scope`."""
-        times = [
-            session.scalar(select(func.min(column)).where(column.is_not(None), *_in_scope(scope)))
-            for column in (Escalation.due_at, Escalation.renotify_at)
-        ]
+        times = session.execute(
+            select(func.min(Escalation.due_at), func.min(Escalation.renotify_at)).where(
+                or_(Escalation.due_at.is_not(None), Escalation.renotify_at.is_not(None)),
+                *_in_scope(session, scope),
+            )
+        ).one()
         pending = [t for t in times if t is not None]
         return min(pending) if pending else None
 

@@ -33,7 +33,7 @@ from hub.alerts.tables import OutboxMessage
 from hub.alerts.wording import notified_detail
 from hub.clock import Clock
 from hub.cluster import HomeScope
-from hub.register.db import retryable
+from hub.register.db import among, retryable
 from hub.register.models import Alert, AlertEvent
 
 LOGGER = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ class AlertWorker:
             if self._fence is not None:
                 self._fence(session)
             scope = None if self._scope is None else self._scope()
-            mine = _outbox_scope(scope)
+            mine = _outbox_scope(session, scope)
             self._escalator.fire_due(session, now, limit=FIRE_MAX, scope=scope)
             rows = session.scalars(
                 select(OutboxMessage)
@@ -347,12 +347,14 @@ class AlertWorker:
         return self._slots[name]
 
 
-def _outbox_scope(scope: HomeScope | None) -> tuple[ColumnElement[bool], ...]:
+def _outbox_scope(session: Session, scope: HomeScope | None) -> tuple[ColumnElement[bool], ...]:
     """The condition that keeps an outbox query to `scope`'s homes (and to messages of no alert when it
-    does the system's work); none when None."""
+    does the system's work); none when None. The home is looked up per pending row, as in
+    `hub.alerts.escalation`."""
     if scope is None:
         return ()
-    of_homes = OutboxMessage.alert_id.in_(select(Alert.id).where(Alert.home_id.in_(scope.home_ids)))
+    home = select(Alert.home_id).where(Alert.id == OutboxMessage.alert_id).scalar_subquery()
+    of_homes = among(session, home, scope.home_ids)
     return (or_(of_homes, OutboxMessage.alert_id.is_(None)) if scope.system else of_homes,)
 
 

@@ -8,6 +8,7 @@ any ``alembic.ini``, so it works from an installed package. SQLAlchemy and drive
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,20 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Engine,
+    Integer,
+    Text,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,6 +59,29 @@ def safe_url(url: str | URL) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable database URL>"
+
+
+def among(session: Session, column: ColumnElement[int], ids: frozenset[int]) -> ColumnElement[bool]:
+    """`column IN ids`, for any number of ids: on PostgreSQL one array parameter, unnested on the server.
+
+    An IN list binds one parameter per id, and PostgreSQL refuses a statement with more than 65,535 of
+    them: a hub instance that owns the homes of a whole city (a survivor that took every partition over)
+    could then claim no alert at all. The list was also rendered anew on every execution, and planned
+    element by element, which cost the alert worker more than the queries' work. As
+    ``IN (SELECT unnest(CAST(:ids AS INTEGER[])))`` the server hashes the set once per statement; the array
+    goes as one text value, which psycopg would otherwise escape element by element. SQLite (one process,
+    no partitions) keeps the IN list.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        array = cast(bindparam(None, _array_text(ids), type_=Text), ARRAY(Integer))
+        return column.in_(select(func.unnest(array)))
+    return column.in_(ids)
+
+
+@functools.lru_cache(maxsize=8)
+def _array_text(ids: frozenset[int]) -> str:
+    # Cached: the alert worker passes the same set (its partitions' homes) to every claim's queries.
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
 
 
 def make_engine(url: str) -> Engine:
