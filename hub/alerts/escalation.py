@@ -28,7 +28,7 @@ from hub.alerts.lifecycle import transition
 from hub.alerts.model import ACTIVE_STATES, AlertState
 from hub.alerts.outbox import Entry, cancel_pending, enqueue, enqueue_all, facts_for
 from hub.alerts.policy import POLICIES, PRESS_KINDS, Policy, Step, choose_policy, first_step
-from hub.alerts.recipients import Recipient, recipients_for
+from hub.alerts.recipients import Recipient, recipients_by_target, recipients_for
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import AlertChange
 from hub.alerts.tables import Escalation, OutboxMessage
@@ -129,10 +129,11 @@ class Escalator:
 
     def _begin(self, session: Session, alert: Alert, esc: Escalation, now: datetime) -> None:
         """Choose the policy and queue the first step."""
-        tiers = session.scalars(select(Elder.tier).where(Elder.home_id == alert.home_id)).all()
-        policy = choose_policy("key" if "key" in tiers else "general", alert.severity, alert.alert_class)
+        elders = session.scalars(select(Elder).where(Elder.home_id == alert.home_id).order_by(Elder.id)).all()
+        tier = "key" if any(e.tier == "key" for e in elders) else "general"
+        policy = choose_policy(tier, alert.severity, alert.alert_class)
         esc.policy, esc.status, esc.due_at, esc.updated_at = policy.name, "waiting", None, now
-        elder = self._elder_to_ask(session, alert)
+        elder = self._elder_to_ask(alert, elders)
         if elder is not None:
             self._ask_elder(session, alert, esc, elder, now)
             return
@@ -144,11 +145,11 @@ class Escalator:
         if policy.fyi_family and "family" not in policy.steps[0].targets:
             self._fyi_family(session, alert, now)
 
-    def _elder_to_ask(self, session: Session, alert: Alert) -> Recipient | None:
-        """The elder to ask first (the first of the home who can answer and has a phone), or None."""
+    def _elder_to_ask(self, alert: Alert, elders: Sequence[Elder]) -> Recipient | None:
+        """The elder to ask first (the first of the home's `elders` who can answer and has a phone), or None."""
         if alert.alert_class != "elder":
             return None
-        for elder in session.scalars(select(Elder).where(Elder.home_id == alert.home_id).order_by(Elder.id)):
+        for elder in elders:
             phone = (elder.phone or "").strip()
             if first_step(alert.check_first, elder.can_answer_phone, bool(phone)) == "elder_check":
                 return Recipient(elder.name, "elder", phone)
@@ -211,8 +212,11 @@ class Escalator:
             .order_by(Escalation.id)
             .limit(limit)
         ).all()
+        # One query for the alerts of all of them (into the session), not one each.
+        ids = sorted({e.alert_id for e in due})
+        alerts = {a.id: a for a in session.scalars(select(Alert).where(Alert.id.in_(ids)))} if ids else {}
         for esc in due:
-            alert = session.get(Alert, esc.alert_id)
+            alert = alerts.get(esc.alert_id)
             if esc.renotify_at is not None and esc.renotify_at <= now:
                 self._press(session, alert, esc, now)
             if esc.due_at is None or esc.due_at > now:
@@ -289,11 +293,8 @@ class Escalator:
         facts = facts_for(session, alert)
         while True:
             spec = policy.steps[step]
-            people = [
-                r
-                for t in spec.targets
-                for r in recipients_for(session, alert.home_id, t, local, self._config)
-            ]
+            by_target = recipients_by_target(session, alert.home_id, spec.targets, local, self._config)
+            people = [r for t in spec.targets for r in by_target[t]]
             if people:
                 break
             session.add(

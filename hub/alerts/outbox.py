@@ -130,13 +130,19 @@ def cancel_pending(session: Session, alert_id: int, purposes: tuple[str, ...] = 
 
 def facts_for(session: Session, alert: Alert) -> AlertFacts:
     """What the messages say about `alert`: the elders' names and the home's address."""
-    home = session.get(Home, alert.home_id)
-    names = session.scalars(select(Elder.name).where(Elder.home_id == alert.home_id).order_by(Elder.id)).all()
+    rows = session.execute(
+        select(Home.code, Home.address, Elder.name)
+        .outerjoin(Elder, Elder.home_id == Home.id)
+        .where(Home.id == alert.home_id)
+        .order_by(Elder.id)
+    ).all()
+    code, address = (rows[0].code, rows[0].address) if rows else ("", "")
+    names = [r.name for r in rows if r.name is not None]
     return AlertFacts(
         alert_id=alert.id,
         kind=alert.kind,
-        elder="、".join(names) or (home.code if home else ""),
-        address=(home.address or home.code) if home else "",
+        elder="、".join(names) or code,
+        address=address or code,
         at=alert.opened_at,
         explanation=alert.explanation,
     )

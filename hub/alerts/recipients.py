@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -29,28 +30,48 @@ def recipients_for(
     session: Session, home_id: int, target: str, local_now: datetime, config: AlertsConfig
 ) -> list[Recipient]:
     """The people behind `target` for the elders of `home_id`, deduplicated by phone, in chain order."""
-    found: list[Recipient] = []
-    if target in _ROLES:
+    return recipients_by_target(session, home_id, (target,), local_now, config)[target]
+
+
+def recipients_by_target(
+    session: Session, home_id: int, targets: Sequence[str], local_now: datetime, config: AlertsConfig
+) -> dict[str, list[Recipient]]:
+    """`recipients_for` of each of `targets`, with one register query for all their contacts (a critical
+    step reaches the visitor and the family at once: one read of the home's contacts, not one each)."""
+    unknown = [t for t in targets if t not in _ROLES and t not in ("street", "district", "maintenance")]
+    if unknown:
+        raise ValueError(f"unknown escalation target {unknown[0]!r}")
+    roles = {role for t in targets for role in _ROLES.get(t, ())}
+    contacts: list[Recipient] = []
+    if roles:
         rows = session.execute(
             select(Contact.name, Contact.role, Contact.phone)
             .join(Elder, Contact.elder_id == Elder.id)
-            .where(Elder.home_id == home_id, Contact.role.in_(_ROLES[target]), Contact.phone != "")
+            .where(Elder.home_id == home_id, Contact.role.in_(sorted(roles)), Contact.phone != "")
             .order_by(Contact.priority, Contact.id)
         ).all()
-        found = [Recipient(name, role, phone) for name, role, phone in rows]
-    elif target == "street":
-        street = session.scalar(select(Home.street).where(Home.id == home_id)) or ""
-        shifts = session.scalars(select(OnCallShift).where(OnCallShift.street == street)).all()
-        found = [Recipient(s.name, "street", s.phone) for s in shifts if on_shift(s, local_now)]
-    elif target == "district":
-        found = [Recipient(p.name, "district", p.phone) for p in config.district_duty]
-    elif target == "maintenance":
-        found = [Recipient(p.name, "maintenance", p.phone) for p in config.maintenance]
-    else:
-        raise ValueError(f"unknown escalation target {target!r}")
+        contacts = [Recipient(name, role, phone) for name, role, phone in rows]
+    found: dict[str, list[Recipient]] = {}
+    for target in targets:
+        if target in _ROLES:
+            people = [r for r in contacts if r.role in _ROLES[target]]
+        elif target == "street":
+            street = session.scalar(select(Home.street).where(Home.id == home_id)) or ""
+            shifts = session.scalars(select(OnCallShift).where(OnCallShift.street == street)).all()
+            people = [Recipient(s.name, "street", s.phone) for s in shifts if on_shift(s, local_now)]
+        elif target == "district":
+            people = [Recipient(p.name, "district", p.phone) for p in config.district_duty]
+        else:
+            people = [Recipient(p.name, "maintenance", p.phone) for p in config.maintenance]
+        found[target] = _unique(people)
+    return found
+
+
+def _unique(people: list[Recipient]) -> list[Recipient]:
+    """`people` without a second entry for a phone number, in order."""
     seen: set[str] = set()
     unique = []
-    for r in found:
+    for r in people:
         if r.phone not in seen:
             seen.add(r.phone)
             unique.append(r)

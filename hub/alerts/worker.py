@@ -238,8 +238,13 @@ class AlertWorker:
     def _record(self, results: list[_Result]) -> None:
         now = self._clock.now()
         with self._sessions.begin() as session:
+            # The round's rows in one query (into the session), not one `get` each.
+            rows = session.scalars(
+                select(OutboxMessage).where(OutboxMessage.id.in_([r.job.id for r in results]))
+            ).all()
+            by_id = {row.id: row for row in rows}
             for res in results:
-                row = session.get(OutboxMessage, res.job.id)
+                row = by_id.get(res.job.id)
                 if row is None or row.status != PENDING:
                     continue  # cancelled meanwhile (someone accepted): nothing to record
                 if res.deferred_until is not None:
