@@ -27,7 +27,6 @@ _ONE_US = timedelta(microseconds=1)
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
-_FORBIDDEN = ("\n", "\r")
 
 
 def to_ns(ts: datetime) -> int:
@@ -45,7 +44,7 @@ def from_ns(ns: int) -> datetime:
 def _check_text(what: str, text: str) -> None:
     if not text:
         raise ValueError(f"line protocol {what} must not be empty")
-    if any(c in text for c in _FORBIDDEN):
+    if "\n" in text or "\r" in text:
         raise ValueError(f"line protocol {what} must not contain a line break: {text!r}")
     # A trailing backslash would escape the separator that follows it and shift every later token.
     if text.endswith("\\"):
@@ -104,11 +103,15 @@ def format_line(
 
 
 def _series_key(reading: Reading) -> str:
-    tags = {"home": reading.home, "device": reading.device}
+    """The escaped ``measurement,tags value=`` prefix of a reading's series, tags in key order (device,
+    home, unit) as `format_line` sorts them; built directly, since a fresh hub meets every series once."""
+    prefix = (
+        f"{escape_measurement(str(reading.signal))}"
+        f",device={escape_key(reading.device)},home={escape_key(reading.home)}"
+    )
     if reading.unit:
-        tags["unit"] = reading.unit
-    # format_line with a placeholder field gives the escaped "measurement,tags" prefix; cut the field off.
-    return format_line(str(reading.signal), tags, {"value": 0.0}).rsplit(" ", 1)[0] + " value="
+        prefix += f",unit={escape_key(reading.unit)}"
+    return prefix + " value="
 
 
 def encode_readings(
