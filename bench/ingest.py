@@ -10,7 +10,10 @@ Reports msg/s, lag p50/p99 (receipt → durable) and peak RSS; the median of --r
 partition each (`cluster.partitions = N`, `prefer = [i]`), so the split is fixed before the backlog is queued:
 each instance is started once to create (and subscribe) its partition's session, the backlog is queued
 while they are away, then all N are started together. The drain rate is every message over (last durable
-anywhere − first receipt anywhere); per-instance figures are printed too.
+anywhere − first receipt anywhere); per-instance figures are printed too. An instance that has drained its
+partition stays up until every instance has: stopped, it would release its partition, and a peer still
+draining would take it over and restart its own pipeline for the new term (a stall of about 2 s that, until
+2026-12-01, fell inside about half of the measured runs).
 `--broker nats-cluster` queues the backlog in a private three-node NATS cluster instead (JetStream, MQTT
 3.1.1, streams and consumers replicated to all three nodes); the hub gets the list of all three.
 
@@ -156,8 +159,12 @@ async def prime(config: Path) -> None:
         await asyncio.wait_for(source.subscribed.wait(), 60)
 
 
-def child(config: Path, expected: int) -> None:
-    """Run the hub in this process until `expected` messages are durable; print figures as JSON."""
+def child(config: Path, expected: int, hold: bool = False) -> None:
+    """Run the hub in this process until `expected` messages are durable; print figures as JSON.
+
+    With `hold`, print them as soon as the messages are durable, then keep the hub running until
+    standard input is closed.
+    """
     from hub.app import RunningHub, run_hub
     from hub.config import load_config
     from hub.runtime import run
@@ -214,13 +221,25 @@ def child(config: Path, expected: int) -> None:
         if done >= expected:
             finished.set()
 
-    gc_time = [0.0, 0.0]  # seconds in the collector, start of the current collection
+    # seconds in the collector, start of the current collection, seconds in it while draining
+    gc_time = [0.0, 0.0, 0.0]
+    gc_drain_gens = [0, 0, 0]  # collections of each generation while draining
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             gc_time[1] = time.perf_counter()
         else:
-            gc_time[0] += time.perf_counter() - gc_time[1]
+            spent = time.perf_counter() - gc_time[1]
+            gc_time[0] += spent
+            if first_receipt:
+                gc_time[2] += spent
+                gc_drain_gens[info["generation"]] += 1
+                if os.environ.get("BENCH_DEBUG"):
+                    with open(os.environ["BENCH_DEBUG"] + f".{os.getpid()}", "a") as fh:
+                        fh.write(
+                            f"{time.time():.3f} gc {info['generation']} threshold {gc.get_threshold()} "
+                            f"{spent * 1000:.1f} ms, collected {info['collected']}\n"
+                        )
 
     gc.callbacks.append(on_gc)
 
@@ -246,10 +265,9 @@ def child(config: Path, expected: int) -> None:
         drain = last_durable - first_receipt[0]
         if task.done():
             task.result()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        cpu = time.process_time()
         lags.sort()
-        return {
+        figures = {
             "messages": done,
             "seconds": elapsed,
             "msg_per_s": done / drain,
@@ -257,14 +275,29 @@ def child(config: Path, expected: int) -> None:
             "lag_p50_ms": 1000 * lags[len(lags) // 2],
             "lag_p99_ms": 1000 * lags[int(len(lags) * 0.99)],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "cpu_s": time.process_time(),
+            "cpu_s": cpu,
             # CPU per message while draining (from the first durable batch on): less noisy than the rate on
             # a shared machine.
-            "drain_cpu_us_per_msg": 1e6 * (time.process_time() - first_cpu[0]) / max(1, done),
+            "drain_cpu_us_per_msg": 1e6 * (cpu - first_cpu[0]) / max(1, done),
             "gc_s": gc_time[0],
+            "gc_drain_s": gc_time[2],
+            "gc_drain_collections": list(gc_drain_gens),
             "first_receipt": first_receipt[0],
             "last_durable": last_durable,
         }
+        if hold:
+            # One of several partitioned instances: report, then stay up (owning the partition, its
+            # lease renewed) until the parent says every instance has drained. An instance that stopped
+            # here would release its partition, and a peer still draining would take it over and restart
+            # its own pipeline for the new term in the middle of the measurement.
+            print(json.dumps(figures), flush=True)
+            released = asyncio.ensure_future(asyncio.to_thread(sys.stdin.read))
+            await asyncio.wait({task, released}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                task.result()  # the hub failed while holding: the parent hears of it
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return figures
 
     if os.environ.get("BENCH_PROFILE"):
         import cProfile
@@ -426,6 +459,8 @@ def _partitioned_run(
     expected = partition_counts(backlog, instances)
     # 3. All together; each knows how many messages its partition holds.
     _heartbeat_all(register_url, names)
+    logs = [workdir / f"instance-{i}.log" for i in range(instances)]
+    log_files = [log.open("w", encoding="utf-8") for log in logs]
     children = [
         subprocess.Popen(
             [
@@ -436,26 +471,36 @@ def _partitioned_run(
                 str(config),
                 "--messages",
                 str(expected[i]),
+                "--hold",
             ],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=log_file,
             text=True,
             env=env,
         )
-        for i, config in enumerate(configs)
+        for i, (config, log_file) in enumerate(zip(configs, log_files, strict=True))
     ]
     results: list[dict[str, Any]] = []
     try:
+        # Each instance reports when its partition is durable and stays up until all have (`--hold`).
         for i, proc in enumerate(children):
-            stdout, stderr = proc.communicate(timeout=1800)
-            if proc.returncode != 0:
-                raise RuntimeError(f"instance {i} failed ({proc.returncode}): {stderr[-3000:]}")
-            results.append(_figures(stdout))
+            results.append(_held_figures(proc, logs[i], f"instance {i}"))
+        for proc in children:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        for i, proc in enumerate(children):
+            if proc.wait(120) != 0:
+                raise RuntimeError(f"instance {i} failed to stop ({proc.returncode}): {_tail(logs[i])}")
     finally:
         for proc in children:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+            assert proc.stdout is not None
+            proc.stdout.close()
+        for log_file in log_files:
+            log_file.close()
     first = min(r["first_receipt"] for r in results)
     last = max(r["last_durable"] for r in results)
     total = sum(r["messages"] for r in results)
@@ -472,6 +517,20 @@ def _partitioned_run(
         "drain_cpu_us_per_msg": sum(r["drain_cpu_us_per_msg"] * r["messages"] for r in results) / total,
         "instances": results,
     }
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-3000:]
+
+
+def _held_figures(proc: subprocess.Popen[str], log: Path, what: str) -> dict[str, Any]:
+    """The figures a `--hold` child prints when its messages are durable (it keeps running after)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:  # a profiler in front of the child may print its own lines first
+        if line.startswith("{"):
+            return dict(json.loads(line))
+    proc.wait(30)
+    raise RuntimeError(f"{what} failed ({proc.returncode}): {_tail(log)}")
 
 
 def _http_port(config: Path) -> int:
@@ -522,10 +581,19 @@ def main() -> None:
         help="partitioned hub instances sharing the backlog (>1: a private PostgreSQL register)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--hold", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child), args.messages)
+        child(Path(args.child), args.messages, args.hold)
         return
+    if args.broker == "nats-cluster" and args.instances > 1:
+        # Found 2026-12-01: such a run refused most subscriptions and stalled for 120 s, even at 100 homes.
+        parser.error(
+            "--broker nats-cluster 只能用于单实例 runs one instance only: a partitioned instance subscribes "
+            "per device, and NATS caps `max_ack_pending` summed over one session's subscriptions at 65535 "
+            "(1000 each here: 65 filters, about 20 homes a partition); partitioned instances need Mosquitto "
+            "or EMQX (docs/deploy.md §1)"
+        )
     results = []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -536,7 +604,8 @@ def main() -> None:
         for k, part in enumerate(r.get("instances", [])):
             print(
                 f"  instance {k}: {part['messages']:,} messages, {part['msg_per_s']:,.0f} msg/s, "
-                f"CPU {part['cpu_s']:.1f} s, lag p99 {part['lag_p99_ms']:.0f} ms",
+                f"CPU {part['cpu_s']:.1f} s, lag p99 {part['lag_p99_ms']:.0f} ms, GC while draining "
+                f"{part['gc_drain_s']:.2f} s (collections by generation {part['gc_drain_collections']})",
                 flush=True,
             )
         print(
@@ -546,7 +615,11 @@ def main() -> None:
             f"({r['drain_cpu_us_per_msg']:.0f} us a message while draining), GC {r['gc_s']:.1f} s",
             flush=True,
         )
-    med = {k: statistics.median(r[k] for r in results) for k in results[0] if k != "instances"}
+    med = {
+        k: statistics.median(r[k] for r in results)
+        for k, v in results[0].items()
+        if isinstance(v, int | float)
+    }
     print(
         f"median of {args.runs} ({args.messages:,} messages, {args.homes} homes, store={args.store}, "
         f"broker={args.broker}, instances={args.instances}, "
