@@ -167,6 +167,7 @@ def child(config: Path, expected: int, hold: bool = False) -> None:
     """
     from hub.app import RunningHub, run_hub
     from hub.config import load_config
+    from hub.metrics import REGISTRY
     from hub.runtime import run
     from hub.sources.delivery import Delivery
 
@@ -282,6 +283,8 @@ def child(config: Path, expected: int, hold: bool = False) -> None:
             "gc_s": gc_time[0],
             "gc_drain_s": gc_time[2],
             "gc_drain_collections": list(gc_drain_gens),
+            # How long routine ingest waited for urgent alerts on their way out (hub.ingest.gate).
+            "routine_held_s": REGISTRY.get_sample_value("hub_routine_held_seconds_total") or 0.0,
             "first_receipt": first_receipt[0],
             "last_durable": last_durable,
         }
@@ -605,7 +608,8 @@ def main() -> None:
             print(
                 f"  instance {k}: {part['messages']:,} messages, {part['msg_per_s']:,.0f} msg/s, "
                 f"CPU {part['cpu_s']:.1f} s, lag p99 {part['lag_p99_ms']:.0f} ms, GC while draining "
-                f"{part['gc_drain_s']:.2f} s (collections by generation {part['gc_drain_collections']})",
+                f"{part['gc_drain_s']:.2f} s (collections by generation {part['gc_drain_collections']}), "
+                f"routine held for urgent alerts {part.get('routine_held_s', 0.0):.2f} s",
                 flush=True,
             )
         print(

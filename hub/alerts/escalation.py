@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,7 @@ from hub.alerts import messages
 from hub.alerts.elder_check import CHECK_FAILED, CHECKING, PURPOSE
 from hub.alerts.lifecycle import transition
 from hub.alerts.model import ACTIVE_STATES, AlertState
-from hub.alerts.outbox import Entry, cancel_pending, enqueue, enqueue_all, facts_for
+from hub.alerts.outbox import Entry, cancel_pending, enqueue, enqueue_all, facts_for, facts_of
 from hub.alerts.policy import POLICIES, PRESS_KINDS, Policy, Step, choose_policy, first_step
 from hub.alerts.recipients import Recipient, recipients_by_target, recipients_for
 from hub.alerts.settings import AlertsConfig
@@ -36,7 +37,7 @@ from hub.alerts.templates import act_kind, alert_params
 from hub.clock import Clock
 from hub.cluster import HomeScope
 from hub.register.db import among
-from hub.register.models import Alert, AlertEvent, Elder
+from hub.register.models import Alert, AlertEvent, Elder, Home
 
 LOGGER = logging.getLogger(__name__)
 
@@ -65,6 +66,17 @@ def _in_scope(session: Session, scope: HomeScope | None) -> tuple[ColumnElement[
         return ()
     home = select(Alert.home_id).where(Alert.id == Escalation.alert_id).scalar_subquery()
     return (among(session, home, scope.home_ids),)
+
+
+@dataclass(frozen=True, slots=True)
+class _HomeElder:
+    """What beginning an escalation needs of one of the home's elders (not the whole record: its health
+    fields are encrypted, and decrypting them for every alert would cost time and expose them for nothing)."""
+
+    name: str
+    phone: str
+    tier: str
+    can_answer_phone: bool
 
 
 def _names(people: Sequence[Recipient]) -> str:
@@ -129,23 +141,53 @@ class Escalator:
 
     def _begin(self, session: Session, alert: Alert, esc: Escalation, now: datetime) -> None:
         """Choose the policy and queue the first step."""
-        elders = session.scalars(select(Elder).where(Elder.home_id == alert.home_id).order_by(Elder.id)).all()
+        # The home and its elders in one query: the policy (the elders' tier), whom to ask first, and
+        # what the messages say (`facts_for`) all come from it. The escalator never changes either, so
+        # the escalations begun before this one in the claim need no flush first.
+        with session.no_autoflush:
+            rows = session.execute(
+                select(
+                    Home.code,
+                    Home.address,
+                    Elder.id,
+                    Elder.name,
+                    Elder.phone,
+                    Elder.tier,
+                    Elder.can_answer_phone,
+                )
+                .outerjoin(Elder, Elder.home_id == Home.id)
+                .where(Home.id == alert.home_id)
+                .order_by(Elder.id)
+            ).all()
+        elders = [
+            _HomeElder(r.name, r.phone or "", r.tier, r.can_answer_phone) for r in rows if r.id is not None
+        ]
+        code, address = (rows[0].code, rows[0].address) if rows else ("", "")
+        facts = facts_of(alert, code, address, [e.name for e in elders])
         tier = "key" if any(e.tier == "key" for e in elders) else "general"
         policy = choose_policy(tier, alert.severity, alert.alert_class)
         esc.policy, esc.status, esc.due_at, esc.updated_at = policy.name, "waiting", None, now
         elder = self._elder_to_ask(alert, elders)
         if elder is not None:
-            self._ask_elder(session, alert, esc, elder, now)
+            self._ask_elder(session, alert, esc, elder, now, facts)
             return
-        self._page(session, alert, esc, policy, now)
+        self._page(session, alert, esc, policy, now, facts)
 
-    def _page(self, session: Session, alert: Alert, esc: Escalation, policy: Policy, now: datetime) -> None:
+    def _page(
+        self,
+        session: Session,
+        alert: Alert,
+        esc: Escalation,
+        policy: Policy,
+        now: datetime,
+        facts: messages.AlertFacts | None = None,
+    ) -> None:
         """Queue the chain's first step (and the relatives' FYI when they are not in it)."""
-        self._run_step(session, alert, esc, policy, 0, 0, now)
+        self._run_step(session, alert, esc, policy, 0, 0, now, facts)
         if policy.fyi_family and "family" not in policy.steps[0].targets:
-            self._fyi_family(session, alert, now)
+            self._fyi_family(session, alert, now, facts)
 
-    def _elder_to_ask(self, alert: Alert, elders: Sequence[Elder]) -> Recipient | None:
+    def _elder_to_ask(self, alert: Alert, elders: Sequence[_HomeElder]) -> Recipient | None:
         """The elder to ask first (the first of the home's `elders` who can answer and has a phone), or None."""
         if alert.alert_class != "elder":
             return None
@@ -156,10 +198,15 @@ class Escalator:
         return None
 
     def _ask_elder(
-        self, session: Session, alert: Alert, esc: Escalation, elder: Recipient, now: datetime
+        self,
+        session: Session,
+        alert: Alert,
+        esc: Escalation,
+        elder: Recipient,
+        now: datetime,
+        facts: messages.AlertFacts,
     ) -> None:
         """Call and text the elder ("平安请按1"); the chain waits `elder_check_wait_s` for the answer."""
-        facts = facts_for(session, alert)
         # The call needs a voice channel that can collect the key; without one the SMS alone asks (the
         # voice route's fallback would otherwise send the call's text as a second SMS).
         routes = ["sms"]
@@ -190,7 +237,9 @@ class Escalator:
             f"先询问老人：{how}联系{elder.name}，{wait / 60:g}分钟内按1或回复1即报平安，否则通知探访联系人"
         )
         if alert.state == AlertState.OPEN:
-            transition(session, alert, AlertState.NOTIFYING, at=now, event="elder_check", detail=detail)
+            transition(
+                session, alert, AlertState.NOTIFYING, at=now, event="elder_check", detail=detail, flush=False
+            )
         else:
             session.add(AlertEvent(alert_id=alert.id, at=now, event="elder_check", detail=detail))
 
@@ -287,13 +336,20 @@ class Escalator:
         step: int,
         rnd: int,
         now: datetime,
+        facts: messages.AlertFacts | None = None,
     ) -> None:
-        """Queue step `step` of round `rnd`; steps without anyone to reach are skipped at once."""
+        """Queue step `step` of round `rnd`; steps without anyone to reach are skipped at once.
+
+        `facts`: what the messages say, when the caller has read it already."""
         local = now.astimezone(self._tz)
-        facts = facts_for(session, alert)
+        if facts is None:
+            facts = facts_for(session, alert)
         while True:
             spec = policy.steps[step]
-            by_target = recipients_by_target(session, alert.home_id, spec.targets, local, self._config)
+            # The contacts query reads no row this escalation has changed: no flush before it (the
+            # changes go with the claim's one flush).
+            with session.no_autoflush:
+                by_target = recipients_by_target(session, alert.home_id, spec.targets, local, self._config)
             people = [r for t in spec.targets for r in by_target[t]]
             if people:
                 break
@@ -338,7 +394,13 @@ class Escalator:
         esc.due_at = now + timedelta(seconds=spec.wait_s * self._config.wait_scale)
         if alert.state == AlertState.OPEN:
             transition(
-                session, alert, AlertState.NOTIFYING, at=now, event="notifying", detail=f"第1步：通知{who}"
+                session,
+                alert,
+                AlertState.NOTIFYING,
+                at=now,
+                event="notifying",
+                detail=f"第1步：通知{who}",
+                flush=False,
             )
         else:
             round_note = f"第{rnd + 1}轮" if rnd else ""
@@ -582,8 +644,11 @@ class Escalator:
             return messages.voice_text(facts, guidance=guidance)
         return messages.act_text(facts, self._tz_name, guidance=guidance)
 
-    def _fyi_family(self, session: Session, alert: Alert, now: datetime) -> None:
-        facts = facts_for(session, alert)
+    def _fyi_family(
+        self, session: Session, alert: Alert, now: datetime, facts: messages.AlertFacts | None = None
+    ) -> None:
+        if facts is None:
+            facts = facts_for(session, alert)
         text = messages.fyi_open_text(facts, self._tz_name)
         for person in recipients_for(
             session, alert.home_id, "family", now.astimezone(self._tz), self._config

@@ -59,9 +59,19 @@ def load(session: Session, alert_id: int) -> Alert:
 
 
 def transition(
-    session: Session, alert: Alert, to: AlertState, *, at: datetime, event: str, detail: str
+    session: Session,
+    alert: Alert,
+    to: AlertState,
+    *,
+    at: datetime,
+    event: str,
+    detail: str,
+    flush: bool = True,
 ) -> None:
-    """Move `alert` to `to` if allowed, closing it when final, and add the timeline entry."""
+    """Move `alert` to `to` if allowed, closing it when final, and add the timeline entry.
+
+    `flush=False` leaves the writes to the caller's next flush (the escalator flushes once for every
+    escalation a claim fires, not once for each)."""
     current = AlertState(alert.state)
     if to not in ALLOWED[current]:
         raise AlertError(
@@ -73,7 +83,8 @@ def transition(
         alert.active_key = None
         alert.closed_at = at
     session.add(AlertEvent(alert_id=alert.id, at=at, event=event, detail=detail))
-    session.flush()
+    if flush:
+        session.flush()
 
 
 def acknowledge(session: Session, alert_id: int, *, by: str, via: str, at: datetime) -> Alert:

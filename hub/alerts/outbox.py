@@ -69,13 +69,17 @@ def enqueue_all(session: Session, entries: Sequence[Entry]) -> int:
     one transaction, where a query and an insert per message cost milliseconds per alert."""
     if not entries:
         return 0
-    seen = set(
-        session.scalars(
-            select(OutboxMessage.idempotency_key).where(
-                OutboxMessage.idempotency_key.in_({e.key for e in entries})
+    # The outbox is only ever written with Core statements, which run at once: nothing the session holds
+    # unflushed can be an outbox row, so neither the key query nor the insert needs a flush first (the
+    # escalator flushes what it changed once for a whole claim).
+    with session.no_autoflush:
+        seen = set(
+            session.scalars(
+                select(OutboxMessage.idempotency_key).where(
+                    OutboxMessage.idempotency_key.in_({e.key for e in entries})
+                )
             )
         )
-    )
     rows = []
     for e in entries:
         if e.key in seen:
@@ -107,7 +111,8 @@ def enqueue_all(session: Session, entries: Sequence[Entry]) -> int:
     if rows:
         # A Core insert of plain rows, not ORM objects and a flush: a unit-of-work flush per message cost
         # milliseconds each.
-        session.execute(_INSERT, rows)
+        with session.no_autoflush:
+            session.execute(_INSERT, rows)
     return len(rows)
 
 
@@ -137,7 +142,11 @@ def facts_for(session: Session, alert: Alert) -> AlertFacts:
         .order_by(Elder.id)
     ).all()
     code, address = (rows[0].code, rows[0].address) if rows else ("", "")
-    names = [r.name for r in rows if r.name is not None]
+    return facts_of(alert, code, address, [r.name for r in rows if r.name is not None])
+
+
+def facts_of(alert: Alert, code: str, address: str, names: Sequence[str]) -> AlertFacts:
+    """`facts_for` from what the caller already read: the home's code and address, its elders' names."""
     return AlertFacts(
         alert_id=alert.id,
         kind=alert.kind,

@@ -39,6 +39,36 @@ def test_the_escalation_commits_with_the_alert_and_begins_on_the_next_worker_pas
     assert {m.address for m in w.outbox(purpose="act")} == {VISITOR, SON, DAUGHTER}
 
 
+def test_alerts_opened_together_each_begin_with_their_own_messages_timeline_and_timer(
+    tmp_path: Path, register_url: str
+) -> None:
+    # One worker pass begins several escalations and writes their changes in one flush: none may be lost or
+    # given another's messages.
+    w = World(tmp_path, register_url)
+    sos = AlertCandidate("H001", "sos", Severity.CRITICAL, w.clock.now(), "H001-sos", "sos 报警")
+    leak = AlertCandidate("H001", "leak", Severity.URGENT, w.clock.now(), "H001-leak", "漏水")
+    changes = w.writer.commit([], [sos, leak], {}, w.clock.now())
+    sos_id, leak_id = (c.alert_id for c in changes)
+    w.fire()
+    assert {(m.address, m.route) for m in w.outbox(alert_id=sos_id, purpose="act")} == {
+        (p, r) for p in (VISITOR, SON, DAUGHTER) for r in ("sms", "voice")
+    }
+    assert [m.address for m in w.outbox(alert_id=leak_id, purpose="act")] == [VISITOR]
+    assert {m.address for m in w.outbox(alert_id=leak_id, purpose="fyi")} == {SON, DAUGHTER}
+    # What the messages say comes from the register: the elder's name and the home's address.
+    acts = w.outbox(route="sms", purpose="act")
+    assert {m.alert_id for m in acts} == {sos_id, leak_id}
+    assert all("张秀英" in m.text and "紫薇社区3栋401" in m.text for m in acts)
+    assert all("张秀英" in m.text for m in w.outbox(purpose="fyi"))
+    for alert_id in (sos_id, leak_id):
+        assert w.events(alert_id) == ["opened", "notifying"]
+    with w.sessions() as s:
+        states = {a.id: a.state for a in s.scalars(select(Alert))}
+        timers = {e.alert_id: (e.status, e.due_at is not None) for e in s.scalars(select(Escalation))}
+    assert states == {sos_id: "notifying", leak_id: "notifying"}
+    assert timers == {sos_id: ("waiting", True), leak_id: ("waiting", True)}
+
+
 def test_critical_alert_asks_visitor_and_family_at_once(tmp_path: Path, register_url: str) -> None:
     w = World(tmp_path, register_url)
     alert_id = w.raise_alert()
