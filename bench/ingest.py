@@ -609,7 +609,7 @@ def main() -> None:
                 f"  instance {k}: {part['messages']:,} messages, {part['msg_per_s']:,.0f} msg/s, "
                 f"CPU {part['cpu_s']:.1f} s, lag p99 {part['lag_p99_ms']:.0f} ms, GC while draining "
                 f"{part['gc_drain_s']:.2f} s (collections by generation {part['gc_drain_collections']}), "
-                f"routine held for urgent alerts {part.get('routine_held_s', 0.0):.2f} s",
+                f"routine held for urgent alerts {part['routine_held_s']:.2f} s",
                 flush=True,
             )
         print(

@@ -521,8 +521,8 @@ class MqttSource:
         # a second is measurable. Every message still gets its own receipt time, one microsecond after the
         # one before: the stores key a reading by its time, so a backlog that the broker redelivers in one
         # burst (after an outage) would otherwise collapse into one reading per device and signal.
-        # time.monotonic, not the event loop's time(): the same clock at a third of the cost a call
-        # (70 against 236 ns on the 2-core box), paid for every message.
+        # time.monotonic, not the event loop's time(): a monotonic clock as that is, at a third of the cost
+        # a call (70 against 236 ns on the 2-core box, uvloop), paid for every message.
         tick = time.monotonic()
         last_tick, stamp = self._last_stamp
         stamp += _ONE_US
