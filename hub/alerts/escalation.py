@@ -15,7 +15,8 @@ step's people, the duty line when exhausted, and the responder when someone has 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -27,9 +28,9 @@ from hub.alerts import messages
 from hub.alerts.elder_check import CHECK_FAILED, CHECKING, PURPOSE
 from hub.alerts.lifecycle import transition
 from hub.alerts.model import ACTIVE_STATES, AlertState
-from hub.alerts.outbox import Entry, cancel_pending, enqueue, enqueue_all, facts_for, facts_of
+from hub.alerts.outbox import Entry, cancel_pending, enqueue_all, facts_for, facts_of
 from hub.alerts.policy import POLICIES, PRESS_KINDS, Policy, Step, choose_policy, first_step
-from hub.alerts.recipients import Recipient, recipients_by_target, recipients_for
+from hub.alerts.recipients import Recipient, contacts_of_homes, recipients_by_target, recipients_for
 from hub.alerts.settings import AlertsConfig
 from hub.alerts.store import AlertChange
 from hub.alerts.tables import Escalation, OutboxMessage
@@ -79,6 +80,29 @@ class _HomeElder:
     can_answer_phone: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Home:
+    """A home as beginning an escalation needs it: code and address for the messages, its elders."""
+
+    code: str
+    address: str
+    elders: list[_HomeElder]
+
+
+@dataclass(slots=True)
+class _Claim:
+    """What the escalations of one `fire_due` share, so that a claim of several alerts costs a few
+    statements, not a few per alert: the homes (with elders) and contacts of the alerts it begins, each read
+    in one query, and every message it queues, written in one insert at its end.
+
+    Holding the messages to the end is safe because an alert has one escalation (so a claim handles each
+    alert once) and nothing in a claim reads another alert's messages."""
+
+    homes: dict[int, _Home]
+    contacts: dict[int, list[Recipient]]
+    entries: list[Entry]
+
+
 def _names(people: Sequence[Recipient]) -> str:
     return "、".join(f"{p.name}({_ROLE_ZH.get(p.role, p.role)})" for p in people)
 
@@ -95,6 +119,9 @@ class Escalator:
         # Aliyun/Tencent call with its callback token, or a GSM modem whose voice probe passed
         # (`AlertService` sets that one once the channels are open).
         self.can_call_elder = self._keypress_voice()
+        # The claim under way; `fire_due` runs one at a time (the worker's), the lock only makes sure.
+        self._claim: _Claim | None = None
+        self._firing = threading.Lock()
 
     def on_alert_changes(self, session: Session, changes: Sequence[AlertChange]) -> None:
         """RegisterWriter hook: record that each newly opened alert must escalate, and that each new press
@@ -141,29 +168,12 @@ class Escalator:
 
     def _begin(self, session: Session, alert: Alert, esc: Escalation, now: datetime) -> None:
         """Choose the policy and queue the first step."""
-        # The home and its elders in one query: the policy (the elders' tier), whom to ask first, and
-        # what the messages say (`facts_for`) all come from it. The escalator never changes either, so
-        # the escalations begun before this one in the claim need no flush first.
-        with session.no_autoflush:
-            rows = session.execute(
-                select(
-                    Home.code,
-                    Home.address,
-                    Elder.id,
-                    Elder.name,
-                    Elder.phone,
-                    Elder.tier,
-                    Elder.can_answer_phone,
-                )
-                .outerjoin(Elder, Elder.home_id == Home.id)
-                .where(Home.id == alert.home_id)
-                .order_by(Elder.id)
-            ).all()
-        elders = [
-            _HomeElder(r.name, r.phone or "", r.tier, r.can_answer_phone) for r in rows if r.id is not None
-        ]
-        code, address = (rows[0].code, rows[0].address) if rows else ("", "")
-        facts = facts_of(alert, code, address, [e.name for e in elders])
+        # The home and its elders: the policy (the elders' tier), whom to ask first, and what the messages
+        # say (`facts_for`) all come from it; read with the claim's other homes when there is one.
+        homes = self._claim.homes if self._claim is not None else _read_homes(session, [alert.home_id])
+        home = homes.get(alert.home_id) or _Home("", "", [])
+        elders = home.elders
+        facts = facts_of(alert, home.code, home.address, [e.name for e in elders])
         tier = "key" if any(e.tier == "key" for e in elders) else "general"
         policy = choose_policy(tier, alert.severity, alert.alert_class)
         esc.policy, esc.status, esc.due_at, esc.updated_at = policy.name, "waiting", None, now
@@ -212,23 +222,28 @@ class Escalator:
         routes = ["sms"]
         if self.can_call_elder:
             routes.insert(0, "voice")
-        for route in routes:
-            enqueue(
-                session,
-                alert_id=alert.id,
-                key=f"a{alert.id}-check-{route}-{elder.phone}",
-                purpose=PURPOSE,
-                role=elder.role,
-                name=elder.name,
-                address=elder.phone,
-                route=route,
-                text=messages.check_voice(facts)
-                if route == "voice"
-                else messages.check_text(facts, self._tz_name),
-                at=now,
-                template="check",
-                params=alert_params(facts, self._tz_name),
-            )
+        params = alert_params(facts, self._tz_name)
+        self._queue(
+            session,
+            [
+                Entry(
+                    alert_id=alert.id,
+                    key=f"a{alert.id}-check-{route}-{elder.phone}",
+                    purpose=PURPOSE,
+                    role=elder.role,
+                    name=elder.name,
+                    address=elder.phone,
+                    route=route,
+                    text=messages.check_voice(facts)
+                    if route == "voice"
+                    else messages.check_text(facts, self._tz_name),
+                    at=now,
+                    template="check",
+                    params=params,
+                )
+                for route in routes
+            ],
+        )
         wait = self._config.elder_check_wait_s * self._config.wait_scale
         esc.status, esc.step, esc.round, esc.note = CHECKING, -1, 0, "先询问老人"
         esc.due_at = now + timedelta(seconds=wait)
@@ -249,6 +264,13 @@ class Escalator:
         """Advance escalations whose timer has passed (the oldest `limit` of them); returns how many fired.
 
         `scope`: only those of these homes' alerts (partitioned instances); None: every one."""
+        with self._firing:
+            try:
+                return self._fire_due(session, now, limit, scope)
+            finally:
+                self._claim = None
+
+    def _fire_due(self, session: Session, now: datetime, limit: int | None, scope: HomeScope | None) -> int:
         due = session.scalars(
             select(Escalation)
             .where(
@@ -264,6 +286,19 @@ class Escalator:
         # One query for the alerts of all of them (into the session), not one each.
         ids = sorted({e.alert_id for e in due})
         alerts = {a.id: a for a in session.scalars(select(Alert).where(Alert.id.in_(ids)))} if ids else {}
+        # The homes whose alerts this claim begins: their elders and contacts in one query each. The
+        # escalator changes neither, so what it changed earlier in the claim needs no flush first.
+        begin = {
+            alerts[e.alert_id].home_id
+            for e in due
+            if e.status == NEW and e.due_at is not None and e.due_at <= now and e.alert_id in alerts
+        }
+        with session.no_autoflush:
+            self._claim = _Claim(
+                _read_homes(session, begin) if begin else {},
+                contacts_of_homes(session, sorted(begin)) if begin else {},
+                [],
+            )
         for esc in due:
             alert = alerts.get(esc.alert_id)
             if esc.renotify_at is not None and esc.renotify_at <= now:
@@ -311,6 +346,7 @@ class Escalator:
                     continue
                 step, rnd = 0, rnd + 1
             self._run_step(session, alert, esc, policy, step, rnd, now)
+        enqueue_all(session, self._claim.entries)
         session.flush()
         return len(due)
 
@@ -349,7 +385,9 @@ class Escalator:
             # The contacts query reads no row this escalation has changed: no flush before it (the
             # changes go with the claim's one flush).
             with session.no_autoflush:
-                by_target = recipients_by_target(session, alert.home_id, spec.targets, local, self._config)
+                by_target = recipients_by_target(
+                    session, alert.home_id, spec.targets, local, self._config, self._contacts(alert.home_id)
+                )
             people = [r for t in spec.targets for r in by_target[t]]
             if people:
                 break
@@ -455,7 +493,20 @@ class Escalator:
                 continue
             text = text_for(route)
             entries.extend(entry(f"{route}-{p.phone}", p.role, p.name, p.phone, route, text) for p in people)
-        enqueue_all(session, entries)
+        self._queue(session, entries)
+
+    def _queue(self, session: Session, entries: Sequence[Entry]) -> None:
+        """Queue `entries`: with the claim's others when in one (written at its end), else at once."""
+        if self._claim is not None:
+            self._claim.entries.extend(entries)
+        else:
+            enqueue_all(session, entries)
+
+    def _contacts(self, home_id: int) -> list[Recipient] | None:
+        """The home's contacts when the claim read them already (a home it begins an alert of), else None."""
+        if self._claim is None:
+            return None
+        return self._claim.contacts.get(home_id, []) if home_id in self._claim.homes else None
 
     def _people(
         self, session: Session, alert: Alert, targets: Sequence[str], local: datetime
@@ -650,23 +701,34 @@ class Escalator:
         if facts is None:
             facts = facts_for(session, alert)
         text = messages.fyi_open_text(facts, self._tz_name)
-        for person in recipients_for(
-            session, alert.home_id, "family", now.astimezone(self._tz), self._config
-        ):
-            enqueue(
-                session,
-                alert_id=alert.id,
-                key=f"a{alert.id}-fyi-open-{person.phone}",
-                purpose="fyi",
-                role=person.role,
-                name=person.name,
-                address=person.phone,
-                route="sms",
-                text=text,
-                at=now,
-                template="fyi",
-                params=alert_params(facts, self._tz_name),
-            )
+        params = alert_params(facts, self._tz_name)
+        family = recipients_for(
+            session,
+            alert.home_id,
+            "family",
+            now.astimezone(self._tz),
+            self._config,
+            self._contacts(alert.home_id),
+        )
+        self._queue(
+            session,
+            [
+                Entry(
+                    alert_id=alert.id,
+                    key=f"a{alert.id}-fyi-open-{person.phone}",
+                    purpose="fyi",
+                    role=person.role,
+                    name=person.name,
+                    address=person.phone,
+                    route="sms",
+                    text=text,
+                    at=now,
+                    template="fyi",
+                    params=params,
+                )
+                for person in family
+            ],
+        )
 
     def _keypress_voice(self) -> bool:
         """True when a configured voice channel can report the callee's keypress back to the hub."""
@@ -693,3 +755,28 @@ class Escalator:
         if end_dt <= local:
             end_dt += timedelta(days=1)
         return end_dt.astimezone(ZoneInfo("UTC"))
+
+
+def _read_homes(session: Session, home_ids: Iterable[int]) -> dict[int, _Home]:
+    """The homes of `home_ids` with their elders (in register order), in one query."""
+    rows = session.execute(
+        select(
+            Home.id.label("home_id"),
+            Home.code,
+            Home.address,
+            Elder.id,
+            Elder.name,
+            Elder.phone,
+            Elder.tier,
+            Elder.can_answer_phone,
+        )
+        .outerjoin(Elder, Elder.home_id == Home.id)
+        .where(Home.id.in_(sorted(set(home_ids))))
+        .order_by(Home.id, Elder.id)
+    ).all()
+    homes: dict[int, _Home] = {}
+    for r in rows:
+        home = homes.setdefault(r.home_id, _Home(r.code, r.address or "", []))
+        if r.id is not None:
+            home.elders.append(_HomeElder(r.name, r.phone or "", r.tier, r.can_answer_phone))
+    return homes

@@ -26,31 +26,42 @@ class Recipient:
     phone: str
 
 
+# Every register role a target can reach.
+CONTACT_ROLES = tuple(sorted({role for roles in _ROLES.values() for role in roles}))
+
+
 def recipients_for(
-    session: Session, home_id: int, target: str, local_now: datetime, config: AlertsConfig
+    session: Session,
+    home_id: int,
+    target: str,
+    local_now: datetime,
+    config: AlertsConfig,
+    contacts: Sequence[Recipient] | None = None,
 ) -> list[Recipient]:
     """The people behind `target` for the elders of `home_id`, deduplicated by phone, in chain order."""
-    return recipients_by_target(session, home_id, (target,), local_now, config)[target]
+    return recipients_by_target(session, home_id, (target,), local_now, config, contacts)[target]
 
 
 def recipients_by_target(
-    session: Session, home_id: int, targets: Sequence[str], local_now: datetime, config: AlertsConfig
+    session: Session,
+    home_id: int,
+    targets: Sequence[str],
+    local_now: datetime,
+    config: AlertsConfig,
+    contacts: Sequence[Recipient] | None = None,
 ) -> dict[str, list[Recipient]]:
     """`recipients_for` of each of `targets`, with one register query for all their contacts (a critical
-    step reaches the visitor and the family at once: one read of the home's contacts, not one each)."""
+    step reaches the visitor and the family at once: one read of the home's contacts, not one each).
+
+    `contacts`: the home's contacts as `contacts_of_homes` read them, when the caller has them already."""
     unknown = [t for t in targets if t not in _ROLES and t not in ("street", "district", "maintenance")]
     if unknown:
         raise ValueError(f"unknown escalation target {unknown[0]!r}")
     roles = {role for t in targets for role in _ROLES.get(t, ())}
-    contacts: list[Recipient] = []
-    if roles:
-        rows = session.execute(
-            select(Contact.name, Contact.role, Contact.phone)
-            .join(Elder, Contact.elder_id == Elder.id)
-            .where(Elder.home_id == home_id, Contact.role.in_(sorted(roles)), Contact.phone != "")
-            .order_by(Contact.priority, Contact.id)
-        ).all()
-        contacts = [Recipient(name, role, phone) for name, role, phone in rows]
+    if not roles:
+        contacts = []
+    elif contacts is None:
+        contacts = contacts_of_homes(session, [home_id], sorted(roles)).get(home_id, [])
     found: dict[str, list[Recipient]] = {}
     for target in targets:
         if target in _ROLES:
@@ -64,6 +75,23 @@ def recipients_by_target(
         else:
             people = [Recipient(p.name, "maintenance", p.phone) for p in config.maintenance]
         found[target] = _unique(people)
+    return found
+
+
+def contacts_of_homes(
+    session: Session, home_ids: Sequence[int], roles: Sequence[str] = CONTACT_ROLES
+) -> dict[int, list[Recipient]]:
+    """The contacts of `roles` with a phone of each of `home_ids`' elders, in chain order (priority), in one
+    query: the escalations a claim begins read their homes' contacts together, not one home each."""
+    rows = session.execute(
+        select(Elder.home_id, Contact.name, Contact.role, Contact.phone)
+        .join(Elder, Contact.elder_id == Elder.id)
+        .where(Elder.home_id.in_(sorted(set(home_ids))), Contact.role.in_(roles), Contact.phone != "")
+        .order_by(Contact.priority, Contact.id)
+    ).all()
+    found: dict[int, list[Recipient]] = {}
+    for home_id, name, role, phone in rows:
+        found.setdefault(home_id, []).append(Recipient(name, role, phone))
     return found
 
 

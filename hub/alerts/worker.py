@@ -18,9 +18,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -238,76 +238,102 @@ class AlertWorker:
     def _record(self, results: list[_Result]) -> None:
         now = self._clock.now()
         with self._sessions.begin() as session:
-            # The round's rows in one query (into the session), not one `get` each.
-            rows = session.scalars(
-                select(OutboxMessage).where(OutboxMessage.id.in_([r.job.id for r in results]))
-            ).all()
-            by_id = {row.id: row for row in rows}
+            conn = session.connection()
+            # The round's rows in one query, as the columns deciding what to record (not whole rows: the
+            # texts stay in the database, and no ORM object is made for a message that simply went out).
+            rows = {
+                row.id: row
+                for row in conn.execute(select(*_DECIDE).where(_OUTBOX.c.id.in_([r.job.id for r in results])))
+            }
+            # A message sent as asked (nearly all of them) is recorded by two statements for the whole
+            # round; anything else goes through `_record_other` with its ORM row. The sent ones seen so
+            # far are written before each other one, so the timeline keeps the round's order.
+            sent: list[dict[str, object]] = []
+            told: list[dict[str, object]] = []
             for res in results:
-                row = by_id.get(res.job.id)
+                row = rows.get(res.job.id)
                 if row is None or row.status != PENDING:
                     continue  # cancelled meanwhile (someone accepted): nothing to record
-                if res.deferred_until is not None:
-                    row.next_attempt_at = res.deferred_until
-                elif (
-                    not res.error
-                    and res.channel == "log"
-                    and (row.channel_index > 0 or row.purpose == elder_check.PURPOSE)
+                if (
+                    res.deferred_until is None
+                    and not res.error
+                    and not (
+                        res.channel == "log" and (row.channel_index > 0 or row.purpose == elder_check.PURPOSE)
+                    )
+                    and not provider_failed(row.route, row.provider_status)
                 ):
-                    # Every real channel failed and the message reached only the hub's log: no person was
-                    # told. That is a failed delivery on the alert's timeline and on /healthz, never "sent".
-                    # A wellbeing check with no channel at all is the same: the elder was never asked.
-                    row.attempts += 1
-                    row.status, row.sent_at, row.sent_via = FAILED, now, res.channel
-                    detail = f"{row.name or row.address}: 所有渠道均失败，仅写入平台日志（{row.last_error}）"
-                    self.last_undelivered = (now, detail)
-                    if row.alert_id is not None:
-                        session.add(
-                            AlertEvent(alert_id=row.alert_id, at=now, event="delivery_failed", detail=detail)
-                        )
-                        if row.purpose == elder_check.PURPOSE:  # the elder was never asked: page now
-                            elder_check.check_failed(
-                                session, row.alert_id, reason="询问老人的消息未送达", at=now
-                            )
-                elif not res.error:
                     if res.channel != "log":
                         self.last_delivered_at = now
-                    row.status, row.sent_at, row.sent_via, row.provider_id = (
-                        SENT,
-                        now,
-                        res.channel,
-                        res.provider_id,
-                    )
-                    row.attempts += 1
                     self.sent += 1
-                    if provider_failed(row.route, row.provider_status):
-                        # The provider said it failed before this send was recorded (a call that was
-                        # busy at once): move on now, as the status would have done a moment later.
-                        status = STATUS_ZH.get(row.provider_status, row.provider_status)
-                        reason = f"{res.channel} 回执：{status}"
-                        fall_back(session, row, now, reason=reason, chain=self.chain(row.route))
-                        continue
+                    sent.append(
+                        {"b_id": row.id, "b_at": now, "b_via": res.channel, "b_provider": res.provider_id}
+                    )
                     if row.alert_id is not None and row.purpose in ("act", "fyi", elder_check.PURPOSE):
-                        session.add(
-                            AlertEvent(
-                                alert_id=row.alert_id,
-                                at=now,
-                                event="notified",
-                                detail=notified_detail(
-                                    row.name or row.address, row.role, row.route, res.channel, row.purpose
-                                ),
-                            )
+                        detail = notified_detail(
+                            row.name or row.address, row.role, row.route, res.channel, row.purpose
                         )
-                else:
-                    row.attempts += 1
-                    row.last_error = f"{res.channel}: {res.error}"[:2000]
-                    if res.retryable and row.attempts < self._config.max_attempts:
-                        backoff = min(
-                            self._config.retry_base_s * 2 ** (row.attempts - 1), self._config.retry_max_s
+                        told.append(
+                            {"alert_id": row.alert_id, "at": now, "event": "notified", "detail": detail}
                         )
-                        row.next_attempt_at = now + timedelta(seconds=backoff)
-                    else:
-                        fall_back(session, row, now, reason=res.error, chain=self.chain(row.route))
+                    continue
+                self._write_sent(session, sent, told)
+                self._record_other(session, res, now)
+            self._write_sent(session, sent, told)
+
+    @staticmethod
+    def _write_sent(session: Session, sent: list[dict[str, object]], told: list[dict[str, object]]) -> None:
+        """Mark `sent` rows sent and add their `told` timeline entries (after what the session holds)."""
+        if not sent:
+            return
+        session.flush()  # what `_record_other` added comes first on the timeline
+        conn = session.connection()
+        conn.execute(_MARK_SENT, sent)
+        if told:
+            conn.execute(_ADD_EVENT, told)
+        sent.clear()
+        told.clear()
+
+    def _record_other(self, session: Session, res: _Result, now: datetime) -> None:
+        """Record a result that is not a plain send: deferred, failed, or reaching only the hub's log."""
+        row = session.get(OutboxMessage, res.job.id)
+        if row is None:
+            return
+        if res.deferred_until is not None:
+            row.next_attempt_at = res.deferred_until
+        elif (
+            not res.error
+            and res.channel == "log"
+            and (row.channel_index > 0 or row.purpose == elder_check.PURPOSE)
+        ):
+            # Every real channel failed and the message reached only the hub's log: no person was
+            # told. That is a failed delivery on the alert's timeline and on /healthz, never "sent".
+            # A wellbeing check with no channel at all is the same: the elder was never asked.
+            row.attempts += 1
+            row.status, row.sent_at, row.sent_via = FAILED, now, res.channel
+            detail = f"{row.name or row.address}: 所有渠道均失败，仅写入平台日志（{row.last_error}）"
+            self.last_undelivered = (now, detail)
+            if row.alert_id is not None:
+                session.add(AlertEvent(alert_id=row.alert_id, at=now, event="delivery_failed", detail=detail))
+                if row.purpose == elder_check.PURPOSE:  # the elder was never asked: page now
+                    elder_check.check_failed(session, row.alert_id, reason="询问老人的消息未送达", at=now)
+        elif not res.error:
+            # Sent, but the provider said it failed before this send was recorded (a call that was busy
+            # at once): move on now, as the status would have done a moment later.
+            if res.channel != "log":
+                self.last_delivered_at = now
+            row.status, row.sent_at, row.sent_via, row.provider_id = SENT, now, res.channel, res.provider_id
+            row.attempts += 1
+            self.sent += 1
+            status = STATUS_ZH.get(row.provider_status, row.provider_status)
+            fall_back(session, row, now, reason=f"{res.channel} 回执：{status}", chain=self.chain(row.route))
+        else:
+            row.attempts += 1
+            row.last_error = f"{res.channel}: {res.error}"[:2000]
+            if res.retryable and row.attempts < self._config.max_attempts:
+                backoff = min(self._config.retry_base_s * 2 ** (row.attempts - 1), self._config.retry_max_s)
+                row.next_attempt_at = now + timedelta(seconds=backoff)
+            else:
+                fall_back(session, row, now, reason=res.error, chain=self.chain(row.route))
 
     # -- sending --------------------------------------------------------------------------------------
 
@@ -350,6 +376,37 @@ class AlertWorker:
         if name not in self._slots:
             self._slots[name] = asyncio.Semaphore(limit)
         return self._slots[name]
+
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+# What `_record` reads of a round's rows to decide what happened to each.
+_DECIDE = tuple(
+    _OUTBOX.c[name]
+    for name in (
+        "id",
+        "alert_id",
+        "status",
+        "channel_index",
+        "purpose",
+        "route",
+        "provider_status",
+        "name",
+        "address",
+        "role",
+    )
+)
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        status=SENT,
+        sent_at=bindparam("b_at"),
+        sent_via=bindparam("b_via"),
+        provider_id=bindparam("b_provider"),
+        attempts=_OUTBOX.c.attempts + 1,
+    )
+)
+_ADD_EVENT = insert(cast(Table, AlertEvent.__table__))
 
 
 def _outbox_scope(session: Session, scope: HomeScope | None) -> tuple[ColumnElement[bool], ...]:

@@ -18,10 +18,12 @@ from hub.alerts.replies import handle_reply
 from hub.alerts.settings import TwilioConfig
 from hub.alerts.tables import Escalation, OnCallShift
 from hub.alerts.worker import AlertWorker
+from hub.devices.registry import DeviceRegistry
 from hub.models import AlertCandidate, Severity
 from hub.register.models import Alert
+from hub.register.site import load_site
 from tests.alerts.fakes import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
-from tests.alerts.site import DAUGHTER, ONCALL, RESPONSIBLE, SON, VISITOR, make_alert_site
+from tests.alerts.site import ALERT_SITE, DAUGHTER, ONCALL, RESPONSIBLE, SON, VISITOR, make_alert_site
 from tests.alerts.world import T0, World
 
 
@@ -67,6 +69,81 @@ def test_alerts_opened_together_each_begin_with_their_own_messages_timeline_and_
         timers = {e.alert_id: (e.status, e.due_at is not None) for e in s.scalars(select(Escalation))}
     assert states == {sos_id: "notifying", leak_id: "notifying"}
     assert timers == {sos_id: ("waiting", True), leak_id: ("waiting", True)}
+
+
+# Two more homes for a claim that begins alerts of several homes: one with its own elder and visitor,
+# one whose elder has nobody to call (its chain skips to the district duty line at once).
+OTHER_VISITOR = "13900000011"
+DUTY = "02367000000"
+THREE_HOMES = (
+    ALERT_SITE
+    + f"""
+  - code: H002
+    address: 龙溪街道松牌路88号
+    district: 渝北区
+    street: 龙溪街道
+    community: 松牌社区
+    elders:
+      - code: E002
+        name: 王建国
+        sex: 男
+        phone: "13800000002"
+        tier: key
+        categories: [空巢]
+        contacts:
+          - {{name: 陈静, role: visitor, phone: "{OTHER_VISITOR}"}}
+    devices:
+      - {{code: H002-sos, ecosystem: zigbee2mqtt, external_id: h002_sos, model: TS0215A_sos}}
+  - code: H003
+    address: 回兴街道宝圣路6号
+    district: 渝北区
+    street: 回兴街道
+    community: 宝圣社区
+    elders:
+      - code: E003
+        name: 刘芳
+        sex: 女
+        tier: key
+        categories: [独居]
+    devices:
+      - {{code: H003-sos, ecosystem: zigbee2mqtt, external_id: h003_sos, model: TS0215A_sos}}
+"""
+)
+
+
+def test_alerts_of_several_homes_begun_in_one_pass_each_reach_their_own_homes_people(
+    tmp_path: Path, register_url: str
+) -> None:
+    # The worker reads the homes and contacts of every alert it begins in one query each, and queues all
+    # their messages at once: no alert may get another home's people, elder or address.
+    w = World(tmp_path, register_url, district_duty=[{"name": "区值班", "phone": DUTY}])
+    (tmp_path / "three.yaml").write_text(THREE_HOMES, encoding="utf-8")
+    with w.sessions.begin() as session:
+        load_site(session, tmp_path / "three.yaml", devices=DeviceRegistry.default())
+    cands = [
+        AlertCandidate(h, "sos", Severity.CRITICAL, w.clock.now(), f"{h}-sos", "sos 报警")
+        for h in ("H001", "H002", "H003")
+    ]
+    first, second, lonely = (c.alert_id for c in w.writer.commit([], cands, {}, w.clock.now()))
+    w.fire()
+    assert {(m.address, m.route) for m in w.outbox(alert_id=first)} == {
+        (p, r) for p in (VISITOR, SON, DAUGHTER) for r in ("sms", "voice")
+    }
+    assert {(m.address, m.route) for m in w.outbox(alert_id=second)} == {
+        (OTHER_VISITOR, "sms"),
+        (OTHER_VISITOR, "voice"),
+    }
+    assert {m.address for m in w.outbox(alert_id=lonely) if m.route != "robot"} == {DUTY}
+    for alert_id, elder, address in (
+        (first, "张秀英", "紫薇社区3栋401"),
+        (second, "王建国", "松牌路88号"),
+        (lonely, "刘芳", "宝圣路6号"),
+    ):
+        sms = [m.text for m in w.outbox(alert_id=alert_id, route="sms")]
+        assert sms and all(elder in t and address in t for t in sms), sms
+    assert w.events(first) == w.events(second) == ["opened", "notifying"]
+    # Nobody of its own: every step before the district's is skipped at once, in the same pass.
+    assert w.events(lonely) == ["opened", "step_skipped", "step_skipped", "step_skipped", "notifying"]
 
 
 def test_critical_alert_asks_visitor_and_family_at_once(tmp_path: Path, register_url: str) -> None:
