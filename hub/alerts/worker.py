@@ -168,7 +168,7 @@ class AlertWorker:
         """Fire due timers, send due messages; return how long to sleep before the next look."""
         claim_started = time.monotonic()
         try:
-            jobs, next_due = await asyncio.to_thread(self._claim)
+            jobs, full, next_due = await asyncio.to_thread(self._claim)
         except DBAPIError as exc:
             if not retryable(exc):
                 raise
@@ -179,9 +179,12 @@ class AlertWorker:
         if jobs:
             results = await asyncio.gather(*(self._send(job) for job in jobs))
             self._round_done(claim_started)
-            await asyncio.to_thread(self._record, results)
-            return 0.0  # more may be due (a fallback, a full claim)
-        self._round_done(claim_started)
+            next_due = await asyncio.to_thread(self._record, results)
+            if full:
+                return 0.0  # more are due at once: the claim took only its share
+        else:
+            self._round_done(claim_started)
+        # A fallback or a deferral the round recorded is in `next_due` (due now, or at its time).
         if next_due is None:
             return self._config.poll_s
         wait = (next_due - self._clock.now()).total_seconds()
@@ -193,7 +196,9 @@ class AlertWorker:
 
     # -- database side (threads) ----------------------------------------------------------------------
 
-    def _claim(self) -> tuple[list[_Job], datetime | None]:
+    def _claim(self) -> tuple[list[_Job], bool, datetime | None]:
+        """Fire due escalations and claim due messages: the jobs, whether the claim was full (more may be
+        due already), and when the next message or timer is due (None with jobs: `_record` tells)."""
         # Few escalations per transaction: on SQLite the register has one writer at a time, and a long
         # transaction here would hold up the ingest pipeline's commits (and so the MQTT acknowledgements).
         now = self._clock.now()
@@ -202,40 +207,39 @@ class AlertWorker:
                 self._fence(session)
             scope = None if self._scope is None else self._scope()
             mine = _outbox_scope(session, scope)
-            self._escalator.fire_due(session, now, limit=FIRE_MAX, scope=scope)
-            rows = session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now, *mine)
-                .order_by(OutboxMessage.id)
-                .limit(CLAIM_MAX)
-            ).all()
+            fired = self._escalator.fire_due(session, now, limit=FIRE_MAX, scope=scope)
+            # As plain rows of the columns a send needs, not ORM objects: `_record` reads what it decides
+            # by again, after the sends.
             jobs = [
-                _Job(
-                    r.id,
-                    r.alert_id,
-                    r.idempotency_key,
-                    r.purpose,
-                    r.address,
-                    r.route,
-                    r.channel_index,
-                    r.attempts,
-                    r.text,
-                    r.template,
-                    r.params,
+                _Job(*row)
+                for row in session.connection().execute(
+                    select(*_JOB)
+                    .where(_OUTBOX.c.status == PENDING, _OUTBOX.c.next_attempt_at <= now, *mine)
+                    .order_by(_OUTBOX.c.id)
+                    .limit(CLAIM_MAX)
                 )
-                for r in rows
             ]
-            next_msg = session.scalar(
-                select(OutboxMessage.next_attempt_at)
-                .where(OutboxMessage.status == PENDING, *mine)
-                .order_by(OutboxMessage.next_attempt_at)
-                .limit(1)
-            )
-            next_esc = self._escalator.next_due(session, scope)
-        candidates = [t for t in (next_msg, next_esc) if t is not None]
-        return jobs, min(candidates) if candidates else None
+            full = fired >= FIRE_MAX or len(jobs) >= CLAIM_MAX
+            # With jobs, the next due time is read after they are recorded (their fallbacks and
+            # deferrals count): a claim of one SOS costs no second claim that finds nothing.
+            return jobs, full, None if jobs else self._next_due(session, scope, mine)
 
-    def _record(self, results: list[_Result]) -> None:
+    def _next_due(
+        self, session: Session, scope: HomeScope | None, mine: tuple[ColumnElement[bool], ...]
+    ) -> datetime | None:
+        """The earliest pending message or escalation timer of `scope`."""
+        next_msg = session.scalar(
+            select(OutboxMessage.next_attempt_at)
+            .where(OutboxMessage.status == PENDING, *mine)
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(1)
+        )
+        next_esc = self._escalator.next_due(session, scope)
+        candidates = [t for t in (next_msg, next_esc) if t is not None]
+        return min(candidates) if candidates else None
+
+    def _record(self, results: list[_Result]) -> datetime | None:
+        """Record what each send did; return when the next message or timer is due."""
         now = self._clock.now()
         with self._sessions.begin() as session:
             conn = session.connection()
@@ -279,6 +283,9 @@ class AlertWorker:
                 self._write_sent(session, sent, told)
                 self._record_other(session, res, now)
             self._write_sent(session, sent, told)
+            session.flush()
+            scope = None if self._scope is None else self._scope()
+            return self._next_due(session, scope, _outbox_scope(session, scope))
 
     @staticmethod
     def _write_sent(session: Session, sent: list[dict[str, object]], told: list[dict[str, object]]) -> None:
@@ -379,6 +386,23 @@ class AlertWorker:
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+# What a send needs of a claimed row, in `_Job`'s order.
+_JOB = tuple(
+    _OUTBOX.c[name]
+    for name in (
+        "id",
+        "alert_id",
+        "idempotency_key",
+        "purpose",
+        "address",
+        "route",
+        "channel_index",
+        "attempts",
+        "text",
+        "template",
+        "params",
+    )
+)
 # What `_record` reads of a round's rows to decide what happened to each.
 _DECIDE = tuple(
     _OUTBOX.c[name]
