@@ -138,20 +138,6 @@ class Escalator:
                 .values(renotify_at=now)
             )
 
-    def start(self, session: Session, alert_id: int, now: datetime) -> Escalation | None:
-        """Persist the escalation of `alert_id` and begin it at once (idempotent per alert)."""
-        existing = session.scalar(select(Escalation).where(Escalation.alert_id == alert_id))
-        if existing is not None:
-            return existing
-        alert = session.get(Alert, alert_id)
-        if alert is None or alert.state not in ACTIVE_STATES:
-            return None
-        esc = Escalation(**self._new_row(alert_id, now))
-        session.add(esc)
-        session.flush()
-        self._begin(session, alert, esc, now)
-        return esc
-
     def _new_row(self, alert_id: int, now: datetime) -> dict[str, object]:
         # The policy is chosen when the escalation begins, from the register as it is then.
         return {

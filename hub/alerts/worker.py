@@ -41,6 +41,8 @@ LOGGER = logging.getLogger(__name__)
 CLAIM_MAX = 200
 # Escalations begun or advanced per claim (the rest follow at once, in the next claim).
 FIRE_MAX = 8
+# Messages whose delivery goes on the alert's timeline ("notified"): asking to act, telling, asking the elder.
+NOTIFIED_PURPOSES = ("act", "fyi", elder_check.PURPOSE)
 # Provider statuses that mean "not reached", as the timeline says them.
 STATUS_ZH = {
     "busy": "占线",
@@ -272,7 +274,7 @@ class AlertWorker:
                     sent.append(
                         {"b_id": row.id, "b_at": now, "b_via": res.channel, "b_provider": res.provider_id}
                     )
-                    if row.alert_id is not None and row.purpose in ("act", "fyi", elder_check.PURPOSE):
+                    if row.alert_id is not None and row.purpose in NOTIFIED_PURPOSES:
                         detail = notified_detail(
                             row.name or row.address, row.role, row.route, res.channel, row.purpose
                         )
@@ -324,15 +326,23 @@ class AlertWorker:
                 if row.purpose == elder_check.PURPOSE:  # the elder was never asked: page now
                     elder_check.check_failed(session, row.alert_id, reason="询问老人的消息未送达", at=now)
         elif not res.error:
-            # Sent, but the provider said it failed before this send was recorded (a call that was busy
-            # at once): move on now, as the status would have done a moment later.
             if res.channel != "log":
                 self.last_delivered_at = now
             row.status, row.sent_at, row.sent_via, row.provider_id = SENT, now, res.channel, res.provider_id
             row.attempts += 1
             self.sent += 1
-            status = STATUS_ZH.get(row.provider_status, row.provider_status)
-            fall_back(session, row, now, reason=f"{res.channel} 回执：{status}", chain=self.chain(row.route))
+            if provider_failed(row.route, row.provider_status):
+                # The provider said it failed before this send was recorded (a call that was busy at
+                # once): move on now, as the status would have done a moment later.
+                status = STATUS_ZH.get(row.provider_status, row.provider_status)
+                reason = f"{res.channel} 回执：{status}"
+                fall_back(session, row, now, reason=reason, chain=self.chain(row.route))
+            elif row.alert_id is not None and row.purpose in NOTIFIED_PURPOSES:
+                # Reached only when the provider's status changed between the round's two reads.
+                detail = notified_detail(
+                    row.name or row.address, row.role, row.route, res.channel, row.purpose
+                )
+                session.add(AlertEvent(alert_id=row.alert_id, at=now, event="notified", detail=detail))
         else:
             row.attempts += 1
             row.last_error = f"{res.channel}: {res.error}"[:2000]
