@@ -17,10 +17,11 @@ from hub.alerts.recipients import on_shift
 from hub.alerts.replies import handle_reply
 from hub.alerts.settings import TwilioConfig
 from hub.alerts.tables import Escalation, OnCallShift
+from hub.alerts.wording import notified_detail
 from hub.alerts.worker import AlertWorker
 from hub.devices.registry import DeviceRegistry
 from hub.models import AlertCandidate, Severity
-from hub.register.models import Alert
+from hub.register.models import Alert, AlertEvent
 from hub.register.site import load_site
 from tests.alerts.fakes import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from tests.alerts.site import ALERT_SITE, DAUGHTER, ONCALL, RESPONSIBLE, SON, VISITOR, make_alert_site
@@ -281,6 +282,35 @@ async def _worker(w: World, twilio: FakeTwilio) -> tuple[AlertWorker, TwilioChan
     log = LogNotifier()
     worker = AlertWorker(w.sessions, w.escalator, {"twilio_sms": channels.sms, "log": log}, w.config, w.clock)
     return worker, channels, log
+
+
+async def test_every_message_sent_is_recorded_on_its_row_and_on_the_alerts_timeline(
+    tmp_path: Path, twilio: FakeTwilio
+) -> None:
+    w = World(tmp_path)
+    alert_id = w.raise_alert("leak", Severity.URGENT)  # the visitor asked to act, the relatives told
+    worker, channels, _ = await _worker(w, twilio)
+    try:
+        await worker.run_once()
+    finally:
+        await channels.__aexit__(None, None, None)
+    rows = w.outbox(alert_id=alert_id)
+    assert {(m.address, m.purpose) for m in rows} == {(VISITOR, "act"), (SON, "fyi"), (DAUGHTER, "fyi")}
+    for m in rows:
+        assert (m.status, m.sent_via, m.attempts, m.sent_at) == ("sent", "twilio_sms", 1, T0)
+        assert m.provider_id.startswith("SM")  # Twilio's message SID, for its delivery reports
+    assert len(twilio.sms()) == 3
+    assert w.events(alert_id) == ["opened", "notifying", "notified", "notified", "notified"]
+    with w.sessions() as s:
+        details = s.scalars(
+            select(AlertEvent.detail)
+            .where(AlertEvent.alert_id == alert_id, AlertEvent.event == "notified")
+            .order_by(AlertEvent.id)
+        ).all()
+    assert sorted(details) == sorted(
+        notified_detail(m.name, m.role, "sms", "twilio_sms", m.purpose) for m in rows
+    )
+    assert worker.sent == 3 and worker.last_delivered_at == T0
 
 
 async def test_retryable_errors_back_off_then_permanent_errors_fall_back(
