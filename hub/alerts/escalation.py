@@ -154,10 +154,9 @@ class Escalator:
 
     def _begin(self, session: Session, alert: Alert, esc: Escalation, now: datetime) -> None:
         """Choose the policy and queue the first step."""
-        # The home and its elders: the policy (the elders' tier), whom to ask first, and what the messages
-        # say (`facts_for`) all come from it; read with the claim's other homes when there is one.
-        homes = self._claim.homes if self._claim is not None else _read_homes(session, [alert.home_id])
-        home = homes.get(alert.home_id) or _Home("", "", [])
+        # The home and its elders (read with the claim's other homes): the policy (the elders' tier), whom
+        # to ask first, and what the messages say (`facts_for`) all come from it.
+        home = self._in_claim().homes.get(alert.home_id) or _Home("", "", [])
         elders = home.elders
         facts = facts_of(alert, home.code, home.address, [e.name for e in elders])
         tier = "key" if any(e.tier == "key" for e in elders) else "general"
@@ -210,7 +209,6 @@ class Escalator:
             routes.insert(0, "voice")
         params = alert_params(facts, self._tz_name)
         self._queue(
-            session,
             [
                 Entry(
                     alert_id=alert.id,
@@ -402,7 +400,6 @@ class Escalator:
         not_before = self._quiet_until(local) if policy.quiet_hours else None
         guidance = policy.urgent_guidance
         self._send(
-            session,
             alert,
             people,
             spec.routes,
@@ -439,7 +436,6 @@ class Escalator:
 
     def _send(
         self,
-        session: Session,
         alert: Alert,
         people: Sequence[Recipient],
         routes: Sequence[str],
@@ -479,20 +475,22 @@ class Escalator:
                 continue
             text = text_for(route)
             entries.extend(entry(f"{route}-{p.phone}", p.role, p.name, p.phone, route, text) for p in people)
-        self._queue(session, entries)
+        self._queue(entries)
 
-    def _queue(self, session: Session, entries: Sequence[Entry]) -> None:
-        """Queue `entries`: with the claim's others when in one (written at its end), else at once."""
-        if self._claim is not None:
-            self._claim.entries.extend(entries)
-        else:
-            enqueue_all(session, entries)
+    def _in_claim(self) -> _Claim:
+        """The claim under way: every step of an escalation runs inside `fire_due`."""
+        if self._claim is None:
+            raise RuntimeError("escalation steps run only inside fire_due")
+        return self._claim
+
+    def _queue(self, entries: Sequence[Entry]) -> None:
+        """Queue `entries` with the claim's others (written at its end)."""
+        self._in_claim().entries.extend(entries)
 
     def _contacts(self, home_id: int) -> list[Recipient] | None:
         """The home's contacts when the claim read them already (a home it begins an alert of), else None."""
-        if self._claim is None:
-            return None
-        return self._claim.contacts.get(home_id, []) if home_id in self._claim.homes else None
+        claim = self._in_claim()
+        return claim.contacts.get(home_id, []) if home_id in claim.homes else None
 
     def _people(
         self, session: Session, alert: Alert, targets: Sequence[str], local: datetime
@@ -568,7 +566,6 @@ class Escalator:
             return messages.exhausted_text(facts, self._tz_name)
 
         self._send(
-            session,
             alert,
             people,
             spec.routes,
@@ -637,7 +634,6 @@ class Escalator:
             return messages.press_text(facts, self._tz_name, presses=presses, at=now, responder=responder)
 
         self._send(
-            session,
             alert,
             people,
             spec.routes,
@@ -697,7 +693,6 @@ class Escalator:
             self._contacts(alert.home_id),
         )
         self._queue(
-            session,
             [
                 Entry(
                     alert_id=alert.id,

@@ -263,24 +263,15 @@ class AlertWorker:
                 if (
                     res.deferred_until is None
                     and not res.error
-                    and not (
-                        res.channel == "log" and (row.channel_index > 0 or row.purpose == elder_check.PURPOSE)
-                    )
+                    and not _only_logged(res.channel, row.channel_index, row.purpose)
                     and not provider_failed(row.route, row.provider_status)
                 ):
-                    if res.channel != "log":
-                        self.last_delivered_at = now
-                    self.sent += 1
+                    self._delivered(res.channel, now)
                     sent.append(
                         {"b_id": row.id, "b_at": now, "b_via": res.channel, "b_provider": res.provider_id}
                     )
-                    if row.alert_id is not None and row.purpose in NOTIFIED_PURPOSES:
-                        detail = notified_detail(
-                            row.name or row.address, row.role, row.route, res.channel, row.purpose
-                        )
-                        told.append(
-                            {"alert_id": row.alert_id, "at": now, "event": "notified", "detail": detail}
-                        )
+                    if (event := _notified(row, res.channel, now)) is not None:
+                        told.append(event)
                     continue
                 self._write_sent(session, sent, told)
                 self._record_other(session, res, now)
@@ -302,6 +293,12 @@ class AlertWorker:
         sent.clear()
         told.clear()
 
+    def _delivered(self, channel: str, now: datetime) -> None:
+        """Count a send that went out (the health check reads when a person was last reached)."""
+        self.sent += 1
+        if channel != "log":
+            self.last_delivered_at = now
+
     def _record_other(self, session: Session, res: _Result, now: datetime) -> None:
         """Record a result that is not a plain send: deferred, failed, or reaching only the hub's log."""
         row = session.get(OutboxMessage, res.job.id)
@@ -309,14 +306,7 @@ class AlertWorker:
             return
         if res.deferred_until is not None:
             row.next_attempt_at = res.deferred_until
-        elif (
-            not res.error
-            and res.channel == "log"
-            and (row.channel_index > 0 or row.purpose == elder_check.PURPOSE)
-        ):
-            # Every real channel failed and the message reached only the hub's log: no person was
-            # told. That is a failed delivery on the alert's timeline and on /healthz, never "sent".
-            # A wellbeing check with no channel at all is the same: the elder was never asked.
+        elif not res.error and _only_logged(res.channel, row.channel_index, row.purpose):
             row.attempts += 1
             row.status, row.sent_at, row.sent_via = FAILED, now, res.channel
             detail = f"{row.name or row.address}: 所有渠道均失败，仅写入平台日志（{row.last_error}）"
@@ -326,23 +316,18 @@ class AlertWorker:
                 if row.purpose == elder_check.PURPOSE:  # the elder was never asked: page now
                     elder_check.check_failed(session, row.alert_id, reason="询问老人的消息未送达", at=now)
         elif not res.error:
-            if res.channel != "log":
-                self.last_delivered_at = now
+            self._delivered(res.channel, now)
             row.status, row.sent_at, row.sent_via, row.provider_id = SENT, now, res.channel, res.provider_id
             row.attempts += 1
-            self.sent += 1
             if provider_failed(row.route, row.provider_status):
                 # The provider said it failed before this send was recorded (a call that was busy at
                 # once): move on now, as the status would have done a moment later.
                 status = STATUS_ZH.get(row.provider_status, row.provider_status)
                 reason = f"{res.channel} 回执：{status}"
                 fall_back(session, row, now, reason=reason, chain=self.chain(row.route))
-            elif row.alert_id is not None and row.purpose in NOTIFIED_PURPOSES:
+            elif (event := _notified(row, res.channel, now)) is not None:
                 # Reached only when the provider's status changed between the round's two reads.
-                detail = notified_detail(
-                    row.name or row.address, row.role, row.route, res.channel, row.purpose
-                )
-                session.add(AlertEvent(alert_id=row.alert_id, at=now, event="notified", detail=detail))
+                session.add(AlertEvent(**event))
         else:
             row.attempts += 1
             row.last_error = f"{res.channel}: {res.error}"[:2000]
@@ -441,6 +426,22 @@ _MARK_SENT = (
     )
 )
 _ADD_EVENT = insert(cast(Table, AlertEvent.__table__))
+
+
+def _only_logged(channel: str, channel_index: int, purpose: str) -> bool:
+    """Whether a send to the hub's log told nobody: every real channel before it failed (the log is a
+    fallback), or a wellbeing check had no channel at all (the elder was never asked). That is a failed
+    delivery on the alert's timeline and on /healthz, never "sent"."""
+    return channel == "log" and (channel_index > 0 or purpose == elder_check.PURPOSE)
+
+
+def _notified(row: Any, channel: str, now: datetime) -> dict[str, Any] | None:
+    """The "notified" timeline entry of `row` (an outbox row or its columns) sent via `channel`, or None
+    when its purpose goes on no timeline."""
+    if row.alert_id is None or row.purpose not in NOTIFIED_PURPOSES:
+        return None
+    detail = notified_detail(row.name or row.address, row.role, row.route, channel, row.purpose)
+    return {"alert_id": row.alert_id, "at": now, "event": "notified", "detail": detail}
 
 
 def _outbox_scope(session: Session, scope: HomeScope | None) -> tuple[ColumnElement[bool], ...]:
