@@ -22,10 +22,11 @@ from hub.alerts.messages import resolved_text
 from hub.alerts.model import AlertState
 from hub.alerts.outbox import cancel_pending, enqueue, facts_for
 from hub.alerts.outcomes import OTHER, OUTCOMES, outcome_code
+from hub.alerts.recipients import FAMILY_ROLES, contacts_of_homes
 from hub.alerts.settings import TightenConfig
 from hub.alerts.tables import Escalation
 from hub.alerts.templates import alert_params
-from hub.register.models import Alert, AlertEvent, Contact, Elder
+from hub.register.models import Alert, AlertEvent
 
 ALLOWED: dict[AlertState, frozenset[AlertState]] = {
     AlertState.OPEN: frozenset(
@@ -141,15 +142,16 @@ def resolve(
     if alert.alert_class == "elder" and tell_family:
         facts = facts_for(session, alert)
         text = resolved_text(facts, outcome, notes)
-        for name, role, phone in _relatives(session, alert.home_id):
+        family = contacts_of_homes(session, [alert.home_id], FAMILY_ROLES).get(alert.home_id, [])
+        for person in family:
             enqueue(
                 session,
                 alert_id=alert_id,
-                key=f"a{alert_id}-resolved-{phone}",
+                key=f"a{alert_id}-resolved-{person.phone}",
                 purpose="fyi",
-                role=role,
-                name=name,
-                address=phone,
+                role=person.role,
+                name=person.name,
+                address=person.phone,
                 route="sms",
                 text=text,
                 at=at,
@@ -181,13 +183,3 @@ def _stop(session: Session, alert_id: int, at: datetime) -> None:
 
 def _escalation(session: Session, alert_id: int) -> Escalation | None:
     return session.scalar(select(Escalation).where(Escalation.alert_id == alert_id))
-
-
-def _relatives(session: Session, home_id: int) -> list[tuple[str, str, str]]:
-    rows = session.execute(
-        select(Contact.name, Contact.role, Contact.phone)
-        .join(Elder, Contact.elder_id == Elder.id)
-        .where(Elder.home_id == home_id, Contact.role.in_(("relative", "emergency")), Contact.phone != "")
-        .order_by(Contact.priority, Contact.id)
-    ).all()
-    return [(n, r, p) for n, r, p in rows]

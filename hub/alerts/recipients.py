@@ -14,7 +14,9 @@ from hub.alerts.tables import OnCallShift
 from hub.register.models import Contact, Elder, Home
 
 # Register contact roles behind each target; "family" is relatives and emergency contacts together.
-_ROLES = {"visitor": ("visitor",), "family": ("relative", "emergency"), "responsible": ("responsible",)}
+# The family: relatives and emergency contacts (told of an alert's outcome, too).
+FAMILY_ROLES = ("relative", "emergency")
+_ROLES = {"visitor": ("visitor",), "family": FAMILY_ROLES, "responsible": ("responsible",)}
 
 
 @dataclass(frozen=True, slots=True)
